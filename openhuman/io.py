@@ -1,0 +1,75 @@
+"""Atomic file output: write to a temporary name next to the target, then rename.
+
+A crash or Ctrl-C never leaves a partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto `path` on success.
+
+    The temporary name keeps the target's suffix so libraries that pick a format by extension
+    (open3d, PyAV, OpenCV) still work.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_png_atomic(path: str | os.PathLike[str], image: Any) -> None:
+    """Write a uint8 gray/RGB or uint16 gray image as PNG (RGB in, not BGR)."""
+    import cv2
+    import numpy as np
+
+    arr = np.asarray(image)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise OSError(f"could not encode PNG for {path}")
+    write_bytes_atomic(path, buf.tobytes())
+
+
+def read_png(path: str | os.PathLike[str]) -> Any:
+    """Read a PNG as stored (uint8/uint16 gray, or RGB). Raises InputError if unreadable."""
+    import cv2
+
+    from openhuman.errors import InputError
+
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"cannot read image {path}: missing or not a valid image file")
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB)
+    return arr

@@ -1,0 +1,1 @@
+"""Training-free CLIP+SAM parsing backend."""

@@ -1,0 +1,38 @@
+"""Parser configuration: which backend, and each backend's settings (no heavy imports here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from openhuman.parsing.clipsam.config import ClipSamConfig
+from openhuman.parsing.schnet.config import SchnetConfig
+
+
+@dataclass
+class MediapipeConfig:
+    static_image_mode: bool = False
+    """True: every frame is an independent photo. False: video mode with landmark smoothing."""
+    min_detection_confidence: float = 0.5
+    """Pose detector threshold."""
+    min_tracking_confidence: float = 0.5
+    """Pose landmark tracking threshold (video mode)."""
+    max_people: int = 1
+    """Parse up to this many people per frame (>1 finds people first, then parses each crop)."""
+    use_hands: bool = True
+    """Refine hands with mediapipe Hands where it fires."""
+    use_face: bool = True
+    """Refine the head with face detection / face mesh where it fires."""
+    fine_parts: bool = False
+    """Also produce finer child parts (fingers, eyes, nose, mouth) in PartParse.fine_labels."""
+
+
+@dataclass
+class ParserConfig:
+    backend: Literal["mediapipe", "schnet", "clipsam"] = "mediapipe"
+    """Which parser: the offline default (mediapipe) or a model loaded from local checkpoints."""
+    device: str = "cpu"
+    """torch device for the model backends ("cpu", "cuda")."""
+    mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig)
+    schnet: SchnetConfig = field(default_factory=SchnetConfig)
+    clipsam: ClipSamConfig = field(default_factory=ClipSamConfig)

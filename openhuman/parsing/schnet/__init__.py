@@ -1,0 +1,1 @@
+"""SCHNet: SAM image encoder with CLIP semantics injected at every stage."""

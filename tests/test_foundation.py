@@ -1,0 +1,112 @@
+import dataclasses
+import importlib
+import subprocess
+import sys
+import typing
+
+import numpy as np
+import pytest
+import torch
+
+from openhuman.config import PipelineConfig, from_dict, load_config, save_config, to_dict
+from openhuman.errors import InputError
+from openhuman.io import atomic_path, read_png, write_png_atomic
+from openhuman.metrics import confusion_matrix, flip_rate, iou_per_class, mean_iou
+from openhuman.ontology import BODY14, LR_SWAP, PALETTE, taxonomy
+
+
+def test_torch_is_cpu_build_without_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present; the CPU-build guard applies to machines without one")
+    assert torch.version.cuda is None, "a CUDA torch was installed; pin torch==2.13.0 with torchvision==0.28.0"
+
+
+def test_torchvision_shim_gives_working_nms():
+    from openhuman._compat import ensure_torchvision
+
+    ensure_torchvision()
+    import torchvision
+
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30.0]])
+    keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+    assert keep.tolist() == [0, 2]
+
+
+def test_import_openhuman_loads_no_heavy_library():
+    code = (
+        "import sys, openhuman, openhuman.parsing, tracking, lifting; "
+        "print([m for m in ('torch','mediapipe','open3d','cv2','decord') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_config_yaml_round_trip(tmp_path):
+    cfg = PipelineConfig(query="left hand")
+    cfg.tracking.keyframe_interval = 4
+    cfg.parser.schnet.vocabulary = ["head", "hat"]
+    save_config(cfg, tmp_path / "c.yaml")
+    back = load_config(tmp_path / "c.yaml", PipelineConfig)
+    assert back == cfg
+    assert to_dict(back)["tracking"]["keyframe_interval"] == 4
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"tracking": {"keyframe_intervall": 2}}, "tracking.keyframe_intervall"),
+        ({"parser": {"backend": "yolo"}}, "parser.backend"),
+        ({"tracking": {"keyframe_interval": "four"}}, "tracking.keyframe_interval"),
+    ],
+)
+def test_config_errors_name_the_key(data, needle):
+    with pytest.raises(InputError, match=needle.replace(".", r"\.")):
+        from_dict(PipelineConfig, data)
+
+
+def test_every_config_field_has_a_default():
+    def walk(cls):
+        for f in dataclasses.fields(cls):
+            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING, f.name
+            if dataclasses.is_dataclass(f.type if not isinstance(f.type, str) else None):
+                walk(f.type)
+
+    walk(PipelineConfig)
+    PipelineConfig()
+
+
+def test_ontology_mappings():
+    assert len(BODY14) == 15 and len(PALETTE) == 15
+    assert all(LR_SWAP[LR_SWAP] == np.arange(15))
+    assert BODY14[LR_SWAP[BODY14.index("left hand")]] == "right hand"
+    ppp = taxonomy("pascal_person_part")
+    assert ppp.classes[ppp.convert(np.array([BODY14.index("left hand")]))[0]] == "lower arms"
+    assert ppp.classes[ppp.convert(np.array([BODY14.index("right foot")]))[0]] == "lower legs"
+    with pytest.raises(ValueError, match="unknown taxonomy"):
+        taxonomy("coco")
+
+
+def test_metrics_on_known_case():
+    gt = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    conf = confusion_matrix(pred, gt, 3)
+    np.testing.assert_allclose(iou_per_class(conf), [1 / 3, 2 / 3, 1 / 2])
+    assert mean_iou(conf) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    flips, stable = flip_rate(np.array([1, 1, 2]), np.array([1, 2, 2]), np.array([1, 1, 2]), np.array([1, 1, 1]))
+    assert (flips, stable) == (1, 2)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "x.png"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []
+    img = (np.arange(12, dtype=np.uint8).reshape(2, 2, 3)) * 10
+    write_png_atomic(target, img)
+    np.testing.assert_array_equal(read_png(target), img)
+
+
+def test_modules_import():
+    for name in ("openhuman.cli", "openhuman.parsing.base"):
+        importlib.import_module(name)

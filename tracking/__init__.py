@@ -1,0 +1,1 @@
+"""Temporal association: person and part tracks, keyframe propagation, label smoothing."""
