@@ -65,14 +65,19 @@ def test_config_errors_name_the_key(data, needle):
 
 
 def test_every_config_field_has_a_default():
+    seen = []
+
     def walk(cls):
+        seen.append(cls.__name__)
+        hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING, f.name
-            if dataclasses.is_dataclass(f.type if not isinstance(f.type, str) else None):
-                walk(f.type)
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            assert has_default, f"{cls.__name__}.{f.name} has no default"
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name])
 
     walk(PipelineConfig)
-    PipelineConfig()
+    assert {"ParserConfig", "SchnetConfig", "TrackingConfig", "LiftingConfig"} <= set(seen)
 
 
 def test_ontology_mappings():
