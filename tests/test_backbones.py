@@ -1,0 +1,81 @@
+"""Shared SAM/CLIP builders: tiny random models, strict local checkpoints, errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from openhuman.errors import CheckpointError  # noqa: E402
+from openhuman.parsing import backbones  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_sam_encoder():
+    return backbones.build_sam_image_encoder("tiny")
+
+
+def test_tiny_sam_encoder_runs_and_is_eval(tiny_sam_encoder):
+    assert not tiny_sam_encoder.training
+    with torch.inference_mode():
+        out = tiny_sam_encoder(torch.zeros(1, 3, 1024, 1024))
+    assert out.shape == (1, 256, 64, 64)
+
+
+def test_sam_encoder_loads_official_layout_strictly(tmp_path, tiny_sam_encoder):
+    # An "official" checkpoint holds the full Sam; the encoder takes the image_encoder.* part.
+    full = backbones.build_sam("tiny")
+    with torch.no_grad():
+        full.image_encoder.patch_embed.proj.weight.fill_(0.125)
+    path = tmp_path / "sam_tiny.pth"
+    torch.save(full.state_dict(), path)
+    enc = backbones.build_sam_image_encoder("tiny", str(path), key="parser.schnet.sam_checkpoint")
+    assert torch.all(enc.patch_embed.proj.weight == 0.125)
+    sam = backbones.build_sam("tiny", str(path), key="parser.clipsam.sam_checkpoint")
+    assert torch.all(sam.image_encoder.patch_embed.proj.weight == 0.125)
+
+
+def test_missing_sam_checkpoint_names_key():
+    with pytest.raises(CheckpointError, match=r"parser\.schnet\.sam_checkpoint: file not found.*sam_vit_b_01ec64"):
+        backbones.build_sam_image_encoder("vit_b", "/nonexistent/sam.pth", key="parser.schnet.sam_checkpoint")
+
+
+def test_mismatched_sam_checkpoint_names_key(tmp_path, tiny_sam_encoder):
+    path = tmp_path / "enc.pt"
+    torch.save(tiny_sam_encoder.state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"^my\.key: .*does not match"):
+        backbones.build_sam_image_encoder("small", str(path), key="my.key")
+
+
+def test_tiny_clip_text_and_image(tmp_path):
+    model, _, tokenizer = backbones.build_clip("openhuman-tiny-clip")
+    tokens = tokenizer(["a photo of a person's left hand.", "a photo of a person's right hand."])
+    with torch.inference_mode():
+        text = model.encode_text(tokens)
+        image = model.encode_image(torch.zeros(2, 3, 64, 64))
+    assert text.shape == (2, 64) and image.shape == (2, 64)
+    assert not torch.allclose(text[0], text[1])
+    path = tmp_path / "clip.pt"
+    torch.save(model.state_dict(), path)
+    again, _, _ = backbones.build_clip("openhuman-tiny-clip", str(path))
+    with torch.inference_mode():
+        assert torch.allclose(again.encode_text(tokens), text)
+
+
+def test_clip_checkpoint_errors_name_key(tmp_path):
+    with pytest.raises(CheckpointError, match=r"^parser\.clipsam\.clip_checkpoint: file not found"):
+        backbones.build_clip("openhuman-tiny-clip", str(tmp_path / "none.pt"), key="parser.clipsam.clip_checkpoint")
+    path = tmp_path / "wrong.pt"
+    torch.save({"visual.bogus": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match=r"^parser\.clipsam\.clip_checkpoint: "):
+        backbones.build_clip("openhuman-tiny-clip", str(path), key="parser.clipsam.clip_checkpoint")
+
+
+def test_load_state_dict_strict_prefix(tmp_path):
+    lin = torch.nn.Linear(3, 2)
+    path = tmp_path / "w.pt"
+    torch.save({"head.weight": torch.ones(2, 3), "head.bias": torch.zeros(2), "other.x": torch.zeros(1)}, path)
+    backbones.load_state_dict_strict(lin, path, "k", prefix="head.")
+    assert torch.all(lin.weight == 1)
+    with pytest.raises(CheckpointError, match=r"^k: .*unexpected"):
+        backbones.load_state_dict_strict(lin, path, "k")
