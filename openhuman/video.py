@@ -44,6 +44,19 @@ class VideoInfo:
     height: int
 
 
+def _import_decord() -> Any:
+    """Import decord, loading OpenCV first.
+
+    decord's bundled libraries clash with OpenCV's zlib/libpng when decord is loaded first:
+    every later `cv2.imread`/`cv2.imdecode` of a PNG then fails ("libpng error: bad parameters
+    to zlib"). Loading cv2 first avoids it (checked with decord 0.6.0, opencv-contrib 4.11).
+    """
+    import cv2  # noqa: F401  (must precede decord, see above)
+    import decord
+
+    return decord
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: file not found; check the path")
@@ -65,7 +78,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     try:
         with av.open(str(p)) as container:
             if not container.streams.video:
-                raise InputError(f"{p}: contains no video stream; give a video file (e.g. .mp4)")
+                raise InputError(f"{p}: no readable video stream (not a video, or truncated); give a video file")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             fps = float(rate) if rate else 0.0
@@ -76,7 +89,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     except InputError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
         raise InputError(f"{p}: not a readable video (truncated, corrupt or not a video): {msg}") from None
     if width <= 0 or height <= 0 or fps <= 0:
         raise InputError(f"{p}: video stream has no valid size or frame rate; re-encode the file")
@@ -119,8 +132,7 @@ def read_video(
 
 
 def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max_frames: int | None) -> Iterator[Frame]:
-    import decord
-
+    decord = _import_decord()
     wanted = _select(info.frame_count, start, stride, max_frames)
     if len(wanted) == 0:
         return
@@ -165,6 +177,8 @@ def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range) -> Iterator[Fr
                     break
     except (av.error.FFmpegError, OSError) as exc:
         log.debug("%s: PyAV stopped: %s", info.path, exc)
+    if got == 0:
+        raise InputError(f"{info.path}: no frame could be decoded (truncated or corrupt); re-export the video")
     if got < len(wanted):
         log.warning(
             "%s: only %d of %d requested frames could be decoded; the file looks truncated or corrupt",
@@ -341,7 +355,7 @@ class VideoWriter:
         if self._container is not None:
             try:
                 self._container.close()
-            except Exception:  # noqa: BLE001 - best effort while discarding
+            except Exception:  # best effort while discarding
                 log.debug("%s: error while discarding the temporary video", self.path, exc_info=True)
             self._container = None
         if self._tmp is not None and self._tmp.exists():
