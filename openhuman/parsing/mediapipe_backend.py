@@ -1,0 +1,291 @@
+"""The offline default parser: mediapipe pose + segmentation split into body14 parts.
+
+Per frame and view:
+1. mediapipe Pose (model_complexity=1, the bundled one) gives 33 landmarks and a person
+   segmentation probability. In video mode (the default) landmarks and masks are smoothed over
+   time; every view keeps its own mediapipe state, so one parser can serve several views.
+2. Hands (lite) refine the hands where it fires; detected hands are matched to the pose wrists by
+   distance (mediapipe's handedness labels assume a mirrored selfie image and are ignored). Face
+   detection on a crop around the head refines the head's centre and size.
+3. `openhuman.parsing._bodysplit` turns landmarks into part probabilities on a coarse grid
+   (`grid_size` long side), upsampled and multiplied by the person probability:
+   probs[0] = 1 - person, probs[k] = person * P(part k | person).
+4. With `fine_parts`, fingers (hand landmarks) and eyes/nose/mouth (face mesh) go into
+   `PartParse.fine_labels`.
+
+Several people (`max_people > 1`): Pose is single-person, so people are found one after another:
+each found person is blanked out (grey) and Pose runs again on the rest, with one mediapipe
+instance per person slot. Limits: people who overlap heavily can merge or be missed, a person
+behind another is often not found, extra runs cost ~25-30 ms each, and person ids are only local
+to the frame (the tracker makes them stable).
+
+"left" is the person's own left (mediapipe's convention); for a person facing the camera their
+left arm appears on the image's right.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from openhuman.errors import InputError
+from openhuman.parsing._bodysplit import L_WR, R_WR, Refinements, body_scale, split_parts
+from openhuman.parsing._mp_runtime import FaceRunner, HandRunner, PoseResult, PoseRunner
+from openhuman.parsing.base import Parser
+from openhuman.parsing.config import MediapipeConfig, ParserConfig
+from openhuman.types import Frame, PartParse
+
+log = logging.getLogger(__name__)
+
+NUM_CLASSES = 15
+
+
+@dataclass
+class _ViewState:
+    """mediapipe instances of one view (their temporal state belongs to that view)."""
+
+    poses: list[PoseRunner] = field(default_factory=list)
+    hands: HandRunner | None = None
+    face: FaceRunner | None = None
+    frames: int = 0
+
+    def close(self) -> None:
+        for p in self.poses:
+            p.close()
+        if self.hands is not None:
+            self.hands.close()
+        if self.face is not None:
+            self.face.close()
+
+
+@dataclass(frozen=True)
+class _Person:
+    pose: PoseResult
+    ref: Refinements
+    hands: tuple[np.ndarray | None, np.ndarray | None]
+
+
+class MediapipeParser(Parser):
+    """Landmark-geometry body14 parser on mediapipe's bundled models (CPU, offline)."""
+
+    num_classes = NUM_CLASSES
+
+    def __init__(self, cfg: MediapipeConfig) -> None:
+        if cfg.max_people < 1:
+            raise InputError(f"parser.mediapipe.max_people must be >= 1, got {cfg.max_people}")
+        if cfg.grid_size < 16:
+            raise InputError(f"parser.mediapipe.grid_size must be >= 16, got {cfg.grid_size}")
+        self.cfg = cfg
+        self._views: dict[str, _ViewState] = {}
+        self.timings: dict[str, float] = {"pose": 0.0, "hands": 0.0, "face": 0.0, "split": 0.0, "compose": 0.0}
+        """Accumulated seconds per stage (for benchmarks)."""
+
+    @classmethod
+    def from_config(cls, cfg: ParserConfig) -> MediapipeParser:
+        return cls(cfg.mediapipe)
+
+    # ---- state -------------------------------------------------------------------------------
+    def _state(self, view_id: str) -> _ViewState:
+        st = self._views.get(view_id)
+        if st is None:
+            st = _ViewState()
+            self._views[view_id] = st
+        return st
+
+    def _pose_slot(self, st: _ViewState, i: int) -> PoseRunner:
+        while len(st.poses) <= i:
+            c = self.cfg
+            st.poses.append(PoseRunner(c.static_image_mode, c.min_detection_confidence, c.min_tracking_confidence))
+        return st.poses[i]
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for st in self._views.values():
+            st.close()
+        self._views.clear()
+
+    # ---- per frame ---------------------------------------------------------------------------
+    def __call__(self, frame: Frame) -> PartParse:
+        rgb = np.ascontiguousarray(frame.rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InputError(f"frame {frame.index} of view {frame.view_id!r} must be uint8 RGB [H, W, 3], got {rgb.dtype} {rgb.shape}")
+        st = self._state(frame.view_id)
+        t0 = time.perf_counter()
+        poses = self._find_people(st, rgb)
+        t1 = time.perf_counter()
+        self.timings["pose"] += t1 - t0
+        people = self._refine(st, rgb, poses)
+        st.frames += 1
+        return self._compose(frame, rgb, people)
+
+    def _find_people(self, st: _ViewState, rgb: np.ndarray) -> list[PoseResult]:
+        found: list[PoseResult] = []
+        image = rgb
+        for i in range(self.cfg.max_people):
+            res = self._pose_slot(st, i)(image)
+            if res is None:
+                break
+            found.append(res)
+            if i + 1 < self.cfg.max_people:
+                image = _blank_out(image, res.person_prob)
+        return found
+
+    def _refine(self, st: _ViewState, rgb: np.ndarray, poses: list[PoseResult]) -> list[_Person]:
+        hands = self._detect_hands(st, rgb, poses)
+        people = []
+        t0 = time.perf_counter()
+        for i, pose in enumerate(poses):
+            head = None
+            if self.cfg.use_face:
+                if st.face is None:
+                    st.face = FaceRunner(with_mesh=self.cfg.fine_parts)
+                centre, radius = _head_guess(pose)
+                head = st.face.detect(rgb, centre, radius)
+            people.append(_Person(pose, Refinements(hands=hands[i], head=head), hands[i]))
+        self.timings["face"] += time.perf_counter() - t0
+        return people
+
+    def _detect_hands(self, st: _ViewState, rgb: np.ndarray, poses: list[PoseResult]) -> list[tuple]:
+        none: list[tuple] = [(None, None) for _ in poses]
+        if not self.cfg.use_hands or not poses:
+            return none
+        h, w = rgb.shape[:2]
+        wrists = []
+        for p in poses:
+            for j in (L_WR, R_WR):
+                x, y = p.landmarks.xy[j]
+                if p.landmarks.vis[j] > 0.3 and 0 <= x < w and 0 <= y < h:
+                    wrists.append(j)
+        if not wrists:
+            return none
+        t0 = time.perf_counter()
+        if st.hands is None:
+            st.hands = HandRunner(self.cfg.static_image_mode, max_hands=min(2 * len(poses), 4))
+        detected = st.hands(rgb)
+        self.timings["hands"] += time.perf_counter() - t0
+        return _match_hands(detected, poses)
+
+    def _compose(self, frame: Frame, rgb: np.ndarray, people: list[_Person]) -> PartParse:
+        h, w = rgb.shape[:2]
+        t0 = time.perf_counter()
+        grid = _grid_shape(h, w, self.cfg.grid_size)
+        if not people:
+            return _empty_parse(frame)
+        person = np.stack([p.pose.person_prob for p in people])  # [P, H, W]
+        owner = person.argmax(0) if len(people) > 1 else np.zeros((h, w), np.int64)
+        p = person.max(0)
+        import cv2
+
+        q_full = np.zeros((h, w, 14), np.float32)
+        for i, pers in enumerate(people):
+            q = split_parts(pers.pose.landmarks, grid, (h, w), pers.ref)
+            up = cv2.resize(np.ascontiguousarray(q.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR)
+            if len(people) == 1:
+                q_full = up
+            else:
+                q_full[owner == i] = up[owner == i]
+        t1 = time.perf_counter()
+        self.timings["split"] += t1 - t0
+        probs = np.empty((NUM_CLASSES, h, w), np.float16)
+        probs[0] = 1.0 - p
+        probs[1:] = (q_full * p[..., None]).transpose(2, 0, 1)
+        part = q_full.argmax(2)
+        qmax = np.take_along_axis(q_full, part[..., None], 2)[..., 0] * p
+        is_part = qmax > (1.0 - p)
+        labels = np.where(is_part, part + 1, 0).astype(np.int16)
+        scores = np.where(is_part, qmax, 1.0 - p).astype(np.float32)
+        person_ids = np.where(is_part, owner, -1).astype(np.int16)
+        kps = np.stack([np.concatenate([q.pose.landmarks.xy, q.pose.landmarks.vis[:, None]], 1) for q in people])
+        fine = self._fine_labels(frame.view_id, rgb, labels, people) if self.cfg.fine_parts else None
+        self.timings["compose"] += time.perf_counter() - t1
+        return PartParse(
+            frame.view_id, frame.index, labels, scores, person_ids, probs=probs,
+            keypoints=kps.astype(np.float32), fine_labels=fine,
+        )  # fmt: skip
+
+    def _fine_labels(self, view_id: str, rgb: np.ndarray, labels: np.ndarray, people: list[_Person]) -> np.ndarray:
+        from openhuman.parsing._fineparts import draw_face_parts, draw_fingers
+
+        fine = np.zeros(labels.shape, np.int16)
+        st = self._state(view_id)
+        if st.face is None:
+            st.face = FaceRunner(with_mesh=True)
+        for pers in people:
+            for side, hand in zip(("left", "right"), pers.hands, strict=True):
+                if hand is not None:
+                    draw_fingers(fine, labels, hand, side)
+            centre, radius = _head_guess(pers.pose)
+            if pers.ref.head is not None:
+                centre, radius = np.array(pers.ref.head[:2]), 1.3 * pers.ref.head[2]
+            mesh = st.face.mesh(rgb, centre, radius)
+            if mesh is not None:
+                draw_face_parts(fine, labels, mesh)
+        return fine
+
+
+def _grid_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
+    s = min(1.0, long_side / max(h, w))
+    return max(int(round(h * s)), 1), max(int(round(w * s)), 1)
+
+
+def _empty_parse(frame: Frame) -> PartParse:
+    h, w = frame.rgb.shape[:2]
+    probs = np.zeros((NUM_CLASSES, h, w), np.float16)
+    probs[0] = 1.0
+    return PartParse(
+        frame.view_id, frame.index, np.zeros((h, w), np.int16), np.ones((h, w), np.float32),
+        np.full((h, w), -1, np.int16), probs=probs, keypoints=np.zeros((0, 33, 3), np.float32),
+    )  # fmt: skip
+
+
+def _blank_out(rgb: np.ndarray, person_prob: np.ndarray) -> np.ndarray:
+    """Copy of `rgb` with a found person (dilated mask) painted grey, so Pose finds the next one."""
+    import cv2
+
+    mask = (person_prob > 0.2).astype(np.uint8)
+    k = max(3, int(0.02 * max(rgb.shape[:2])) | 1)
+    mask = cv2.dilate(mask, np.ones((k, k), np.uint8))
+    out = rgb.copy()
+    out[mask.astype(bool)] = 127
+    return out
+
+
+def _head_guess(pose: PoseResult) -> tuple[np.ndarray, float]:
+    """Head centre (pixels) and radius from the face landmarks."""
+    lm = pose.landmarks
+    face = lm.xy[:11]
+    wts = np.maximum(lm.vis[:11], 0.05)[:, None]
+    centre = (face * wts).sum(0) / wts.sum()
+    radius = max(0.7 * float(np.linalg.norm(lm.xy[7] - lm.xy[8])), 0.2 * body_scale(lm))
+    return centre, radius
+
+
+def _match_hands(detected: list[np.ndarray], poses: list[PoseResult]) -> list[tuple]:
+    """Assign detected hands to pose wrists by distance (greedy, nearest first).
+
+    Returns per person (left hand, right hand) landmarks or None. A hand farther than a third
+    of the torso length from every free wrist is dropped.
+    """
+    out: list[list] = [[None, None] for _ in poses]
+    pairs = []
+    for hi, hand in enumerate(detected):
+        for pi, pose in enumerate(poses):
+            lm = pose.landmarks
+            limit = 0.35 * body_scale(lm)
+            for side, j in ((0, L_WR), (1, R_WR)):
+                d = float(np.linalg.norm(hand[0] - lm.xy[j]))
+                if d < limit:
+                    pairs.append((d, hi, pi, side))
+    used_h, used_w = set(), set()
+    for _d, hi, pi, side in sorted(pairs):
+        if hi in used_h or (pi, side) in used_w:
+            continue
+        used_h.add(hi)
+        used_w.add((pi, side))
+        out[pi][side] = detected[hi]
+    return [tuple(o) for o in out]
