@@ -47,15 +47,20 @@ class CaptureMeta:
     view_ids: tuple[str, ...]
     units: str = "metres"
     ontology: str = "body14"
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """Free-form JSON metadata from the producer (e.g. the synthetic clip name and seed)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "fps": self.fps,
             "frame_count": self.frame_count,
             "view_ids": list(self.view_ids),
             "units": self.units,
             "ontology": self.ontology,
         }
+        if self.extra:
+            out["extra"] = self.extra
+        return out
 
 
 # --- cameras.json ---------------------------------------------------------------------------
@@ -179,7 +184,12 @@ def _meta_from_json(path: Path) -> CaptureMeta:
     if units != "metres":
         raise InputError(f'{path}: units must be "metres", got {units!r}')
     ontology = data.get("ontology", "body14")
-    return CaptureMeta(fps=float(fps), frame_count=count, view_ids=tuple(views), units=units, ontology=str(ontology))
+    extra = data.get("extra", {})
+    if not isinstance(extra, dict):
+        raise InputError(f"{path}: extra must be a JSON object, got {type(extra).__name__}")
+    return CaptureMeta(
+        fps=float(fps), frame_count=count, view_ids=tuple(views), units=units, ontology=str(ontology), extra=extra
+    )
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -222,13 +232,18 @@ def _view_id_problems(r: Path, meta: CaptureMeta, cams: dict[str, Any]) -> list[
     videos_dir = r / "videos"
     if not videos_dir.is_dir():
         return [f"{videos_dir}: missing; a capture needs videos/<view>.mp4 for each view"]
-    on_disk = sorted(p.stem for p in videos_dir.glob("*.mp4"))
-    want = set(meta.view_ids)
+    want = list(meta.view_ids)
     probs: list[str] = []
-    if cams and set(cams) != want:
-        probs.append(f"{r / CAMERAS_JSON}: view ids {sorted(cams)} differ from {CAPTURE_JSON} view_ids {sorted(want)}")
-    if set(on_disk) != want:
-        probs.append(f"{videos_dir}: videos {on_disk} differ from {CAPTURE_JSON} view_ids {sorted(want)}")
+    for where, have in ((r / CAMERAS_JSON, list(cams)), (videos_dir, sorted(p.stem for p in videos_dir.glob("*.mp4")))):
+        if where.name == CAMERAS_JSON and not cams:
+            continue  # cameras.json itself is broken; reported already
+        missing = [v for v in want if v not in have]
+        extra = [v for v in have if v not in want]
+        what = "cameras" if where.name == CAMERAS_JSON else "videos"
+        if missing:
+            probs.append(f"{where}: no {what} for view ids {missing} listed in {CAPTURE_JSON} view_ids {want}")
+        if extra:
+            probs.append(f"{where}: {what} for view ids {extra} that {CAPTURE_JSON} view_ids {want} does not list")
     return probs
 
 
@@ -399,7 +414,8 @@ class CaptureWriter:
     """Write a capture directory; atomic: a temporary sibling folder is renamed onto `root` on success.
 
     `write_frame(view_id, index, rgb, depth_m=None, gt_2d=None)` takes each view's frames in index
-    order 0, 1, 2, ...; one VideoWriter per view stays open. `lossless=True` (default) stores RGB
+    order 0, 1, 2, ...; one VideoWriter per view stays open. `extra` (JSON-serialisable) is
+    stored in capture.json as producer metadata. `lossless=True` (default) stores RGB
     with libx264rgb crf 0, which decord reads back bit-exactly. If the with-block raises, nothing
     appears at `root`. An existing `root` is refused unless `overwrite=True`.
     """
@@ -411,6 +427,7 @@ class CaptureWriter:
         cameras: list[CameraView],
         overwrite: bool = False,
         lossless: bool = True,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.root = Path(root)
         if self.root.exists() and not overwrite:
@@ -427,6 +444,8 @@ class CaptureWriter:
         self.fps = float(fps)
         self.cameras = {c.view_id: c for c in cameras}
         self.lossless = lossless
+        self.extra = dict(extra or {})
+        json.dumps(self.extra)  # fail now, not at close, if it is not JSON-serialisable
         self._counts = dict.fromkeys(ids, 0)
         self._writers: dict[str, VideoWriter] = {}
         self.root.parent.mkdir(parents=True, exist_ok=True)
@@ -496,7 +515,7 @@ class CaptureWriter:
         try:
             for w in self._writers.values():
                 w.close()
-            meta = CaptureMeta(fps=self.fps, frame_count=counts.pop(), view_ids=tuple(self.cameras))
+            meta = CaptureMeta(fps=self.fps, frame_count=counts.pop(), view_ids=tuple(self.cameras), extra=self.extra)
             write_json_atomic(self._tmp / CAPTURE_JSON, meta.to_json())
             write_cameras(self._tmp / CAMERAS_JSON, list(self.cameras.values()))
             self._swap_into_place()

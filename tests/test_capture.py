@@ -53,7 +53,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
     root = tmp_path_factory.mktemp("cap") / "capture"
     out = Written(root, {}, {}, {}, {})
     yy, xx = np.mgrid[0:H, 0:W]
-    with CaptureWriter(root, FPS, _cameras()) as w:
+    with CaptureWriter(root, FPS, _cameras(), extra={"clip": "noise", "seed": 7}) as w:
         for i in range(N):
             for v in VIEWS:
                 rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
@@ -77,6 +77,7 @@ def test_round_trip_is_exact(written: Written) -> None:
     cap = Capture.open(written.root)
     assert cap.view_ids == VIEWS and cap.frame_count == N and cap.fps == FPS
     assert cap.meta.units == "metres" and cap.meta.ontology == "body14"
+    assert cap.meta.extra == {"clip": "noise", "seed": 7}
     assert cap.cameras is not None
     for ref in _cameras():
         got = cap.cameras[ref.view_id]
@@ -189,17 +190,23 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "short view": (_replace_video(N - 1, FPS, W, H), ["cam1.mp4", "has 3 frames"]),
     "fps differs": (_replace_video(N, 24.0, W, H), ["cam1.mp4", "fps 24", "fps 15"]),
     "video size": (_replace_video(N, FPS, W - 2, H), ["cam1.mp4", "video size 62x48"]),
-    "meta view ids": (_meta("view_ids", ["cam0", "cam1", "cam2"]), ["cameras.json", "view ids", "cam2"]),
-    "video missing": (lambda r: (r / "videos" / "cam1.mp4").unlink(), ["videos", "['cam0']", "view_ids"]),
+    "meta view ids": (
+        _meta("view_ids", ["cam0", "cam1", "cam2"]),
+        ["cameras.json", "no cameras for view ids ['cam2']", "videos", "no videos"],
+    ),
+    "video missing": (lambda r: (r / "videos" / "cam1.mp4").unlink(), ["videos", "no videos for view ids ['cam1']"]),
     "extra video": (
         lambda r: shutil.copy(r / "videos" / "cam0.mp4", r / "videos" / "cam7.mp4"),
-        ["videos", "cam7", "differ"],
+        ["videos", "videos for view ids ['cam7'] that capture.json"],
     ),
     "extra camera": (
         lambda r: _edit_json(r / "cameras.json", lambda d: d.__setitem__("camX", d["cam0"])),
-        ["cameras.json", "camX", "differ"],
+        ["cameras.json", "cameras for view ids ['camX'] that"],
     ),
-    "broken video": (lambda r: (r / "videos" / "cam0.mp4").write_bytes(b"garbage" * 10), ["cam0.mp4", "not a readable"]),
+    "broken video": (
+        lambda r: (r / "videos" / "cam0.mp4").write_bytes(b"garbage" * 10),
+        ["cam0.mp4", "not a readable"],
+    ),
     "bad fps": (_meta("fps", -3), ["capture.json", "fps must be a positive number"]),
     "bad units": (_meta("units", "feet"), ["capture.json", "units", "metres"]),
 }
