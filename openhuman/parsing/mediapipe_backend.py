@@ -171,35 +171,20 @@ class MediapipeParser(Parser):
         return _match_hands(detected, poses)
 
     def _compose(self, frame: Frame, rgb: np.ndarray, people: list[_Person]) -> PartParse:
+        if not people:
+            return _empty_parse(frame)
         h, w = rgb.shape[:2]
         t0 = time.perf_counter()
         grid = _grid_shape(h, w, self.cfg.grid_size)
-        if not people:
-            return _empty_parse(frame)
-        person = np.stack([p.pose.person_prob for p in people])  # [P, H, W]
-        owner = person.argmax(0) if len(people) > 1 else np.zeros((h, w), np.int64)
-        p = person.max(0)
-        import cv2
-
-        q_full = np.zeros((h, w, 14), np.float32)
-        for i, pers in enumerate(people):
-            q = split_parts(pers.pose.landmarks, grid, (h, w), pers.ref)
-            up = cv2.resize(np.ascontiguousarray(q.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR)
-            if len(people) == 1:
-                q_full = up
-            else:
-                q_full[owner == i] = up[owner == i]
+        person = [pers.pose.person_prob for pers in people]
+        owner = np.stack(person).argmax(0) if len(people) > 1 else np.zeros((h, w), np.int64)
+        p = np.max(person, axis=0) if len(people) > 1 else person[0]
+        parts = [split_parts(pers.pose.landmarks, grid, (h, w), pers.ref) for pers in people]
+        q = parts[0] if len(parts) == 1 else _merge_people(parts, owner, grid, (h, w))
         t1 = time.perf_counter()
         self.timings["split"] += t1 - t0
-        probs = np.empty((NUM_CLASSES, h, w), np.float16)
-        probs[0] = 1.0 - p
-        probs[1:] = (q_full * p[..., None]).transpose(2, 0, 1)
-        part = q_full.argmax(2)
-        qmax = np.take_along_axis(q_full, part[..., None], 2)[..., 0] * p
-        is_part = qmax > (1.0 - p)
-        labels = np.where(is_part, part + 1, 0).astype(np.int16)
-        scores = np.where(is_part, qmax, 1.0 - p).astype(np.float32)
-        person_ids = np.where(is_part, owner, -1).astype(np.int16)
+        probs, labels, scores = _full_resolution(q, p)
+        person_ids = np.where(labels > 0, owner, -1).astype(np.int16)
         kps = np.stack([np.concatenate([q.pose.landmarks.xy, q.pose.landmarks.vis[:, None]], 1) for q in people])
         fine = self._fine_labels(frame.view_id, rgb, labels, people) if self.cfg.fine_parts else None
         self.timings["compose"] += time.perf_counter() - t1
@@ -226,6 +211,58 @@ class MediapipeParser(Parser):
             if mesh is not None:
                 draw_face_parts(fine, labels, mesh)
         return fine
+
+
+def _merge_people(parts: list[np.ndarray], owner: np.ndarray, grid: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
+    """Part probabilities [14, h, w] on the grid taken from each pixel's owner (most likely person)."""
+    import cv2
+
+    own = cv2.resize(owner.astype(np.uint8), (grid[1], grid[0]), interpolation=cv2.INTER_NEAREST)
+    out = parts[0].copy()
+    for i in range(1, len(parts)):
+        sel = own == i
+        out[:, sel] = parts[i][:, sel]
+    return out
+
+
+def _full_resolution(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upsample grid part probabilities and combine them with the person probability.
+
+    Args:
+        q: float32 [14, h, w] P(part | person) on the grid.
+        p: float32 [H, W] person probability.
+
+    Returns:
+        probs float16 [15, H, W] (channel 0 = 1 - p), labels int16 [H, W], scores float32 [H, W].
+        Labels take the part argmax at half resolution (nearest-upsampled; boundaries between
+        parts are at most 2 px coarse) and background wherever it is the most likely class.
+    """
+    import cv2
+
+    H, W = p.shape
+    k = q.shape[0]
+    up = np.empty((k, H, W), np.float32)
+    for c in range(k):
+        cv2.resize(q[c], (W, H), dst=up[c], interpolation=cv2.INTER_LINEAR)
+    qmax = up.max(0)
+    half = (max(W // 2, 1), max(H // 2, 1))
+    qh = np.stack([cv2.resize(q[c], half, interpolation=cv2.INTER_LINEAR) for c in range(k)])
+    # argmax over channels as a max over (quantised value, channel) keys: much faster than argmax(0)
+    keys = (qh * 65536.0).astype(np.int32)
+    keys <<= 4
+    keys |= np.arange(k, dtype=np.int32)[:, None, None]
+    part = cv2.resize((keys.max(0) & 15).astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+    up *= p[None]
+    probs = np.empty((k + 1, H, W), np.float16)
+    probs[1:] = cv2.convertFp16(up.reshape(k * H, W)).view(np.float16).reshape(k, H, W)
+    bg = 1.0 - p
+    probs[0] = cv2.convertFp16(np.ascontiguousarray(bg, np.float32)).view(np.float16)
+    best = qmax * p
+    labels = part.astype(np.int16)
+    labels += 1
+    labels[best <= bg] = 0
+    scores = np.maximum(best, bg).astype(np.float32, copy=False)
+    return probs, labels, scores
 
 
 def _grid_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
