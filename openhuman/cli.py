@@ -71,6 +71,26 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 # Each command is a thin wrapper over a library call; keep argument parsing here and work there.
 
 
+@command
+def check_capture(path: str = typer.Argument(..., help="Capture directory or video file.")) -> None:
+    """Validate a capture directory (or probe a video) and list every problem found."""
+    from pathlib import Path
+
+    from openhuman.capture import Capture
+    from openhuman.capture import check_capture as _check
+
+    problems = _check(path) if Path(path).is_dir() else []
+    for problem in problems[1:]:
+        console.print(f"[red]problem:[/] {problem}")
+    if problems:
+        raise InputError(f"{problems[0]} ({len(problems)} problem(s) in total)")
+    cap = Capture.open(path)
+    console.print(
+        f"ok: {len(cap.view_ids)} view(s) {list(cap.view_ids)}, {cap.frame_count} frames at {cap.fps:g} fps, "
+        f"cameras={'yes' if cap.cameras else 'no'} depth={cap.has_depth} gt_2d={cap.has_gt_2d} gt_3d={cap.has_gt_3d}"
+    )
+
+
 def main() -> None:
     try:
         app()

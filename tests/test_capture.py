@@ -318,3 +318,22 @@ def test_writer_rejects_bad_calls(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="unique"):
         CaptureWriter(root, FPS, [bad[0], bad[0]])
     assert _leftovers(tmp_path) == []
+
+
+def test_cli_check_capture_exit_codes(written: Written, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["check-capture", str(written.root)])
+    assert ok.exit_code == 0, ok.output
+    text = " ".join(ok.output.split())  # rich wraps long lines at spaces
+    assert "2 view(s)" in text and "4 frames" in text
+    root = tmp_path / "cap"
+    shutil.copytree(written.root, root)
+    _meta("frame_count", N + 1)(root)
+    bad = runner.invoke(app, ["check-capture", str(root)])
+    assert bad.exit_code == 2
+    text = " ".join(bad.output.split())
+    assert "frame_count is 5" in text and "2 problem(s)" in text
