@@ -14,9 +14,56 @@ class TrackingConfig:
     """Dense optical flow used for propagation."""
     smoothing: Literal["none", "ema", "window"] = "ema"
     """Temporal smoothing of per-pixel part probabilities, aligned by motion."""
-    ema_alpha: float = 0.6
-    """Weight of the current frame in exponential smoothing."""
+    ema_alpha: float = 0.4
+    """Weight of the current frame in exponential smoothing (below 0.5 so that a single-frame
+    one-hot flip cannot win against a stable history)."""
+    window: int = 3
+    """Frames averaged by `smoothing="window"` (each warped to the current frame)."""
     max_lost: int = 10
     """Patience: frames a person track may be unseen before it is removed."""
     min_hits: int = 2
     """Detections before a tentative track is confirmed."""
+
+    # --- optical flow -------------------------------------------------------------------------
+    flow_scale: float = 0.5
+    """Optical flow is computed on gray frames resized by this factor (speed), then upsampled."""
+    propagate_probs: bool = False
+    """Also warp the full probability maps onto propagated (non-key) frames. Off (cheaper):
+    propagated frames carry warped labels, scores and person ids, and `probs=None`."""
+    fb_threshold_px: float = 1.5
+    """Forward-backward consistency: a pixel's flow is unreliable when the round trip misses by
+    more than this many full-resolution pixels (plus 5% of the flow magnitude)."""
+
+    # --- keyframe validation (re-parse triggers) -----------------------------------------------
+    drift_max_inconsistent: float = 0.3
+    """Re-parse ("drift") when more than this share of the propagated person pixels is
+    flow-inconsistent."""
+    max_area_change: float = 0.35
+    """Re-parse ("area_change") when a propagated person mask's area differs from its area at the
+    last parsed frame by more than this fraction."""
+    lost_area_fraction: float = 0.2
+    """Re-parse ("lost_target") when a propagated person keeps less than this fraction of its
+    area at the last parsed frame (it left the image or got occluded)."""
+    max_unexplained: float = 0.3
+    """Re-parse ("lost_target") when more than this share of the propagated person pixels changed
+    in a way the flow does not explain (flow-warped residual above `motion_threshold`): the
+    person vanished or got occluded."""
+    motion_threshold: float = 25.0
+    """Gray-level difference (0..255) between consecutive frames that counts as motion."""
+    new_target_fraction: float = 0.003
+    """Re-parse ("new_target") when moving pixels outside the (dilated) propagated person masks
+    exceed this share of the image."""
+
+    # --- person association --------------------------------------------------------------------
+    weight_iou: float = 1.0
+    """Cost weight of (1 - mask IoU) between the motion-predicted track and a detection."""
+    weight_distance: float = 1.0
+    """Cost weight of the predicted box-centre distance (relative to the box diagonal)."""
+    weight_appearance: float = 1.0
+    """Cost weight of the colour-histogram (Hellinger) distance."""
+    max_cost: float = 0.7
+    """Gating: pairs whose weighted mean cost exceeds this are never matched."""
+    max_appearance_distance: float = 0.6
+    """Gating: pairs whose colour-histogram distance exceeds this are never matched."""
+    appearance_momentum: float = 0.8
+    """A track's colour histogram is updated as momentum * old + (1 - momentum) * new."""

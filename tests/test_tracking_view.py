@@ -1,0 +1,156 @@
+"""ViewTracker on synthetic moving textured discs: k=1 identity, keyframe propagation, re-parse
+triggers, smoothing, bounded state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openhuman.types import Frame, PartParse
+from tracking import TrackingConfig, ViewTracker, evaluate_sequence
+
+H, W = 96, 128
+
+
+def _texture(seed: int, h: int, w: int, amp: float) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 1, (h, w, 3)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 1.5)
+    return noise / noise.std() * amp
+
+
+BG = np.clip(160 + _texture(0, H, W, 30), 0, 255)
+SKIN = [_texture(1 + i, 64, 64, 25) for i in range(3)]
+COLOURS = [(220, 50, 50), (50, 70, 210), (40, 150, 40)]
+
+
+def render(people: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """people: (person index, cx, cy, r) in draw order -> rgb uint8, labels int16, local ids int16."""
+    rgb = BG.copy()
+    labels = np.zeros((H, W), np.int16)
+    pids = np.full((H, W), -1, np.int16)
+    yy, xx = np.mgrid[0:H, 0:W]
+    for local, (who, cx, cy, r) in enumerate(people):
+        inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        ty = np.clip(yy - cy + 32, 0, 63)
+        tx = np.clip(xx - cx + 32, 0, 63)
+        rgb[inside] = np.asarray(COLOURS[who], np.float32) + SKIN[who][ty, tx][inside]
+        labels[inside] = np.where(yy[inside] < cy - r // 3, 1, 2)
+        pids[inside] = local
+    return np.clip(rgb, 0, 255).astype(np.uint8), labels, pids
+
+
+class FakeParser:
+    """parse_fn returning the exact ground truth of a scripted scene (optionally label noise)."""
+
+    def __init__(self, script, noise: float = 0.0, seed: int = 0):
+        self.script = script
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+        self.calls: list[int] = []
+
+    def frames(self, n: int):
+        for i in range(n):
+            rgb, _, _ = render(self.script(i))
+            yield Frame("cam0", i, i / 30, rgb)
+
+    def gt(self, i: int) -> np.ndarray:
+        return render(self.script(i))[1]
+
+    def __call__(self, frame: Frame) -> PartParse:
+        self.calls.append(frame.index)
+        _, labels, pids = render(self.script(frame.index))
+        probs = np.eye(15, dtype=np.float32)[labels] * 0.8 + 0.2 / 15
+        if self.noise:
+            probs = probs + self.rng.uniform(0, self.noise, probs.shape).astype(np.float32)
+            probs /= probs.sum(-1, keepdims=True)
+        labels = probs.argmax(-1).astype(np.int16)
+        scores = probs.max(-1).astype(np.float32)
+        kp = np.zeros((max(int(pids.max()) + 1, 1), 33, 3), np.float32)
+        for local, (_, cx, cy, _) in enumerate(self.script(frame.index)):
+            kp[local, 0] = (cx, cy, 1.0)
+        return PartParse("cam0", frame.index, labels, scores, pids, probs.transpose(2, 0, 1).astype(np.float16), kp)
+
+
+def one_walker(i: int) -> list[tuple[int, int, int, int]]:
+    return [(0, 30 + 2 * i, 48, 16)]
+
+
+def test_k1_without_smoothing_reproduces_per_frame_parsing():
+    parser = FakeParser(lambda i: [(0, 30 + 2 * i, 48, 14), (1, 100 - 2 * i, 40, 12)][:: 1 if i % 2 else -1])
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=1, smoothing="none"))
+    for frame in parser.frames(8):
+        out = tracker.step(frame)
+        ref = FakeParser(parser.script)(frame)
+        assert np.array_equal(out.labels, ref.labels)
+        assert np.array_equal(out.scores, ref.scores)
+        assert np.array_equal(out.probs, ref.probs)
+        # same partition of pixels into people, only the ids differ
+        pairs = set(zip(ref.person_ids.ravel().tolist(), out.person_ids.ravel().tolist(), strict=True))
+        assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+    assert tracker.stats.parsed == 8 and tracker.stats.propagated == 0
+
+
+def test_keyframe_propagation_follows_motion():
+    parser = FakeParser(one_walker)
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=4, smoothing="none"))
+    outs = [tracker.step(f) for f in parser.frames(12)]
+    assert parser.calls == [0, 4, 8]
+    assert tracker.stats.propagated == 9
+    scores = evaluate_sequence([o.labels for o in outs], [parser.gt(i) for i in range(12)])
+    assert scores.miou > 0.85
+    assert {int(o.person_ids.max()) for o in outs} == {0}
+    # the keypoint rides along with the flow (disc centre moves 2 px per frame)
+    assert abs(outs[3].keypoints[0, 0, 0] - (30 + 2 * 3)) < 1.5
+
+
+def test_new_object_between_keyframes_triggers_reparse():
+    def script(i):
+        return one_walker(i) + ([(2, 100, 30, 12)] if i >= 3 else [])
+
+    parser = FakeParser(script)
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=8, smoothing="none"))
+    outs = [tracker.step(f) for f in parser.frames(6)]
+    assert 3 in parser.calls
+    assert tracker.stats.reparse["new_target"] >= 1
+    assert len(np.unique(outs[5].person_ids[outs[5].person_ids >= 0])) == 2
+
+
+def test_person_leaving_between_keyframes_triggers_reparse():
+    parser = FakeParser(lambda i: one_walker(i) if i < 3 else [])
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=8, smoothing="none"))
+    outs = [tracker.step(f) for f in parser.frames(5)]
+    assert 3 in parser.calls
+    assert sum(tracker.stats.reparse.values()) >= 1
+    assert (outs[4].person_ids < 0).all()
+
+
+@pytest.mark.parametrize("mode", ["ema", "window"])
+def test_smoothing_lowers_flip_rate_without_losing_miou(mode):
+    n = 14
+    gts = [FakeParser(one_walker).gt(i) for i in range(n)]
+    results = {}
+    for smoothing in ("none", mode):
+        parser = FakeParser(one_walker, noise=0.9, seed=3)
+        tracker = ViewTracker(parser, TrackingConfig(smoothing=smoothing))
+        outs = [tracker.step(f).labels for f in parser.frames(n)]
+        results[smoothing] = evaluate_sequence(outs, gts)
+    raw, smooth = results["none"], results[mode]
+    assert raw.flip_rate > 0.05
+    assert smooth.flip_rate < 0.5 * raw.flip_rate
+    assert smooth.miou >= raw.miou
+
+
+def test_state_does_not_grow_with_clip_length():
+    parser = FakeParser(lambda i: [(0, 30 + abs(i % 30 - 15) * 3, 48, 16)])
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=3, smoothing="ema"))
+    sizes = []
+    for f in parser.frames(60):
+        tracker.step(f)
+        sizes.append(tracker.state_nbytes())
+    assert sizes[10] > 0
+    assert max(sizes[40:]) <= max(sizes[10:30])
+    assert len(tracker.persons.tracks) == 1
+    assert tracker.stats.frames == 60 == tracker.stats.parsed + tracker.stats.propagated

@@ -1,0 +1,218 @@
+"""ViewTracker: one view's stream of frames -> temporally consistent PartParses.
+
+Per frame it either calls the parser (keyframes, every `keyframe_interval` frames, and frames where
+validation asks for a re-parse) or pulls the last parsed frame forward with dense optical flow.
+On parsed frames, person ids become stable track ids (`PersonTracker`) and per-pixel part
+probabilities are smoothed along the flow (`ProbSmoother`). Only the state the next frame needs is
+kept (previous small gray frame, the last parsed output, composed flow maps, smoothed
+probabilities, tracks), so memory does not grow with the clip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from openhuman.types import Frame, PartParse
+from tracking.config import TrackingConfig
+from tracking.persons import PersonTracker, detections_from_parse
+from tracking.propagate import (
+    FlowEstimator,
+    Motion,
+    compose_maps,
+    move_points,
+    to_gray_small,
+    warp_linear,
+    warp_nearest,
+)
+from tracking.smoothing import ProbSmoother, one_hot
+from tracking.validate import KeyState, check_propagation
+
+log = logging.getLogger(__name__)
+
+REASONS = ("new_target", "lost_target", "drift", "area_change")
+"""Re-parse trigger reasons counted in `TrackerStats.reparse`."""
+
+
+@dataclass
+class TrackerStats:
+    frames: int = 0
+    """Frames stepped."""
+    parsed: int = 0
+    """Frames the parser ran on (keyframes + re-parses)."""
+    propagated: int = 0
+    """Frames produced by optical-flow propagation."""
+    reparse: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    """Re-parse triggers by reason."""
+
+
+class ViewTracker:
+    """Temporal association for one view: `.step(frame) -> PartParse` with stable track ids."""
+
+    def __init__(self, parse_fn: Callable[[Frame], PartParse], cfg: TrackingConfig | None = None):
+        self.cfg = cfg or TrackingConfig()
+        if self.cfg.keyframe_interval < 1:
+            raise ValueError(f"TrackingConfig.keyframe_interval must be >= 1, got {self.cfg.keyframe_interval}")
+        self.parse_fn = parse_fn
+        self.persons = PersonTracker(self.cfg)
+        self.smoother = ProbSmoother(self.cfg.smoothing, self.cfg.ema_alpha, self.cfg.window)
+        self.flow = FlowEstimator(self.cfg.flow, self.cfg.flow_scale, self.cfg.fb_threshold_px)
+        self.stats = TrackerStats()
+        self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
+        self._clear()
+
+    def _clear(self) -> None:
+        self._key: KeyState | None = None
+        self._prev_small: np.ndarray | None = None
+        self._acc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._keypoints: np.ndarray | None = None
+        self._since_key = 0
+
+    def reset(self) -> None:
+        """Forget all temporal state (new clip)."""
+        self._clear()
+        self.persons.reset()
+        self.smoother.reset()
+        self.stats = TrackerStats()
+
+    def state_nbytes(self) -> int:
+        """Bytes of array state held between frames (constant over a clip)."""
+        arrays = [self._prev_small, self._keypoints, *(self._acc or ())]
+        total = sum(a.nbytes for a in arrays if a is not None)
+        total += self._key.nbytes() if self._key is not None else 0
+        return total + self.smoother.nbytes() + self.persons.nbytes()
+
+    def step(self, frame: Frame) -> PartParse:
+        """Parse or propagate one frame; returns its PartParse with stable person track ids."""
+        shape = frame.rgb.shape[:2]
+        if self._key is not None and self._key.labels.shape != shape:
+            log.info("frame size changed to %s: resetting temporal state", shape)
+            self._clear()
+            self.smoother.reset()
+        small = to_gray_small(frame.rgb, self.cfg.flow_scale) if self._needs_flow else None
+        motion = None
+        if small is not None and self._prev_small is not None:
+            motion = self.flow.estimate(self._prev_small, small, shape)
+            self._accumulate(motion)
+        out = None
+        if self._key is not None and motion is not None and self._since_key + 1 < self.cfg.keyframe_interval:
+            out = self._propagate(frame, motion)
+            reason = check_propagation(
+                self.cfg, self._key, out.person_ids, self._acc_ok(), motion.residual_small, self._prev_small, small
+            )
+            if reason is not None:
+                log.debug("frame %d: re-parse (%s)", frame.index, reason)
+                self.stats.reparse[reason] += 1
+                out = None
+            else:
+                self.stats.propagated += 1
+                self._since_key += 1
+        if out is None:
+            out = self._parse(frame, small)
+            self.stats.parsed += 1
+        if small is not None and self._key is not None:
+            self._key.prev_person_small = self._key.small(out.person_ids >= 0)
+        self._prev_small = small
+        self.stats.frames += 1
+        return out
+
+    def _acc_ok(self) -> np.ndarray | None:
+        return self._acc[2] if self._acc is not None else None
+
+    def _accumulate(self, motion: Motion) -> None:
+        """Compose the step motion into the maps current frame -> last parsed frame."""
+        if self._acc is None:
+            self._acc = (motion.map_x, motion.map_y, motion.reliable)
+            return
+        ax, ay, ok = self._acc
+        nx, ny = compose_maps(ax, ay, motion)
+        ok = warp_nearest(ok, motion.map_x, motion.map_y, fill=False) & motion.reliable
+        self._acc = (nx, ny, ok)
+
+    def _propagate(self, frame: Frame, motion: Motion) -> PartParse:
+        """Pull the last parsed frame forward to this frame with the composed flow maps."""
+        key = self._key
+        assert key is not None and self._acc is not None
+        ax, ay, _ = self._acc
+        lp = warp_nearest(np.dstack([key.labels, key.person_ids]), ax, ay, fill=(0, -1, 0, 0))
+        labels, pids = np.ascontiguousarray(lp[..., 0]), np.ascontiguousarray(lp[..., 1])
+        scores = np.where(pids >= 0, warp_linear(key.scores, ax, ay), key.scores.dtype.type(0))
+        probs = None
+        if self.cfg.propagate_probs and key.probs is not None:
+            probs = warp_linear(key.probs, ax, ay).transpose(2, 0, 1).astype(np.float16)
+        if self._keypoints is not None:
+            self._keypoints = self._keypoints.copy()
+            self._keypoints[..., :2] = move_points(self._keypoints[..., :2], motion)
+        return PartParse(
+            frame.view_id, frame.index, labels, scores.astype(np.float32), pids, probs, self._keypoints, None
+        )
+
+    def _parse(self, frame: Frame, small: np.ndarray | None) -> PartParse:
+        """Run the parser, assign track ids, smooth probabilities; becomes the new key state."""
+        parse = self.parse_fn(frame)
+        shape = frame.rgb.shape[:2]
+        if parse.labels.shape != shape or parse.person_ids.shape != shape:
+            raise ValueError(f"parse_fn returned maps of shape {parse.labels.shape}, frame is {shape}")
+        key, acc = self._key, self._acc
+        aligned_prev = None
+        if key is not None:
+            aligned_prev = key.person_ids if acc is None else warp_nearest(key.person_ids, acc[0], acc[1], fill=-1)
+        dets = detections_from_parse(frame.rgb, parse.person_ids)
+        mapping = self.persons.update(dets, parse.person_ids, aligned_prev)
+        track_map = _relabel(parse.person_ids, mapping)
+        labels, scores, probs, key_probs = self._smooth(parse, track_map, aligned_prev)
+        self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
+        self._key = KeyState(labels, track_map, scores, key_probs, self.cfg.flow_scale)
+        self._acc = None
+        self._since_key = 0
+        return PartParse(
+            parse.view_id, parse.frame_index, labels, scores, track_map, probs, self._keypoints, parse.fine_labels
+        )
+
+    def _smooth(
+        self, parse: PartParse, track_map: np.ndarray, aligned_prev: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(labels int16, scores float32, probs float16 [C,H,W] | None, key probs float32 [H,W,C] | None)."""
+        want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
+        if self.cfg.smoothing == "none":
+            key_probs = None
+            if want_key_probs and parse.probs is not None:
+                key_probs = np.ascontiguousarray(parse.probs.transpose(1, 2, 0), dtype=np.float32)
+            return parse.labels, parse.scores, parse.probs, key_probs
+        if parse.probs is not None:
+            p = np.ascontiguousarray(parse.probs.transpose(1, 2, 0), dtype=np.float32)
+        else:
+            p = one_hot(parse.labels, 15)
+        maps, keep = None, None
+        if self._acc is not None and aligned_prev is not None:
+            maps = (self._acc[0], self._acc[1])
+            keep = self._acc[2] & (aligned_prev == track_map)
+        s = self.smoother.step(p, maps, keep)
+        labels = s.argmax(-1).astype(np.int16)
+        scores = s.max(-1).astype(np.float32)
+        probs = s.transpose(2, 0, 1).astype(np.float16) if parse.probs is not None else None
+        return labels, scores, probs, (s if want_key_probs else None)
+
+
+def _relabel(local_map: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """int16 [H, W] track ids from a local person map via {local: track} (unmapped -> -1)."""
+    ids = np.asarray(local_map).astype(np.int64)
+    size = max(max(mapping, default=-1), int(ids.max(initial=-1))) + 2
+    lut = np.full(size, -1, dtype=np.int16)
+    for local, track in mapping.items():
+        lut[local + 1] = track
+    return lut[np.clip(ids + 1, 0, size - 1)]
+
+
+def _reindex_keypoints(keypoints: np.ndarray | None, mapping: dict[int, int]) -> np.ndarray | None:
+    """float32 [max track id + 1, 33, 3] keypoints indexed by track id (zeros for absent ids)."""
+    if keypoints is None or not mapping:
+        return None
+    out = np.zeros((max(mapping.values()) + 1, *keypoints.shape[1:]), dtype=np.float32)
+    for local, track in mapping.items():
+        if local < len(keypoints):
+            out[track] = keypoints[local]
+    return out
