@@ -18,6 +18,56 @@ class LiftingConfig:
     temporal_window: int = 3
     """Frames voted over for 4D label consistency (1 = none)."""
 
+    # --- point sources ------------------------------------------------------------------------
+    geometry_dir: str | None = None
+    """Folder with one point cloud or mesh per frame for `source="mesh"` (PLY/OBJ/OFF/STL/GLB,
+    named by frame index: `000012.ply` or `12.obj`)."""
+    mesh_samples: int = 50000
+    """Points sampled from a mesh surface (user meshes and the visual hull's surface)."""
+    depth_min: float = 0.05
+    """Depth readings nearer than this (metres) are ignored."""
+    depth_max: float = 20.0
+    """Depth readings farther than this (metres) are ignored."""
+    mask_erode_px: int = 0
+    """Person masks are eroded by this many pixels before unprojecting depth (drops flying
+    pixels on silhouette edges); 0 = off."""
+    outlier_neighbors: int = 8
+    """Statistical outlier removal: neighbours per point (0 = off)."""
+    outlier_std_ratio: float = 2.5
+    """Statistical outlier removal: drop points whose mean neighbour distance exceeds the
+    cloud's mean by this many standard deviations."""
+    hull_voxel_size: float = 0.015
+    """Visual hull voxel size in metres (fine grid)."""
+    hull_bounds: list[float] | None = None
+    """Visual hull search box [xmin, ymin, zmin, xmax, ymax, zmax] in metres; None = around the
+    point nearest to all optical axes, sized from the camera distances."""
+    hull_mask_dilate_px: int = 1
+    """Person masks are dilated by this many pixels before carving (tolerates calibration error)."""
+
+    # --- label fusion -------------------------------------------------------------------------
+    splat_radius_px: int = 1
+    """Half-size in pixels of each point's footprint in the visibility z-buffer (closes holes
+    between sparse points so hidden surfaces stay hidden)."""
+    min_view_cos: float = 0.1
+    """Lower clamp of the viewing-angle weight (cosine between normal and ray)."""
+    drop_background: bool = True
+    """Drop points that the views label as background (class 0)."""
+    fill_neighbors: int = 5
+    """Points no view sees take the majority label of this many seen neighbours (confidence 0)."""
+    lr_correction: Literal["keypoints", "off"] = "keypoints"
+    """Swap the left/right channels of a view whose 2D landmarks disagree with the triangulated
+    3D skeleton (needs PartParse.keypoints in at least 3 views)."""
+    keypoint_min_visibility: float = 0.5
+    """2D landmarks below this visibility are not used for triangulation."""
+    ransac_threshold_px: float = 20.0
+    """Reprojection error (pixels) under which a view is an inlier of a triangulated landmark."""
+
+    # --- temporal (4D) ------------------------------------------------------------------------
+    temporal_radius: float = 0.05
+    """Points of consecutive frames within this distance (metres) vote for each other's labels."""
+    temporal_decay: float = 0.7
+    """Weight of a frame k steps back is decay**k relative to the current frame."""
+
 
 @dataclass
 class ExportConfig:
@@ -27,3 +77,5 @@ class ExportConfig:
     """What to write."""
     query_only: bool = False
     """Also write point clouds holding only the queried part's points."""
+    preview_point_px: int = 2
+    """Splat half-size in pixels of each point in rendered previews."""

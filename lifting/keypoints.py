@@ -1,0 +1,158 @@
+"""3D keypoints by DLT triangulation with RANSAC over views, and left/right checks per view.
+
+A parser that mistakes the person's left for right in one view (typical for back views) gives
+landmarks and part labels that are mirrored together. Triangulating each landmark from the views
+that agree (RANSAC over view pairs) gives a 3D skeleton the mirrored view disagrees with: its 2D
+left wrist lies nearer the projection of the 3D right wrist. Such a view's left/right part
+channels are swapped before label fusion, so its evidence is corrected rather than averaged away.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+
+from lifting.geometry import pixel_rays
+from openhuman.ontology import LANDMARK_ID, POSE_LANDMARKS
+from openhuman.types import CameraView
+
+log = logging.getLogger(__name__)
+
+# (left landmark index, right landmark index) pairs of mediapipe's 33 landmarks.
+LR_LANDMARK_PAIRS = np.array(
+    [(i, LANDMARK_ID["right_" + n[5:]]) for i, n in enumerate(POSE_LANDMARKS) if n.startswith("left_")], dtype=np.int64
+)
+LR_LANDMARK_SWAP = np.arange(len(POSE_LANDMARKS))
+LR_LANDMARK_SWAP[LR_LANDMARK_PAIRS[:, 0]] = LR_LANDMARK_PAIRS[:, 1]
+LR_LANDMARK_SWAP[LR_LANDMARK_PAIRS[:, 1]] = LR_LANDMARK_PAIRS[:, 0]
+
+
+def _normalised(kps: np.ndarray, cams: list[CameraView], min_vis: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints [V, J, 3] (px, py, vis) -> normalised coordinates [V, J, 2] and validity [V, J]."""
+    V, J = kps.shape[:2]
+    xy = np.zeros((V, J, 2))
+    valid = np.isfinite(kps).all(-1) & (kps[..., 2] >= min_vis)
+    for v, cam in enumerate(cams):
+        xy[v] = pixel_rays(cam, np.nan_to_num(kps[v, :, :2]))
+    return xy, valid
+
+
+def _dlt(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted DLT, batched. P [V, 3, 4], xy [B, V, 2], w [B, V] -> X float64 [B, 3]."""
+    rows_x = xy[..., 0:1] * P[None, :, 2] - P[None, :, 0]  # [B, V, 4]
+    rows_y = xy[..., 1:2] * P[None, :, 2] - P[None, :, 1]
+    A = np.concatenate([rows_x * w[..., None], rows_y * w[..., None]], axis=1)  # [B, 2V, 4]
+    _, _, vt = np.linalg.svd(A)
+    X = vt[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return X[:, :3] / X[:, 3:4]
+
+
+def _reproject(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P [V, 3, 4], X [..., 3] -> normalised xy [..., V, 2], depth [..., V]."""
+    Xh = np.concatenate([X, np.ones(X.shape[:-1] + (1,))], -1)
+    x = np.einsum("vij,...j->...vi", P, Xh)
+    z = x[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return x[..., :2] / z[..., None], z
+
+
+def triangulate_ransac(
+    kps: np.ndarray, cams: list[CameraView], min_vis: float = 0.5, threshold_px: float = 20.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triangulate landmarks seen in several views, robust to views that disagree.
+
+    kps: float [V, J, 3] per view (x_px, y_px, visibility). Every pair of views proposes a 3D
+    point per landmark; the proposal with most views within `threshold_px` wins and is refit by
+    DLT on its inliers. Returns (X float64 [J, 3], ok bool [J], inliers bool [V, J]).
+    """
+    kps = np.asarray(kps, np.float64)
+    V, J = kps.shape[:2]
+    xy, valid = _normalised(kps, cams, min_vis)
+    P = np.stack([c.cam_from_world[:3] for c in cams])
+    thr = threshold_px / np.array([c.K[0, 0] for c in cams])[:, None]  # [V, 1] normalised units
+    best_n = np.zeros(J, int)
+    best_err = np.full(J, np.inf)
+    best_inl = np.zeros((V, J), bool)
+    for a, b in itertools.combinations(range(V), 2):
+        both = valid[a] & valid[b]
+        if not both.any():
+            continue
+        w = np.zeros((J, V))
+        w[:, [a, b]] = 1.0
+        X = _dlt(P, np.transpose(xy, (1, 0, 2)), w)  # [J, 3]
+        proj, z = _reproject(P, X)  # [J, V, 2], [J, V]
+        err = np.linalg.norm(proj - np.transpose(xy, (1, 0, 2)), axis=-1).T  # [V, J]
+        inl = valid & (z.T > 0) & (err < thr) & both[None]
+        n = inl.sum(0)
+        tot = np.where(inl, err, 0).sum(0)
+        better = (n > best_n) | ((n == best_n) & (n > 0) & (tot < best_err))
+        best_n = np.where(better, n, best_n)
+        best_err = np.where(better, tot, best_err)
+        best_inl[:, better] = inl[:, better]
+    ok = best_n >= 2
+    X = _dlt(P, np.transpose(xy, (1, 0, 2)), best_inl.T.astype(np.float64))
+    X[~ok] = np.nan
+    return X, ok, best_inl
+
+
+def _robust_cost(kps: np.ndarray, cams: list[CameraView], min_vis: float, threshold_px: float) -> float:
+    """Truncated squared reprojection error (in units of threshold_px^2) of the landmarks
+    kps [V, J, 3] after DLT on all views and one refit on the inliers."""
+    xy, valid = _normalised(kps, cams, min_vis)
+    P = np.stack([c.cam_from_world[:3] for c in cams])
+    f = np.array([c.K[0, 0] for c in cams])[:, None]
+    xyT = np.transpose(xy, (1, 0, 2))
+    w = valid.T.astype(np.float64)
+    usable = w.sum(1) >= 2
+    if not usable.any():
+        return 0.0
+    err = np.zeros_like(w)
+    for _ in range(2):
+        X = _dlt(P, xyT[usable], w[usable])
+        proj, _ = _reproject(P, X)
+        err = np.zeros_like(w)
+        err[usable] = np.nan_to_num(np.linalg.norm(proj - xyT[usable], axis=-1), nan=1e9) * f.T
+        inl = (err < threshold_px) & (w > 0)
+        refit = usable & (inl.sum(1) >= 2)
+        w = np.where(refit[:, None], inl, w).astype(np.float64)
+    e = np.minimum(err, threshold_px) / threshold_px
+    return float(np.sum(np.where(valid.T & usable[:, None], e * e, 0.0)))
+
+
+def mirrored_views(
+    kps: np.ndarray, cams: list[CameraView], min_vis: float = 0.5, threshold_px: float = 20.0
+) -> np.ndarray:
+    """bool [V]: views whose 2D left/right landmarks are mirrored relative to the 3D skeleton.
+
+    kps: float [V, 33, 3] one person's landmarks per view. Every set of fewer than half of the
+    views is tried as "mirrored": their landmarks are swapped left/right, the skeleton is
+    triangulated from all views, and the set with the lowest truncated reprojection error wins
+    if it beats "none mirrored" by 0.3 (a third of one landmark off by the threshold). (Mirroring every
+    view is indistinguishable from mirroring none, hence the minority rule.) Needs at least
+    3 views; fewer give all False. Up to 10 views are searched exhaustively, more greedily.
+    """
+    kps = np.asarray(kps, np.float64)
+    V = kps.shape[0]
+    out = np.zeros(V, bool)
+    if V < 3:
+        return out
+    base = _robust_cost(kps, cams, min_vis, threshold_px)
+    best, best_set = base, ()
+    max_k = (V - 1) // 2
+    if V <= 10:
+        candidates = [c for k in range(1, max_k + 1) for c in itertools.combinations(range(V), k)]
+    else:
+        candidates = [(v,) for v in range(V)]
+    for subset in candidates:
+        trial = kps.copy()
+        trial[list(subset)] = trial[list(subset)][:, LR_LANDMARK_SWAP]
+        cost = _robust_cost(trial, cams, min_vis, threshold_px)
+        if cost < best - 1e-9:
+            best, best_set = cost, subset
+    if best_set and base - best >= 0.3:
+        out[list(best_set)] = True
+        log.info("left/right mirrored in views %s; their left/right labels are swapped", list(best_set))
+    return out

@@ -1,0 +1,167 @@
+"""`Lifter`: one synchronised multi-view frame -> one labelled 3D point cloud."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from lifting.config import LiftingConfig
+from lifting.fusion import fuse_labels
+from lifting.keypoints import mirrored_views
+from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
+from openhuman.errors import InputError
+from openhuman.types import CameraView, Frame, LabeledPointCloud, PartParse
+
+log = logging.getLogger(__name__)
+
+
+def empty_cloud(frame_index: int, timestamp_s: float) -> LabeledPointCloud:
+    """A cloud with no points (len 0): the flagged result of a frame nothing could be lifted from."""
+    return LabeledPointCloud(
+        np.zeros((0, 3), np.float32),
+        np.zeros((0, 3), np.uint8),
+        np.zeros(0, np.int16),
+        np.zeros(0, np.float32),
+        np.zeros(0, np.int32),
+        int(frame_index),
+        float(timestamp_s),
+    )
+
+
+def _clean_depth(vid: str, cam: CameraView, depth: np.ndarray) -> np.ndarray | None:
+    """float32 [H, W] with NaN for no reading, or None when the map has no valid reading."""
+    d = np.asarray(depth)
+    if d.ndim != 2 or d.shape != (cam.height, cam.width):
+        raise InputError(
+            f"depth of view {vid!r} has shape {d.shape} but camera {vid!r} is {cam.height}x{cam.width} (h x w); "
+            "give depth maps at the camera resolution"
+        )
+    d = d.astype(np.float32, copy=True)
+    d[~np.isfinite(d) | (d <= 0)] = np.nan
+    if np.isnan(d).all():
+        log.warning("view %s: depth map is all zero/NaN/inf; treated as no depth", vid)
+        return None
+    return d
+
+
+class Lifter:
+    """Lift per-view part parses of a synchronised frame onto a 3D point cloud.
+
+    Holds the cameras and config; `lift` is called once per frame. `last_source` records which
+    point source the last call used ("depth", "mesh", "hull" or "none").
+    """
+
+    def __init__(self, cameras: dict[str, CameraView] | None, cfg: LiftingConfig | None = None):
+        if not cameras:
+            raise InputError("lifting needs calibrated cameras: give a capture directory with cameras.json")
+        self.cameras = dict(cameras)
+        self.cfg = cfg or LiftingConfig()
+        if self.cfg.source == "mesh" and not self.cfg.geometry_dir:
+            raise InputError(
+                'lifting.source is "mesh" but lifting.geometry_dir is not set; name the folder of per-frame PLY/OBJ files'
+            )
+        if self.cfg.geometry_dir and not Path(self.cfg.geometry_dir).is_dir():
+            raise InputError(f"lifting.geometry_dir {self.cfg.geometry_dir!r} is not a folder")
+        self.last_source = "none"
+
+    def _check(self, frames: list[Frame], parses: list[PartParse]) -> tuple[dict[str, Frame], dict[str, PartParse]]:
+        fmap = {f.view_id: f for f in frames}
+        pmap = {p.view_id: p for p in parses}
+        for vid in list(fmap) + list(pmap):
+            if vid not in self.cameras:
+                raise InputError(f"view {vid!r} has no camera; cameras are {sorted(self.cameras)}")
+        for vid, f in fmap.items():
+            cam = self.cameras[vid]
+            if (f.width, f.height) != (cam.width, cam.height):
+                raise InputError(
+                    f"frame of view {vid!r} is {f.width}x{f.height} but its camera is {cam.width}x{cam.height}; "
+                    "fix cameras.json or the video resolution"
+                )
+        for vid, p in pmap.items():
+            cam = self.cameras[vid]
+            if p.labels.shape != (cam.height, cam.width):
+                raise InputError(
+                    f"parse of view {vid!r} is {p.labels.shape[::-1]} (w, h), camera {cam.width}x{cam.height}"
+                )
+        return fmap, pmap
+
+    def _points(
+        self, frame_index: int, pmap: dict[str, PartParse], fmap: dict[str, Frame], depths: dict[str, np.ndarray]
+    ) -> tuple[Points, str]:
+        src = self.cfg.source
+        if src in ("auto", "depth") and depths:
+            return depth_points(self.cameras, depths, pmap, fmap, self.cfg), "depth"
+        if src == "depth":
+            log.warning("frame %d: lifting.source is depth but no view has a usable depth map", frame_index)
+            return Points(np.zeros((0, 3), np.float32)), "depth"
+        if src in ("auto", "mesh") and self.cfg.geometry_dir:
+            path = find_geometry_file(self.cfg.geometry_dir, frame_index)
+            if path is not None:
+                return load_geometry(path, self.cfg.mesh_samples), "mesh"
+            log.warning("frame %d: no geometry file in %s", frame_index, self.cfg.geometry_dir)
+            if src == "mesh":
+                return Points(np.zeros((0, 3), np.float32)), "mesh"
+        return visual_hull(self.cameras, pmap, self.cfg), "hull"
+
+    def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, np.ndarray]:
+        """view id -> person ids whose left/right is mirrored in that view."""
+        views = [v for v, p in pmap.items() if p.keypoints is not None and len(p.keypoints)]
+        if self.cfg.lr_correction == "off" or len(views) < 3:
+            return {}
+        out: dict[str, list[int]] = {}
+        n_people = min(len(pmap[v].keypoints) for v in views)  # type: ignore[arg-type]
+        for person in range(n_people):
+            kps = np.stack([np.asarray(pmap[v].keypoints)[person] for v in views])  # type: ignore[index]
+            flags = mirrored_views(
+                kps, [self.cameras[v] for v in views], self.cfg.keypoint_min_visibility, self.cfg.ransac_threshold_px
+            )
+            for v, f in zip(views, flags, strict=True):
+                if f:
+                    out.setdefault(v, []).append(person)
+        return {v: np.asarray(ids, np.int64) for v, ids in out.items()}
+
+    def lift(
+        self,
+        frame_index: int,
+        timestamp_s: float,
+        frames: list[Frame],
+        parses: list[PartParse],
+        depths: dict[str, np.ndarray] | None = None,
+    ) -> LabeledPointCloud:
+        """Fuse one frame's views into a labelled cloud (len 0, logged, when nothing can be lifted).
+
+        frames/parses: one per view (view ids must have cameras, sizes must match them).
+        depths: optional view id -> float [H, W] metres along the optical axis (NaN/inf/0 = no reading).
+        """
+        fmap, pmap = self._check(frames, parses)
+        clean = {}
+        for vid, d in (depths or {}).items():
+            if vid not in self.cameras:
+                raise InputError(f"depth given for view {vid!r}, which has no camera")
+            cd = _clean_depth(vid, self.cameras[vid], d)
+            if cd is not None:
+                clean[vid] = cd
+        if not any(m.any() for m in ((p.person_ids >= 0) | (p.labels > 0) for p in pmap.values())):
+            log.warning("frame %d: no view shows a person; empty cloud", frame_index)
+            self.last_source = "none"
+            return empty_cloud(frame_index, timestamp_s)
+        points, self.last_source = self._points(frame_index, pmap, fmap, clean)
+        if len(points) == 0:
+            log.warning("frame %d: the %s source gave no points; empty cloud", frame_index, self.last_source)
+            return empty_cloud(frame_index, timestamp_s)
+        fused = fuse_labels(points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap))
+        keep = fused.labels > 0 if self.cfg.drop_background else np.ones(len(points), bool)
+        if not keep.any():
+            log.warning("frame %d: every point was labelled background; empty cloud", frame_index)
+            return empty_cloud(frame_index, timestamp_s)
+        return LabeledPointCloud(
+            points.xyz[keep].astype(np.float32),
+            fused.rgb[keep],
+            fused.labels[keep].astype(np.int16),
+            fused.confidence[keep].astype(np.float32),
+            fused.track_ids[keep].astype(np.int32),
+            int(frame_index),
+            float(timestamp_s),
+        )

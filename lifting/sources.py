@@ -1,0 +1,246 @@
+"""Per-frame 3D point sources: fused depth maps, user point clouds/meshes, or a visual hull.
+
+Each source returns `Points` (xyz, optional normals, optional colours) in world coordinates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lifting.config import LiftingConfig
+from lifting.geometry import axes_meeting_point, pixel_index, project_points, unproject_depth
+from openhuman.errors import InputError
+from openhuman.types import CameraView, Frame, PartParse
+
+log = logging.getLogger(__name__)
+
+MESH_SUFFIXES = (".ply", ".obj", ".off", ".stl", ".glb", ".gltf", ".npz")
+
+
+@dataclass(frozen=True)
+class Points:
+    xyz: np.ndarray
+    """float32 [N, 3] world coordinates, metres."""
+    normals: np.ndarray | None = None
+    """float32 [N, 3] unit outward normals, or None when unknown."""
+    rgb: np.ndarray | None = None
+    """uint8 [N, 3] colours, or None when unknown."""
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+    def subset(self, keep: np.ndarray) -> Points:
+        """The points selected by a bool [N] or index array."""
+        return Points(
+            self.xyz[keep],
+            None if self.normals is None else self.normals[keep],
+            None if self.rgb is None else self.rgb[keep],
+        )
+
+
+def empty_points() -> Points:
+    return Points(np.zeros((0, 3), np.float32))
+
+
+def person_mask(parse: PartParse) -> np.ndarray:
+    """bool [H, W]: pixels the parse assigns to a person (person id >= 0 or a body part)."""
+    return (np.asarray(parse.person_ids) >= 0) | (np.asarray(parse.labels) > 0)
+
+
+def _morph(mask: np.ndarray, px: int, erode: bool) -> np.ndarray:
+    if px <= 0:
+        return mask
+    import cv2
+
+    kernel = np.ones((2 * px + 1, 2 * px + 1), np.uint8)
+    op = cv2.erode if erode else cv2.dilate
+    return op(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def voxel_downsample(pts: Points, voxel: float) -> Points:
+    """Average the points (and colours/normals) falling in each voxel of size `voxel` metres."""
+    if voxel <= 0 or len(pts) == 0:
+        return pts
+    ijk = np.floor(pts.xyz / voxel).astype(np.int64)
+    ijk -= ijk.min(0)
+    dims = ijk.max(0) + 1
+    key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(counts), a.shape[1]), np.float64)
+        np.add.at(out, inv, a)
+        return out / counts[:, None]
+
+    xyz = mean(pts.xyz.astype(np.float64)).astype(np.float32)
+    rgb = None if pts.rgb is None else np.clip(np.rint(mean(pts.rgb.astype(np.float64))), 0, 255).astype(np.uint8)
+    normals = None
+    if pts.normals is not None:
+        n = mean(pts.normals.astype(np.float64))
+        normals = (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    return Points(xyz, normals, rgb)
+
+
+def remove_outliers(pts: Points, neighbors: int, std_ratio: float) -> Points:
+    """Statistical outlier removal: drop points whose mean distance to their k nearest
+    neighbours exceeds the cloud mean by `std_ratio` standard deviations (scipy cKDTree)."""
+    if neighbors <= 0 or len(pts) <= neighbors + 1:
+        return pts
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(pts.xyz).query(pts.xyz, k=neighbors + 1, workers=-1)
+    mean_d = d[:, 1:].mean(1)
+    keep = mean_d <= mean_d.mean() + std_ratio * mean_d.std()
+    return pts.subset(keep)
+
+
+def depth_points(
+    cameras: dict[str, CameraView],
+    depths: dict[str, np.ndarray],
+    parses: dict[str, PartParse],
+    frames: dict[str, Frame],
+    cfg: LiftingConfig,
+) -> Points:
+    """Fuse the person pixels of all views' depth maps into one cleaned cloud.
+
+    depths: view id -> float [H, W] metres, NaN/inf/0 = no reading. Only pixels that the view's
+    parse marks as person (eroded by `cfg.mask_erode_px`) within [depth_min, depth_max] are used.
+    """
+    xyz_all, rgb_all = [], []
+    for vid, depth in depths.items():
+        cam = cameras[vid]
+        d = np.asarray(depth, dtype=np.float32)
+        valid = np.isfinite(d) & (d >= cfg.depth_min) & (d <= cfg.depth_max)
+        if not valid.any():
+            log.warning("view %s: depth map has no valid reading; skipped", vid)
+            continue
+        mask = valid
+        if vid in parses:
+            mask = mask & _morph(person_mask(parses[vid]), cfg.mask_erode_px, erode=True)
+        xyz, pix = unproject_depth(d, cam, mask)
+        xyz_all.append(xyz)
+        if vid in frames:
+            rgb_all.append(frames[vid].rgb[pix[:, 0], pix[:, 1]])
+        else:
+            rgb_all.append(np.full((len(xyz), 3), 200, np.uint8))
+    if not xyz_all or sum(len(x) for x in xyz_all) == 0:
+        return empty_points()
+    pts = Points(np.concatenate(xyz_all), None, np.concatenate(rgb_all))
+    pts = voxel_downsample(pts, cfg.voxel_size)
+    return remove_outliers(pts, cfg.outlier_neighbors, cfg.outlier_std_ratio)
+
+
+def find_geometry_file(folder: str | Path, frame_index: int) -> Path | None:
+    """The file for `frame_index` in a per-frame geometry folder (`000012.ply`, `12.obj`, ...)."""
+    root = Path(folder)
+    for stem in (f"{frame_index:06d}", str(frame_index)):
+        for suffix in MESH_SUFFIXES:
+            p = root / f"{stem}{suffix}"
+            if p.is_file():
+                return p
+    return None
+
+
+def load_geometry(path: str | Path, n_samples: int, seed: int = 0) -> Points:
+    """Points from a point cloud or mesh file (PLY/OBJ/... via trimesh; NPZ with `xyz`).
+
+    Meshes are sampled uniformly on their surface (`n_samples` points, with face normals).
+    """
+    p = Path(path)
+    if p.suffix == ".npz":
+        with np.load(p) as data:
+            if "xyz" not in data:
+                raise InputError(f"{p} holds no 'xyz' array; save points as np.savez(path, xyz=...)")
+            return Points(np.asarray(data["xyz"], np.float32).reshape(-1, 3))
+    import trimesh
+
+    try:
+        geom = trimesh.load(p, process=False)
+    except Exception as exc:  # trimesh raises many types for unreadable files
+        raise InputError(f"cannot read geometry file {p}: {exc}") from None
+    if isinstance(geom, trimesh.Scene):
+        geom = geom.dump(concatenate=True) if geom.geometry else trimesh.PointCloud(np.zeros((0, 3)))
+    if isinstance(geom, trimesh.Trimesh) and len(geom.faces):
+        xyz, face = trimesh.sample.sample_surface(geom, n_samples, seed=seed)
+        return Points(np.asarray(xyz, np.float32), np.asarray(geom.face_normals[face], np.float32))
+    verts = np.asarray(getattr(geom, "vertices", np.zeros((0, 3))), np.float32).reshape(-1, 3)
+    colors = getattr(geom, "colors", None)
+    rgb = np.asarray(colors)[:, :3].astype(np.uint8) if colors is not None and len(colors) == len(verts) else None
+    return Points(verts, None, rgb)
+
+
+def _hull_box(cameras: list[CameraView], cfg: LiftingConfig) -> tuple[np.ndarray, np.ndarray]:
+    if cfg.hull_bounds is not None:
+        if len(cfg.hull_bounds) != 6:
+            raise InputError("lifting.hull_bounds must be [xmin, ymin, zmin, xmax, ymax, zmax]")
+        b = np.asarray(cfg.hull_bounds, np.float64)
+        return b[:3], b[3:]
+    c = axes_meeting_point(cameras)
+    r = 0.6 * float(np.median([np.linalg.norm(cam.center - c) for cam in cameras]))
+    return c - r, c + r
+
+
+def _carve(centers: np.ndarray, cameras: list[CameraView], masks: list[np.ndarray]) -> np.ndarray:
+    """bool [N]: voxel centres [N, 3] that fall inside every view's mask."""
+    occ = np.ones(len(centers), bool)
+    for cam, mask in zip(cameras, masks, strict=True):
+        idx = np.nonzero(occ)[0]
+        uv, z = project_points(centers[idx], cam)
+        flat, inside = pixel_index(uv, z, cam.width, cam.height)
+        occ[idx] = inside & mask.ravel()[flat]
+    return occ
+
+
+def _grid(lo: np.ndarray, hi: np.ndarray, step: float) -> tuple[np.ndarray, tuple[int, int, int]]:
+    n = np.maximum(np.ceil((hi - lo) / step).astype(int), 1)
+    axes = [lo[i] + (np.arange(n[i]) + 0.5) * step for i in range(3)]
+    g = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    return g, (int(n[0]), int(n[1]), int(n[2]))
+
+
+def visual_hull(cameras: dict[str, CameraView], parses: dict[str, PartParse], cfg: LiftingConfig) -> Points:
+    """Carve the person masks on a voxel grid (coarse then fine), surface the hull with
+    marching cubes and sample `cfg.mesh_samples` points on it (with normals)."""
+    vids = [v for v in parses if v in cameras]
+    cams = [cameras[v] for v in vids]
+    masks = [_morph(person_mask(parses[v]), cfg.hull_mask_dilate_px, erode=False) for v in vids]
+    if len(cams) < 2 or not all(m.any() for m in masks):
+        log.warning(
+            "visual hull needs a person in at least 2 views; got %d views with a person", sum(m.any() for m in masks)
+        )
+        return empty_points()
+    lo, hi = _hull_box(cams, cfg)
+    coarse = max(float(np.max(hi - lo)) / 48, cfg.hull_voxel_size)
+    g, _ = _grid(lo, hi, coarse)
+    occ = _carve(g, cams, masks)
+    if not occ.any():
+        log.warning("visual hull: the views' person masks do not intersect in 3D")
+        return empty_points()
+    lo, hi = g[occ].min(0) - coarse, g[occ].max(0) + coarse
+    step = cfg.hull_voxel_size
+    g, shape = _grid(lo, hi, step)
+    vol = _carve(g, cams, masks).reshape(shape)
+    if vol.sum() < 8:
+        return empty_points()
+    return _surface_sample(vol, lo, step, cfg.mesh_samples)
+
+
+def _surface_sample(vol: np.ndarray, lo: np.ndarray, step: float, n_samples: int) -> Points:
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    padded = np.pad(vol.astype(np.float32), 1)
+    verts, faces, _, _ = marching_cubes(padded, level=0.5)
+    verts = lo + (verts - 1 + 0.5) * step
+    mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=False)
+    xyz, face = trimesh.sample.sample_surface(mesh, n_samples, seed=0)
+    normals = mesh.face_normals[face]
+    # marching cubes' winding varies with the volume; orient normals away from the hull centre
+    flip = np.sum((xyz - xyz.mean(0)) * normals, 1) < 0
+    if flip.mean() > 0.5:
+        normals = -normals
+    return Points(np.asarray(xyz, np.float32), np.asarray(normals, np.float32))
