@@ -13,8 +13,42 @@ class ClipSamConfig:
     sam_checkpoint: str | None = None
     """Path to SAM weights in the official .pth format."""
     clip_model: str = "ViT-B-16"
-    """open_clip architecture name."""
+    """open_clip architecture name ("tiny" = a small test architecture registered on demand)."""
     clip_checkpoint: str | None = None
     """Path to an open_clip checkpoint for `clip_model`."""
     attention: Literal["original", "vv", "qqkk", "trase"] = "trase"
     """Last-block attention for dense CLIP features (original, value-value, q-q+k-k, CLIPtrase)."""
+    allow_random_init: bool = False
+    """Build models with random weights when a checkpoint path is not set (tests/benchmarks only;
+    the output is meaningless). Off: a missing checkpoint is an error naming its config key."""
+    prompts_file: str | None = None
+    """YAML with prompt templates, per-part synonyms and the background set
+    (None = the project's configs/prompts.yaml)."""
+    trase_temperature: float = 0.07
+    """Softmax temperature of the CLIPtrase-style recalibrated self-correlation (cosine / T)."""
+    clip_short_side: int = 448
+    """The image is resized so its short side has this many pixels before sliding-window CLIP."""
+    window_overlap: float = 0.5
+    """Fraction of overlap between neighbouring CLIP windows (0 = tiled, <1)."""
+    logit_scale: float = 50.0
+    """Multiplier of cosine similarities before the softmax over classes."""
+    prior_weight: float = 0.6
+    """Weight w of the landmark prior in the geometric mix p ~ clip^(1-w) * prior^w (0 = CLIP only)."""
+    prior_confidence: float = 0.8
+    """Probability the landmark prior gives to the part a SAM prompt was built for."""
+    min_visibility: float = 0.5
+    """Landmarks below this mediapipe visibility are not used for prompts."""
+    person_threshold: float = 0.5
+    """mediapipe segmentation probability above which a pixel belongs to the person."""
+    auto_masks: bool = True
+    """Run SamAutomaticMaskGenerator on the person's box for regions no part proposal covers."""
+    auto_points_per_side: int = 8
+    """Point grid of the automatic mask generator (points_per_side)."""
+    auto_min_uncovered: float = 0.05
+    """Run the automatic generator only if this fraction of the person mask is uncovered."""
+    static_image_mode: bool = True
+    """mediapipe pose: every frame independent (True) or video tracking mode (False)."""
+    auto_pred_iou_thresh: float = 0.8
+    """Automatic generator: minimum SAM predicted IoU of a mask."""
+    auto_stability_thresh: float = 0.9
+    """Automatic generator: minimum stability score of a mask."""

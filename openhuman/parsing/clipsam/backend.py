@@ -1,0 +1,124 @@
+"""`ClipSamParser`: training-free part parsing from SAM proposals classified by dense CLIP.
+
+Per frame: mediapipe Pose gives the person mask and 33 landmarks -> SAM proposals prompted per
+part (+ automatic masks for uncovered person regions) -> dense CLIP features (recalibrated last
+block, sliding windows) pooled in each proposal -> cosine with prompt-ensemble text embeddings ->
+combined with the landmark prior -> per-pixel body14 probabilities. Models and text embeddings
+are built once in `from_config`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+
+from openhuman.ontology import NUM_CLASSES
+from openhuman.parsing.base import Parser
+from openhuman.parsing.clipsam import classify
+from openhuman.parsing.clipsam.config import ClipSamConfig
+from openhuman.parsing.clipsam.dense_clip import dense_features, prepare_image
+from openhuman.parsing.clipsam.models import build_clip, build_sam
+from openhuman.parsing.clipsam.pose import MediapipePose, PoseFn, PoseResult
+from openhuman.parsing.clipsam.prompts import TextBank, build_text_bank, load_prompts
+from openhuman.parsing.clipsam.proposals import Proposal, make_predictor, propose
+from openhuman.parsing.config import ParserConfig
+from openhuman.types import Frame, PartParse
+
+log = logging.getLogger(__name__)
+
+
+class ClipSamParser(Parser):
+    """SAM proposals + dense CLIP classification; C = 15 body14 channels."""
+
+    num_classes = NUM_CLASSES
+
+    def __init__(self, sam: Any, clip: Any, tokenizer: Any, cfg: ClipSamConfig, pose_fn: PoseFn) -> None:
+        self.cfg = cfg
+        self.sam = sam
+        self.clip = clip
+        self.predictor = make_predictor(sam)
+        self.pose_fn = pose_fn
+        self.text: TextBank = build_text_bank(clip, tokenizer, load_prompts(cfg.prompts_file))
+
+    @classmethod
+    def from_config(cls, cfg: ParserConfig, pose_fn: PoseFn | None = None) -> ClipSamParser:
+        """Load SAM and CLIP from `cfg.clipsam`'s checkpoints and embed the prompts.
+
+        `pose_fn` replaces mediapipe Pose (any `rgb -> PoseResult | None`).
+        """
+        c = cfg.clipsam
+        sam = build_sam(c, cfg.device)
+        clip, tokenizer = build_clip(c, cfg.device)
+        if pose_fn is None:
+            pose_fn = MediapipePose(static_image_mode=c.static_image_mode)
+        return cls(sam, clip, tokenizer, c, pose_fn)
+
+    def dense(self, rgb: np.ndarray) -> torch.Tensor:
+        """Dense CLIP features [E, h, w] of rgb uint8 [H, W, 3] (see dense_clip)."""
+        device = next(self.clip.parameters()).device
+        image = prepare_image(torch.from_numpy(rgb), self.clip.visual, self.cfg.clip_short_side).to(device)
+        return dense_features(self.clip.visual, image, self.cfg.attention, self.cfg.window_overlap, self.cfg.trase_temperature)
+
+    def classify(self, rgb: np.ndarray, pose: PoseResult, props: list[Proposal]) -> np.ndarray:
+        """Per-pixel probabilities float32 [15, H, W] for the proposals of one person."""
+        feats = self.dense(rgb).float().cpu()
+        person = pose.person_prob > self.cfg.person_threshold
+        dense_p = classify.dense_distribution(feats, self.text, self.cfg.logit_scale)
+        if not props:
+            return classify.pixel_probs(person, np.zeros((0,) + person.shape, bool), dense_p[:0], np.zeros(0), dense_p)
+        masks = np.stack([p.mask for p in props])
+        pooled = classify.pool_masks(feats, torch.from_numpy(masks))
+        clip_p = classify.clip_distribution(pooled, self.text, self.cfg.logit_scale)
+        prior = classify.landmark_prior(np.array([p.part_id for p in props]), self.cfg.prior_confidence)
+        mixed = classify.combine(clip_p, prior, self.cfg.prior_weight)
+        weights = np.array([p.score for p in props], dtype=np.float32)
+        return classify.pixel_probs(person, masks, mixed, weights, dense_p)
+
+    def __call__(self, frame: Frame) -> PartParse:
+        rgb = np.ascontiguousarray(frame.rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"frame {frame.index}: expected RGB uint8 [H, W, 3], got {rgb.dtype} {rgb.shape}")
+        H, W = rgb.shape[:2]
+        pose = self.pose_fn(rgb)
+        if pose is None or not (pose.person_prob > self.cfg.person_threshold).any():
+            return _empty_parse(frame, H, W)
+        with torch.inference_mode():
+            props = propose(self.predictor, rgb, pose, self.cfg)
+            probs = self.classify(rgb, pose, props)
+        person = pose.person_prob > self.cfg.person_threshold
+        labels = probs.argmax(0).astype(np.int16)
+        return PartParse(
+            view_id=frame.view_id,
+            frame_index=frame.index,
+            labels=labels,
+            scores=probs.max(0).astype(np.float32),
+            person_ids=np.where(person, 0, -1).astype(np.int16),
+            probs=probs.astype(np.float16),
+            keypoints=pose.landmarks[None].astype(np.float32),
+        )
+
+    def reset(self) -> None:
+        self.predictor.reset_image()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        close = getattr(self.pose_fn, "close", None)
+        if callable(close):
+            close()
+
+
+def _empty_parse(frame: Frame, H: int, W: int) -> PartParse:
+    """All-background parse for a frame without a person."""
+    probs = np.zeros((NUM_CLASSES, H, W), dtype=np.float16)
+    probs[0] = 1.0
+    return PartParse(
+        view_id=frame.view_id,
+        frame_index=frame.index,
+        labels=np.zeros((H, W), np.int16),
+        scores=np.zeros((H, W), np.float32),
+        person_ids=np.full((H, W), -1, np.int16),
+        probs=probs,
+        keypoints=np.zeros((0, 33, 3), np.float32),
+    )

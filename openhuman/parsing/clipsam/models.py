@@ -1,0 +1,77 @@
+"""Model builders of the CLIP+SAM backend, on top of the shared `openhuman.parsing.backbones`
+(same strict local-file loading and error messages as SCHNet).
+
+A missing or mismatched checkpoint raises `CheckpointError` naming the config key
+(`parser.clipsam.sam_checkpoint` / `parser.clipsam.clip_checkpoint`). Random weights only with
+`ClipSamConfig.allow_random_init` (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from torch import nn
+
+from openhuman._compat import ensure_torchvision
+from openhuman.errors import CheckpointError
+from openhuman.parsing import backbones
+from openhuman.parsing.clipsam.config import ClipSamConfig
+
+log = logging.getLogger(__name__)
+
+SAM_KEY = "parser.clipsam.sam_checkpoint"
+CLIP_KEY = "parser.clipsam.clip_checkpoint"
+TINY_CLIP = "openhuman-tiny-clip"
+"""open_clip architecture that `clip_model: tiny` maps to (registered by backbones)."""
+TINY_SAM_KWARGS: dict[str, Any] = {
+    "encoder_embed_dim": 64,
+    "encoder_depth": 2,
+    "encoder_num_heads": 2,
+    "encoder_global_attn_indexes": [1],
+}
+"""segment_anything `_build_sam` arguments of `sam_model: tiny` (random-init test model)."""
+
+
+def clip_arch(cfg: ClipSamConfig) -> str:
+    """open_clip architecture name for `cfg.clip_model`."""
+    return TINY_CLIP if cfg.clip_model == "tiny" else cfg.clip_model
+
+
+def _require(path: str | None, key: str, allow_random: bool, what: str) -> None:
+    if path is None and not allow_random:
+        raise CheckpointError(
+            f"{key} is not set: give the path of a local {what} checkpoint file "
+            "(or set parser.clipsam.allow_random_init: true for tests; the output is then meaningless)"
+        )
+
+
+def build_sam(cfg: ClipSamConfig, device: str = "cpu") -> nn.Module:
+    """The full segment_anything `Sam` model (eval mode) for `cfg.sam_model`."""
+    _require(cfg.sam_checkpoint, SAM_KEY, cfg.allow_random_init, "SAM (.pth)")
+    if cfg.sam_model == "tiny":  # faster than backbones' tiny: 2 blocks, one global
+        ensure_torchvision()
+        from segment_anything.build_sam import _build_sam
+
+        model = _build_sam(checkpoint=None, **TINY_SAM_KWARGS)
+        if cfg.sam_checkpoint is not None:
+            backbones.load_state_dict_strict(model, cfg.sam_checkpoint, SAM_KEY, hint="a tiny SAM state dict")
+    else:
+        model = backbones.build_sam(cfg.sam_model, cfg.sam_checkpoint, key=SAM_KEY)
+    if cfg.sam_checkpoint is None:
+        log.warning("SAM %s has random weights (allow_random_init): its masks are meaningless", cfg.sam_model)
+    return model.to(device).eval()
+
+
+def build_clip(cfg: ClipSamConfig, device: str = "cpu") -> tuple[nn.Module, Any]:
+    """(open_clip CLIP model in eval mode, its tokenizer) for `cfg.clip_model`."""
+    _require(cfg.clip_checkpoint, CLIP_KEY, cfg.allow_random_init, "open_clip")
+    try:
+        model, _, tokenizer = backbones.build_clip(clip_arch(cfg), cfg.clip_checkpoint, key=CLIP_KEY)
+    except ValueError as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"parser.clipsam.clip_model: {exc}") from None
+    if cfg.clip_checkpoint is None:
+        log.warning("CLIP %s has random weights (allow_random_init): its scores are meaningless", clip_arch(cfg))
+    return model.to(device).eval(), tokenizer
