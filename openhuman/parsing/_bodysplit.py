@@ -184,7 +184,9 @@ def part_biases(lm: PoseLandmarks, scale: float, ref: Refinements) -> np.ndarray
     return bias
 
 
-def split_parts(lm: PoseLandmarks, grid_hw: tuple[int, int], image_hw: tuple[int, int], ref: Refinements | None = None) -> np.ndarray:
+def split_parts(
+    lm: PoseLandmarks, grid_hw: tuple[int, int], image_hw: tuple[int, int], ref: Refinements | None = None
+) -> np.ndarray:
     """Part probabilities given "person" on a coarse grid.
 
     Args:

@@ -20,6 +20,9 @@ class Parser(ABC):
 
     num_classes: int = 15
     """Channels of PartParse.probs (body14 by default)."""
+    stateful: bool = False
+    """True when the parser carries temporal state between frames (e.g. mediapipe's video-mode
+    landmark smoothing): the pipeline then builds one instance per view."""
 
     @classmethod
     def from_config(cls, cfg: ParserConfig) -> Parser:

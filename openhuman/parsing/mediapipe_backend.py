@@ -113,7 +113,9 @@ class MediapipeParser(Parser):
     def __call__(self, frame: Frame) -> PartParse:
         rgb = np.ascontiguousarray(frame.rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise InputError(f"frame {frame.index} of view {frame.view_id!r} must be uint8 RGB [H, W, 3], got {rgb.dtype} {rgb.shape}")
+            raise InputError(
+                f"frame {frame.index} of view {frame.view_id!r} must be uint8 RGB [H, W, 3], got {rgb.dtype} {rgb.shape}"
+            )
         st = self._state(frame.view_id)
         t0 = time.perf_counter()
         poses = self._find_people(st, rgb)

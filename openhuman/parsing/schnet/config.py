@@ -1,4 +1,8 @@
-"""SCHNet configuration (no torch import here)."""
+"""SCHNet configuration (no torch import here).
+
+`SchnetConfig` is the model/inference config (a section of `ParserConfig`); `TrainConfig` is what
+`openhuman train CONFIG.yaml` reads (it embeds a `SchnetConfig` under `model`).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from openhuman.ontology import BODY14
 
 @dataclass
 class SchnetConfig:
-    size: Literal["tiny", "base"] = "base"
-    """Model size: "tiny" (random-init test model) or "base" (SAM ViT-B + CLIP ViT-B/16)."""
+    size: Literal["tiny", "small", "base"] = "base"
+    """Model size: "tiny" (random-init test model), "small" (from-scratch CPU training) or "base"
+    (SAM ViT-B + CLIP ViT-B/16)."""
     checkpoint: str | None = None
     """Trained SCHNet checkpoint (.pt written by `openhuman train`); needed for inference."""
     sam_checkpoint: str | None = None
@@ -22,3 +27,83 @@ class SchnetConfig:
     """Class names (background is added by the model); change at inference for new classes."""
     image_size: int = 512
     """Square input size the image is resized to."""
+    prompt_template: str = "a photo of a person's {}."
+    """Text prompt for each class name ("{}" is replaced by the name)."""
+    freeze_backbones: bool | None = None
+    """Freeze the SAM/CLIP weights (partial fine-tuning with SRM/FTM/head). None = automatic:
+    frozen when pretrained SAM and CLIP checkpoints are given, trained from scratch otherwise."""
+    ftm_tokens: int = 8
+    """Learnable tokens per SAM layer in the Fine-Tuning Module (m)."""
+
+
+@dataclass
+class DataConfig:
+    format: Literal["synth", "lip", "cihp", "ppp"] = "synth"
+    """Dataset layout: synthetic captures, LIP, CIHP or PASCAL-Person-Part folders."""
+    root: str = "runs/synth_data"
+    """Dataset root (for "synth": a folder of capture directories, one per clip, or one capture)."""
+    train_split: str = "train"
+    """Split / sub-folder list used for training ("train" / "val"; for synth: clip folder names
+    separated by commas, or "" for every capture under root)."""
+    val_split: str = "val"
+    """Split used for validation (for synth: comma-separated clip folder names)."""
+    frame_stride: int = 1
+    """Synthetic captures: use every n-th frame."""
+    max_samples: int | None = None
+    """Cap the number of training samples (None = all)."""
+
+
+@dataclass
+class AugmentConfig:
+    scale_min: float = 0.75
+    """Random rescale range (relative to the crop size)."""
+    scale_max: float = 1.25
+    """Upper bound of the random rescale."""
+    hflip: bool = True
+    """Random horizontal flip (swaps left/right labels)."""
+    color_jitter: float = 0.2
+    """Brightness/contrast jitter amplitude (0 = off)."""
+
+
+@dataclass
+class TrainConfig:
+    model: SchnetConfig = field(default_factory=lambda: SchnetConfig(size="small", image_size=128))
+    """The model to train (its vocabulary must name the dataset's classes, in id order 1..K)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    out_dir: str = "runs/schnet"
+    """Where checkpoints (last.pt, best.pt) and logs go."""
+    steps: int = 2000
+    """Optimizer steps."""
+    batch_size: int = 8
+    """Images per step."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (new modules); backbones use lr * backbone_lr_scale."""
+    backbone_lr_scale: float = 0.1
+    """LR multiplier of the SAM/CLIP weights when they are trained (from scratch: use 1.0)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    warmup_steps: int = 50
+    """Linear warm-up before the poly decay."""
+    poly_power: float = 0.9
+    """Poly schedule: lr * (1 - step / steps) ** power."""
+    boundary_weight: float = 1.0
+    """Extra cross-entropy weight on pixels within `boundary_radius` of a label edge (0 = off)."""
+    boundary_radius: int = 2
+    """Pixel radius of the boundary band."""
+    val_every: int = 250
+    """Validate (mIoU) and checkpoint every n steps."""
+    val_max_images: int = 64
+    """Validation images per evaluation (spread evenly over the split)."""
+    num_workers: int = 0
+    """DataLoader workers (used when a GPU exists; 0 = load in the main process)."""
+    amp: bool = True
+    """Mixed precision on CUDA (ignored on CPU)."""
+    device: str = "auto"
+    """"auto" (cuda when available), "cpu" or "cuda"."""
+    threads: int = 2
+    """torch CPU threads."""
+    seed: int = 0
+    """Random seed."""
+    resume: bool = True
+    """Continue from out_dir/last.pt when it exists."""

@@ -1,0 +1,210 @@
+"""2D outputs: query masks per person and part, COCO RLE, PNG label maps, overlays.
+
+- `masks_for_query(parse, part_ids)` -> `PartMasks` (one mask per person x queried part present).
+- `encode_rle` / `decode_rle`: COCO run-length encoding via pycocotools (JSON-ready counts).
+- `MaskExporter(out_dir, categories)`: `masks/<frame:06d>.png` label maps (body14 ids of the
+  queried parts, 0 elsewhere; `masks/<view>/<frame:06d>.png` when several views are exported)
+  and `masks.json`, a COCO-style file (images, annotations with RLE, categories = body14 ids,
+  score, track_id) written atomically by `close()`.
+- `draw_overlay(rgb, labels, highlight_ids)` -> RGB image with palette colours and a legend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openhuman.io import write_json_atomic, write_png_atomic
+from openhuman.ontology import BODY14, NUM_CLASSES, PALETTE
+from openhuman.types import PartMasks, PartParse
+
+log = logging.getLogger(__name__)
+
+
+def _check_part_ids(part_ids: Iterable[int]) -> tuple[int, ...]:
+    ids = tuple(int(i) for i in part_ids)
+    bad = [i for i in ids if not 1 <= i < NUM_CLASSES]
+    if bad:
+        raise ValueError(f"part ids must be body14 ids 1..{NUM_CLASSES - 1}, got {bad}")
+    return ids
+
+
+def masks_for_query(parse: PartParse, part_ids: Iterable[int]) -> PartMasks:
+    """Instance masks of the queried parts: one per (person, part) that has at least one pixel.
+
+    Args:
+        parse: a frame's parse; `person_ids` (-1 = nobody) give the instances and become
+            `track_ids` (stable after `tracking`, frame-local before).
+        part_ids: body14 ids (1..14) to extract.
+
+    Returns:
+        PartMasks with masks bool [N, H, W] ordered by person then part, labels int64 [N],
+        scores float32 [N] (mean `parse.scores` inside each mask), track_ids int64 [N].
+    """
+    ids = _check_part_ids(part_ids)
+    labels, person = parse.labels, parse.person_ids
+    h, w = labels.shape
+    masks, labs, scores, tracks = [], [], [], []
+    wanted = np.isin(labels, ids)
+    people = np.unique(person[wanted]) if wanted.any() else np.zeros(0, np.int64)
+    for pid in people:
+        is_person = person == pid
+        for part in ids:
+            m = is_person & (labels == part)
+            if not m.any():
+                continue
+            masks.append(m)
+            labs.append(part)
+            scores.append(float(parse.scores[m].mean()))
+            tracks.append(int(pid))
+    return PartMasks(
+        view_id=parse.view_id, frame_index=parse.frame_index,
+        masks=np.stack(masks) if masks else np.zeros((0, h, w), bool),
+        labels=np.asarray(labs, np.int64), scores=np.asarray(scores, np.float32),
+        track_ids=np.asarray(tracks, np.int64),
+    )  # fmt: skip
+
+
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO RLE of a bool/uint8 mask [H, W]: {"size": [H, W], "counts": str} (JSON-ready)."""
+    from pycocotools import mask as mask_utils
+
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D [H, W], got shape {m.shape}")
+    rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_rle(rle: dict[str, Any]) -> np.ndarray:
+    """Inverse of `encode_rle`: bool [H, W]."""
+    from pycocotools import mask as mask_utils
+
+    counts = rle["counts"]
+    obj = {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return mask_utils.decode(obj).astype(bool)
+
+
+def _bbox(mask: np.ndarray) -> list[float]:
+    ys = np.flatnonzero(mask.any(1))
+    xs = np.flatnonzero(mask.any(0))
+    if not ys.size:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1)]
+
+
+class MaskExporter:
+    """Writes query masks as PNG label maps per frame and one COCO RLE JSON on `close()`.
+
+    Use as a context manager; the JSON appears only when the block finishes without error.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], categories: Sequence[int], multi_view: bool = False) -> None:
+        """
+        Args:
+            out_dir: output folder (created).
+            categories: body14 ids that may appear (the query's parts).
+            multi_view: write `masks/<view>/<frame>.png` instead of `masks/<frame>.png`.
+        """
+        self.out_dir = Path(out_dir)
+        self.categories = _check_part_ids(categories)
+        self.multi_view = multi_view
+        self._images: list[dict[str, Any]] = []
+        self._annotations: list[dict[str, Any]] = []
+
+    def __enter__(self) -> MaskExporter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+
+    def png_path(self, view_id: str, frame_index: int) -> Path:
+        sub = self.out_dir / "masks" / view_id if self.multi_view else self.out_dir / "masks"
+        return sub / f"{frame_index:06d}.png"
+
+    def add(self, masks: PartMasks, height: int, width: int) -> Path:
+        """Add one view/frame; writes its PNG now. Returns the PNG path."""
+        label_map = np.zeros((height, width), np.uint8)
+        for m, lab in zip(masks.masks, masks.labels, strict=True):
+            label_map[m] = int(lab)
+        path = self.png_path(masks.view_id, masks.frame_index)
+        write_png_atomic(path, label_map)
+        image_id = len(self._images) + 1
+        self._images.append(
+            {
+                "id": image_id, "file_name": str(path.relative_to(self.out_dir)), "width": width,
+                "height": height, "frame_index": masks.frame_index, "view_id": masks.view_id,
+            }
+        )  # fmt: skip
+        for m, lab, score, track in zip(masks.masks, masks.labels, masks.scores, masks.track_ids, strict=True):
+            self._annotations.append(
+                {
+                    "id": len(self._annotations) + 1, "image_id": image_id, "category_id": int(lab),
+                    "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": _bbox(m),
+                    "iscrowd": 0, "score": round(float(score), 4), "track_id": int(track),
+                }
+            )  # fmt: skip
+        return path
+
+    def close(self) -> Path:
+        """Write `masks.json` atomically and return its path."""
+        path = self.out_dir / "masks.json"
+        cats = [{"id": i, "name": BODY14[i], "supercategory": "person"} for i in self.categories]
+        write_json_atomic(path, {"images": self._images, "annotations": self._annotations, "categories": cats})
+        return path
+
+
+def draw_overlay(
+    rgb: np.ndarray, labels: np.ndarray, highlight_ids: Iterable[int] | None = None, alpha: float = 0.5
+) -> np.ndarray:
+    """Blend part colours over an image.
+
+    Args:
+        rgb: uint8 [H, W, 3].
+        labels: int [H, W] body14 ids.
+        highlight_ids: parts to emphasise (full `alpha` colour and an outline); other parts are
+            drawn faintly and the background is dimmed. None = every part highlighted.
+        alpha: colour opacity of highlighted parts in [0, 1].
+
+    Returns:
+        uint8 [H, W, 3] with a small legend of the highlighted parts present.
+    """
+    import cv2
+
+    img = np.asarray(rgb)
+    lab = np.asarray(labels)
+    if img.shape[:2] != lab.shape:
+        raise ValueError(f"image {img.shape[:2]} and labels {lab.shape} differ in size")
+    hl = set(range(1, NUM_CLASSES)) if highlight_ids is None else {int(i) for i in highlight_ids}
+    lab_c = np.clip(lab, 0, NUM_CLASSES - 1)
+    colour = PALETTE[lab_c].astype(np.float32)
+    strong = np.isin(lab_c, list(hl)) & (lab_c > 0)
+    weight = np.where(strong, alpha, np.where(lab_c > 0, alpha * 0.25, 0.0)).astype(np.float32)[..., None]
+    base = img.astype(np.float32) * np.where(strong[..., None] | (highlight_ids is None), 1.0, 0.6)
+    out = (base * (1 - weight) + colour * weight).clip(0, 255).astype(np.uint8)
+    if strong.any():
+        edges = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
+        out[edges] = 255
+    present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and (lab_c == i).any()]
+    _legend(out, present)
+    return out
+
+
+def _legend(img: np.ndarray, ids: list[int]) -> None:
+    import cv2
+
+    scale = max(0.35, min(img.shape[:2]) / 900)
+    step = int(22 * scale / 0.5)
+    for row, i in enumerate(ids[:14]):
+        y = 8 + row * step
+        x0 = 8
+        cv2.rectangle(img, (x0, y), (x0 + step - 6, y + step - 6), tuple(int(c) for c in PALETTE[i]), -1)
+        text_at = (x0 + step, y + step - 8)
+        cv2.putText(img, BODY14[i], text_at, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, BODY14[i], text_at, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
