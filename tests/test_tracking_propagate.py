@@ -1,0 +1,87 @@
+"""Optical-flow propagation and the sequence metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tracking import FlowEstimator, ProbSmoother, boundary_f, evaluate_sequence, region_j
+from tracking.propagate import to_gray_small, warp_nearest
+
+
+def _textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    img = (img - img.mean()) / img.std() * 50 + 128
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+@pytest.mark.parametrize(("dx", "dy"), [(3, -2), (-5, 4)])
+def test_known_translation_is_propagated_within_a_pixel(method, dx, dy):
+    H, W = 120, 160
+    big = _textured(H + 20, W + 20)
+    prev = big[10 : 10 + H, 10 : 10 + W]
+    cur = big[10 - dy : 10 - dy + H, 10 - dx : 10 - dx + W]  # content moved by (+dx, +dy)
+    est = FlowEstimator(method, scale=0.5)
+    motion = est.estimate(to_gray_small(prev, 0.5), to_gray_small(cur, 0.5), (H, W))
+    ys, xs = np.mgrid[0:H, 0:W]
+    inner = (slice(16, -16), slice(16, -16))
+    err = np.hypot(motion.map_x - (xs - dx), motion.map_y - (ys - dy))[inner]
+    assert np.median(err) < 0.5 and np.percentile(err, 95) < 1.0
+    assert motion.reliable[inner].mean() > 0.9
+    labels = (xs // 8 + ys // 8).astype(np.int16) % 15  # a checkerboard-like label map on prev
+    warped = warp_nearest(labels, motion.map_x, motion.map_y)
+    expected = np.roll(labels, (dy, dx), axis=(0, 1))
+    assert (warped[inner] == expected[inner]).mean() > 0.97
+
+
+def test_occluded_pixels_are_flagged_unreliable():
+    H, W = 120, 160
+    prev = _textured(H, W, 1)
+    cur = prev.copy()
+    cur[40:80, 60:100] = _textured(40, 40, 7)  # a patch appears from nowhere
+    motion = FlowEstimator("dis", 0.5).estimate(to_gray_small(prev, 0.5), to_gray_small(cur, 0.5), (H, W))
+    assert motion.residual_small[24:36, 34:46].mean() > 25
+    assert motion.residual_small[:10, :10].mean() < 10
+
+
+def test_smoother_ema_resets_where_not_kept():
+    sm = ProbSmoother("ema", alpha=0.25)
+    a = np.zeros((4, 4, 3), np.float32)
+    a[..., 0] = 1
+    b = np.zeros_like(a)
+    b[..., 1] = 1
+    sm.step(a, None, None)
+    keep = np.ones((4, 4), bool)
+    keep[0, 0] = False
+    out = sm.step(b, None, keep)
+    assert out[1, 1].argmax() == 0 and np.isclose(out[1, 1, 1], 0.25)
+    assert out[0, 0].argmax() == 1 and np.isclose(out[0, 0, 1], 1.0)
+
+
+def test_region_and_boundary_scores():
+    m = np.zeros((50, 50), bool)
+    m[10:30, 10:30] = True
+    assert region_j(m, m) == 1.0 and boundary_f(m, m) == 1.0
+    shifted1 = np.roll(m, 1, axis=1)
+    shifted6 = np.roll(m, 6, axis=1)
+    assert boundary_f(shifted1, m, tolerance_px=2) == 1.0
+    assert boundary_f(shifted6, m, tolerance_px=2) < 0.6
+    assert region_j(shifted6, m) == pytest.approx(14 * 20 / (26 * 20))
+    assert boundary_f(m, np.zeros_like(m)) == 0.0
+
+
+def test_sequence_flip_rate_and_miou():
+    gt = np.zeros((10, 10), np.int64)
+    gt[:, 5:] = 2
+    preds = [gt.copy() for _ in range(3)]
+    preds[1][0, 0] = 2  # one flip into frame 1 and one back in frame 2
+    scores = evaluate_sequence(preds, [gt] * 3)
+    assert scores.flip_rate == pytest.approx(2 / 200)
+    assert scores.frames == 3
+    assert scores.miou == pytest.approx(150 / 151)
+    assert scores.j[2] == pytest.approx((1 + 50 / 51 + 1) / 3)
+    assert np.isnan(scores.j[1])
