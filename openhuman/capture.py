@@ -446,6 +446,7 @@ class CaptureWriter:
         self.lossless = lossless
         self.extra = dict(extra or {})
         json.dumps(self.extra)  # fail now, not at close, if it is not JSON-serialisable
+        self._done = False
         self._counts = dict.fromkeys(ids, 0)
         self._writers: dict[str, VideoWriter] = {}
         self.root.parent.mkdir(parents=True, exist_ok=True)
@@ -463,6 +464,10 @@ class CaptureWriter:
         else:
             self.abort()
 
+    def _check_open(self) -> None:
+        if self._done:
+            raise ValueError(f"{self.root}: the capture writer is already closed")
+
     def write_frame(
         self,
         view_id: str,
@@ -472,6 +477,7 @@ class CaptureWriter:
         gt_2d: np.ndarray | None = None,
     ) -> None:
         """Add frame `index` of `view_id`: rgb uint8[H,W,3], depth float[H,W] metres, gt_2d uint8[H,W]."""
+        self._check_open()
         if view_id not in self.cameras:
             raise ValueError(f"unknown view '{view_id}'; cameras are {list(self.cameras)}")
         if index != self._counts[view_id]:
@@ -498,6 +504,7 @@ class CaptureWriter:
 
     def write_gt_3d(self, index: int, xyz: np.ndarray, labels: np.ndarray) -> None:
         """Store 3D ground truth of frame `index`: xyz float[M,3] world metres, labels int[M] body14."""
+        self._check_open()
         xyz = np.asarray(xyz, dtype=np.float32)
         labels = np.asarray(labels)
         if xyz.ndim != 2 or xyz.shape[1] != 3 or labels.shape != (xyz.shape[0],):
@@ -508,6 +515,8 @@ class CaptureWriter:
 
     def close(self) -> Path:
         """Finish the videos, write capture.json/cameras.json and move the folder onto `root`."""
+        if self._done:
+            return self.root
         counts = set(self._counts.values())
         if len(counts) != 1 or 0 in counts:
             self.abort()
@@ -519,6 +528,7 @@ class CaptureWriter:
             write_json_atomic(self._tmp / CAPTURE_JSON, meta.to_json())
             write_cameras(self._tmp / CAMERAS_JSON, list(self.cameras.values()))
             self._swap_into_place()
+            self._done = True
         except BaseException:
             self.abort()
             raise
@@ -534,7 +544,9 @@ class CaptureWriter:
             shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
-        """Discard everything written so far."""
+        """Discard everything written so far (a no-op once `close` has succeeded)."""
+        if self._done:
+            return
         for w in self._writers.values():
             w.abort()
         self._writers.clear()

@@ -150,7 +150,9 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
         try:
             batch = reader.get_batch(chunk).asnumpy()
         except (decord.DECORDError, RuntimeError) as exc:
-            log.warning("%s: decord failed at frame %d (%s); continuing with PyAV", info.path, chunk[0], exc)
+            # also happens on intact files: decord 0.6.0 fails on some small widths (8, 16, 24, 48 px)
+            why = str(exc).splitlines()[0][-120:]
+            log.warning("%s: decord cannot decode frame %d (%s); decoding with PyAV instead", info.path, chunk[0], why)
             del reader
             yield from _read_with_pyav(info, view_id, wanted[pos:])
             return

@@ -290,6 +290,9 @@ def test_writer_refuses_existing_root_unless_overwrite(written: Written, tmp_pat
     with CaptureWriter(root, FPS, _cameras(), overwrite=True) as w:
         for v in VIEWS:
             w.write_frame(v, 0, written.rgb[v, 0])
+    assert w.close() == root  # closing twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        w.write_frame("cam0", 1, written.rgb["cam0", 1])
     assert _leftovers(tmp_path) == ["cap"]
     assert not (root / "old.txt").exists()
     cap = Capture.open(root)

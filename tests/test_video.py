@@ -232,3 +232,12 @@ def test_png_reading_still_works_after_decoding_a_video(gray_video: Path, tmp_pa
         [sys.executable, "-c", code, str(gray_video), str(tmp_path / "x.png")], capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_widths_decord_cannot_decode_are_still_read_exactly(tmp_path: Path) -> None:
+    """decord 0.6.0 raises on some small widths (16 px here); the PyAV fallback must take over."""
+    frames = _noise_frames(3, 16, 16, seed=5)
+    out = list(read_video(_write(tmp_path / "w16.mp4", frames, lossless=True), start=1))
+    assert [f.index for f in out] == [1, 2]
+    for f in out:
+        np.testing.assert_array_equal(f.rgb, frames[f.index])
