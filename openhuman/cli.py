@@ -72,6 +72,120 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 
 @command
+def synth(
+    out: str = typer.Argument(..., help="Capture directory to create."),
+    clip: list[str] = typer.Option(
+        ["walk"], "--clip", "-c", help="Clip name; repeat or comma-separate to play clips one after another."
+    ),
+    views: int = typer.Option(4, help="Cameras on the ring."),
+    frames: int = typer.Option(60, help="Frames per clip (0 = each clip's own length)."),
+    size: str = typer.Option("640x480", help="Image size WIDTHxHEIGHT."),
+    fps: float = typer.Option(30.0, help="Capture frame rate."),
+    radius: float = typer.Option(3.0, help="Ring radius in metres."),
+    height: float | None = typer.Option(None, help="Camera height above the ground in metres (default: from --elevation)."),
+    elevation: float | None = typer.Option(None, help="Camera elevation above the body centre in degrees (default 10)."),
+    fov: float | None = typer.Option(None, help="Vertical field of view in degrees (default: fit the motion)."),
+    root_motion: str = typer.Option("centre", help="centre | keep | in_place (walk on the spot)."),
+    seed: int = typer.Option(0, help="Seeds the ring's azimuth and the 3D GT samples."),
+    depth: bool = typer.Option(True, "--depth/--no-depth", help="Write depth maps."),
+    gt: bool = typer.Option(True, "--gt/--no-gt", help="Write 2D and 3D ground truth."),
+    lossy: bool = typer.Option(False, help="Lossy yuv420p videos (smaller) instead of lossless RGB."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+    list_clips: bool = typer.Option(False, "--list-clips", help="Print the available clip names and exit."),
+) -> None:
+    """Generate a synthetic multi-view 4D capture of a mocap-driven humanoid with exact ground truth."""
+    from openhuman.synth import SynthConfig, generate_capture
+    from openhuman.synth import list_clips as _clips
+    from openhuman.synth.generate import parse_size
+
+    if list_clips:
+        typer.echo("\n".join(_clips()))
+        return
+    if height is not None and elevation is not None:
+        raise InputError("give --height or --elevation, not both (the cameras look at the body centre)")
+    names = tuple(n.strip() for c in clip for n in c.split(",") if n.strip())
+    width, img_height = parse_size(size)
+    cfg = SynthConfig(
+        clips=names, views=views, frames=frames or None, fps=fps, width=width, height=img_height, radius=radius,
+        camera_height=height, elevation_deg=10.0 if elevation is None else elevation, fov_deg=fov,
+        root_motion=root_motion, seed=seed, depth=depth, gt=gt, lossless=not lossy,  # type: ignore[arg-type]
+    )  # fmt: skip
+    path = generate_capture(out, cfg, overwrite=overwrite)
+    console.print(f"wrote {path}")
+
+
+def _mediapipe_parser_config(backend: str, static: bool) -> Any:
+    from openhuman.parsing.base import BACKENDS
+    from openhuman.parsing.config import ParserConfig
+
+    if backend not in BACKENDS:
+        raise InputError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    cfg = ParserConfig(backend=backend)  # type: ignore[arg-type]
+    cfg.mediapipe.static_image_mode = static
+    return cfg
+
+
+@command
+def parse(
+    source: str = typer.Argument(..., help="Video file, image folder or single image."),
+    query: str = typer.Option(None, "--query", "-q", help="Body part in words, e.g. 'left hand'; default all parts."),
+    out: str = typer.Option("parse_out", "--out", "-o", help="Output directory."),
+    backend: str = typer.Option("mediapipe", "--backend", help="Parser backend: mediapipe, schnet, clipsam."),
+    stride: int = typer.Option(1, "--stride", help="Use every n-th frame."),
+    max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    static: bool = typer.Option(False, "--static", help="Treat frames as unrelated photos (no smoothing)."),
+) -> None:
+    """Per-frame part masks for a query: PNG label maps, COCO RLE JSON, overlay video, summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from openhuman.parse2d import count_frames, parse_to_dir
+
+    if stride < 1 or (max_frames is not None and max_frames < 1):
+        raise InputError("--stride and --max-frames must be >= 1")
+    if query is not None and not query.strip():
+        raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
+    cfg = _mediapipe_parser_config(backend, static)
+    total = count_frames(source, stride, max_frames)
+    columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=total is not None and total < 10) as bar:
+        task = bar.add_task("parse", total=total)
+        summary = parse_to_dir(
+            source, out, query=query, parser_cfg=cfg, stride=stride, max_frames=max_frames,
+            on_frame=lambda n: bar.update(task, completed=n),
+        )  # fmt: skip
+    Console().print(
+        f"[bold]parsed[/] {summary.frames} frame(s) at {summary.parse_fps:.1f} frames/s; queried parts found in "
+        f"{summary.frames_with_parts}/{summary.frames}; outputs in {summary.out_dir}"
+    )
+
+
+@command
+def eval(  # noqa: A001 - the command's name
+    capture: str = typer.Argument(..., help="Capture directory with gt/2d ground truth."),
+    backend: str = typer.Option("mediapipe", "--backend", help="Parser backend: mediapipe, schnet, clipsam."),
+    max_frames: int = typer.Option(None, "--max-frames", help="Frames per view (default all)."),
+    out: str = typer.Option(None, "--out", "-o", help="Write the scores as JSON here (e.g. results.json)."),
+    static: bool = typer.Option(False, "--static", help="Parse frames as unrelated photos."),
+) -> None:
+    """Per-class IoU and mIoU of a parser against a capture's 2D ground truth (body14 and PPP)."""
+    from rich.progress import Progress
+
+    from openhuman.evaluate import evaluate_capture, results_table
+    from openhuman.io import write_json_atomic
+
+    if max_frames is not None and max_frames < 1:
+        raise InputError("--max-frames must be >= 1")
+    cfg = _mediapipe_parser_config(backend, static)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+        result = evaluate_capture(capture, cfg, max_frames=max_frames, on_frame=lambda n: bar.update(task, completed=n))
+    Console().print(results_table(result))
+    if out:
+        write_json_atomic(out, result.to_dict())
+        Console().print(f"scores written to {out}")
+
+
+@command
 def check_capture(path: str = typer.Argument(..., help="Capture directory or video file.")) -> None:
     """Validate a capture directory (or probe a video) and list every problem found."""
     from pathlib import Path
@@ -89,6 +203,115 @@ def check_capture(path: str = typer.Argument(..., help="Capture directory or vid
         f"ok: {len(cap.view_ids)} view(s) {list(cap.view_ids)}, {cap.frame_count} frames at {cap.fps:g} fps, "
         f"cameras={'yes' if cap.cameras else 'no'} depth={cap.has_depth} gt_2d={cap.has_gt_2d} gt_3d={cap.has_gt_3d}"
     )
+
+
+def _pipeline_config(
+    config: str | None,
+    query: str | None,
+    backend: str | None = None,
+    keyframe_interval: int | None = None,
+    max_frames: int | None = None,
+    stride: int | None = None,
+) -> Any:
+    """A PipelineConfig from an optional YAML file, with command-line options on top."""
+    import dataclasses
+
+    from openhuman.config import PipelineConfig, load_config
+
+    cfg = load_config(config, PipelineConfig) if config else PipelineConfig()
+    if query is not None:
+        if not query.strip():
+            raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
+        cfg = dataclasses.replace(cfg, query=query)
+    if backend is not None:
+        cfg.parser.backend = backend  # type: ignore[assignment]
+    if keyframe_interval is not None:
+        if keyframe_interval < 1:
+            raise InputError("--keyframe-interval must be >= 1 (1 parses every frame)")
+        cfg.tracking.keyframe_interval = keyframe_interval
+    if max_frames is not None:
+        cfg.video.max_frames = max_frames
+    if stride is not None:
+        if stride < 1:
+            raise InputError("--stride must be >= 1")
+        cfg.video.stride = stride
+    return cfg
+
+
+def print_summary(summary: Any) -> None:
+    """A rich table of a RunSummary: frames, parts found, time per stage, metrics."""
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=f"openhuman: {summary.source}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("frames", f"{summary.frames} processed, {summary.frames_skipped} already done, {summary.views} view(s)")
+    if summary.query:
+        table.add_row("query", f"{summary.query!r} -> {', '.join(summary.query_parts)}")
+    found = ", ".join(f"{k} ({v})" for k, v in sorted(summary.parts_found.items())) or "none"
+    table.add_row("parts found", f"{found}  [dim](view-frames)[/]")
+    if summary.points_per_frame:
+        table.add_row("points", f"{summary.points_per_frame:,.0f} per frame")
+    total = sum(summary.stage_seconds.values()) or 1e-9
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stage_seconds.items() if v > 0.0005)
+    table.add_row("time", f"{total:.1f}s ({summary.frames / total:.1f} frames/s): {stages}")
+    table.add_row("parser calls", str(summary.parser_calls))
+    for key, value in summary.metrics.items():
+        table.add_row(key, f"{value:.3f}")
+    if summary.out_dir:
+        table.add_row("outputs", summary.out_dir)
+    out.print(table)
+
+
+@command
+def run(
+    source: str = typer.Argument(..., help="Capture directory (multi-view), video file, image folder or image."),
+    query: str = typer.Option(None, "--query", "-q", help="Body part in words, e.g. 'left hand'; default all parts."),
+    out: str = typer.Option("out", "--out", "-o", help="Output directory (re-running into it resumes)."),
+    config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML (see configs/default.yaml)."),
+    backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
+    keyframe_interval: int = typer.Option(None, "--keyframe-interval", "-k", help="Parse every k-th frame."),
+    max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    stride: int = typer.Option(None, "--stride", help="Use every n-th frame."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Parse, track, lift and export a capture (or a video) for a query."""
+    from openhuman.pipeline import Pipeline
+
+    cfg = _pipeline_config(config, query, backend, keyframe_interval, max_frames, stride)
+    print_summary(Pipeline(cfg).run(source, out, progress=progress))
+
+
+@command
+def demo(
+    out: str = typer.Option("demo_out", "--out", "-o", help="Where the capture and all outputs go."),
+    clip: str = typer.Option("walk", "--clip", help="Motion-capture clip for the synthetic capture."),
+    views: int = typer.Option(4, "--views", help="Number of cameras."),
+    frames: int = typer.Option(40, "--frames", help="Number of frames."),
+    size: str = typer.Option("640x480", "--size", help="Image size WxH."),
+    query: str = typer.Option("left hand", "--query", "-q", help="Part to ask for."),
+) -> None:
+    """The whole system offline: synthesise a 4-view capture, parse, track, lift, export, score."""
+    from openhuman.demo import run_demo
+
+    summary = run_demo(out, clip=clip, views=views, frames=frames, size=size, query=query)
+    print_summary(summary)
+
+
+@command
+def export(
+    run_dir: str = typer.Argument(..., help="Output directory of `openhuman run` (holds points/sequence.json)."),
+    out: str = typer.Option(..., "--out", "-o", help="Where to write the exported sequence."),
+    query: str = typer.Option(None, "--query", "-q", help="Keep only the points of these parts."),
+    formats: str = typer.Option("ply,npz", "--format", "-f", help="Comma list of ply, npz."),
+    preview: bool = typer.Option(True, "--preview/--no-preview", help="Also render preview images."),
+) -> None:
+    """Re-export a labelled point-cloud sequence: other formats, or only the queried parts."""
+    from openhuman.outputs import export_sequence
+
+    n = export_sequence(run_dir, out, query=query, formats=[f.strip() for f in formats.split(",")], preview=preview)
+    Console().print(f"exported {n} frame(s) to {out}")
 
 
 def main() -> None:
