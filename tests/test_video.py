@@ -241,3 +241,22 @@ def test_widths_decord_cannot_decode_are_still_read_exactly(tmp_path: Path) -> N
     assert [f.index for f in out] == [1, 2]
     for f in out:
         np.testing.assert_array_equal(f.rgb, frames[f.index])
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mkv", "libx264"), (".avi", "mpeg4")])
+def test_other_containers_probe_and_read(tmp_path: Path, suffix: str, codec: str) -> None:
+    """MKV declares no frame count in its header: probe counts packets instead."""
+    import av
+
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in _gray_frames(7):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    info = probe_video(path)
+    assert (info.frame_count, info.fps, info.width, info.height) == (7, 25.0, 64, 48)
+    out = list(read_video(path, stride=2))
+    assert [f.index for f in out] == [0, 2, 4, 6]
+    assert all(abs(float(f.rgb.mean()) - 10 * f.index) < 3 for f in out)
