@@ -7,6 +7,10 @@ poses (Y up) are rotated on the way in. No physics is stepped: poses are set dir
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -148,6 +152,24 @@ def facing_direction(pose: Pose) -> np.ndarray:
     return f / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
 
 
+@contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence C-level stdout/stderr for the block (pybullet's build banner, urdfdom warnings)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def _humanoid_urdf() -> Path:
     import pybullet_data
 
@@ -162,7 +184,8 @@ class HumanoidScene:
     """
 
     def __init__(self, ground: bool = True, attachments: bool = True) -> None:
-        import pybullet as p
+        with quiet_native_output():
+            import pybullet as p
 
         self._p = p
         c = self.client = p.connect(p.DIRECT)
@@ -172,7 +195,8 @@ class HumanoidScene:
 
             self.plane_id = p.loadURDF(str(Path(pybullet_data.getDataPath()) / "plane.urdf"), physicsClientId=c)
             p.changeVisualShape(self.plane_id, -1, rgbaColor=GROUND, textureUniqueId=-1, physicsClientId=c)
-        self.body_id = p.loadURDF(str(_humanoid_urdf()), globalScaling=SCALE, physicsClientId=c)
+        with quiet_native_output():
+            self.body_id = p.loadURDF(str(_humanoid_urdf()), globalScaling=SCALE, physicsClientId=c)
         self.link_index: dict[str, int] = {}
         for j in range(p.getNumJoints(self.body_id, physicsClientId=c)):
             self.link_index[p.getJointInfo(self.body_id, j, physicsClientId=c)[12].decode()] = j

@@ -1,13 +1,15 @@
 """Calibrated ring cameras and pybullet TinyRenderer rendering (RGB, metric depth, link ids).
 
 Camera conventions: `CameraView` is OpenCV (x right, y down, z forward; pixel centres at integer
-coordinates). pybullet wants OpenGL matrices (x right, y up, z backward; NDC [-1, 1] spans pixel
-edges), so both are built from the same K and pose:
+coordinates). pybullet wants OpenGL matrices (x right, y up, z backward), so both are built from the same K and pose:
 
 - view = diag(1, -1, -1, 1) @ cam_from_world  (OpenCV camera -> OpenGL eye axes)
-- projection from K: with u = fx X/Z + cx and x_ndc = 2 (u + 0.5) / W - 1 (and rows counted from
-  the top), P[0,0] = 2 fx / W, P[0,2] = 1 - 2 (cx + 0.5) / W, P[1,1] = 2 fy / H,
-  P[1,2] = 2 (cy + 0.5) / H - 1, and the usual depth rows for `near`/`far`.
+- projection from K. TinyRenderer shades pixel (column u, row v from the top) with the sample at
+  x_ndc = 2 u / W - 1 and y_ndc = 1 - 2 (v + 1) / H (measured: the rendered disc of a sphere on the
+  optical axis is centred on K's principal point only with this mapping; the textbook pixel-centre
+  mapping u + 0.5 is off by half a pixel in both axes). With u = fx X/Z + cx, v = fy Y/Z + cy:
+  P[0,0] = 2 fx / W, P[0,2] = 1 - 2 cx / W, P[1,1] = 2 fy / H, P[1,2] = 2 (cy + 1) / H - 1, and the
+  usual depth rows for `near`/`far`. `tests/test_synth.py` checks this against rendered spheres.
 
 The depth buffer d in [0, 1] is nonlinear; the distance along the optical axis is
 z = far * near / (far - (far - near) * d), which is what unprojection with K needs.
@@ -78,9 +80,9 @@ def gl_projection_matrix(cam: CameraView, near: float, far: float) -> list[float
     P = np.zeros((4, 4))
     P[0, 0] = 2.0 * K[0, 0] / W
     P[0, 1] = -2.0 * K[0, 1] / W
-    P[0, 2] = 1.0 - 2.0 * (K[0, 2] + 0.5) / W
+    P[0, 2] = 1.0 - 2.0 * K[0, 2] / W
     P[1, 1] = 2.0 * K[1, 1] / H
-    P[1, 2] = 2.0 * (K[1, 2] + 0.5) / H - 1.0
+    P[1, 2] = 2.0 * (K[1, 2] + 1.0) / H - 1.0
     P[2, 2] = -(far + near) / (far - near)
     P[2, 3] = -2.0 * far * near / (far - near)
     P[3, 2] = -1.0
