@@ -13,6 +13,7 @@ from decord to PyAV for such files.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -143,7 +144,9 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
         log.warning("%s: decord cannot open it (%s); decoding with PyAV", info.path, str(exc).splitlines()[0][:120])
         yield from _read_with_pyav(info, view_id, wanted)
         return
-    wanted = _select(min(n, info.frame_count), start, stride, max_frames)
+    if n < info.frame_count:
+        log.warning("%s: decord finds %d of the %d frames the header declares", info.path, n, info.frame_count)
+        wanted = _select(n, start, stride, max_frames)
     pos = 0
     while pos < len(wanted):
         chunk = list(wanted[pos : pos + _BATCH])
@@ -154,15 +157,19 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
             why = str(exc).splitlines()[0][-120:]
             log.warning("%s: decord cannot decode frame %d (%s); decoding with PyAV instead", info.path, chunk[0], why)
             del reader
-            yield from _read_with_pyav(info, view_id, wanted[pos:])
+            yield from _read_with_pyav(info, view_id, wanted[pos:], already=pos)
             return
         for i, rgb in zip(chunk, batch, strict=True):
             yield Frame(view_id=view_id, index=i, timestamp_s=i / info.fps, rgb=np.ascontiguousarray(rgb))
         pos += len(chunk)
 
 
-def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range) -> Iterator[Frame]:
-    """Decode sequentially with PyAV, yielding the wanted indices that decode; warn if some don't."""
+def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range, already: int = 0) -> Iterator[Frame]:
+    """Decode sequentially with PyAV, yielding the wanted indices that decode; warn if some don't.
+
+    `already` = frames of this request yielded before (by decord); InputError only when no frame
+    of the whole request decodes.
+    """
     import av
 
     todo = set(wanted)
@@ -179,14 +186,15 @@ def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range) -> Iterator[Fr
                     break
     except (av.error.FFmpegError, OSError) as exc:
         log.debug("%s: PyAV stopped: %s", info.path, exc)
-    if got == 0:
+    if got == 0 and already == 0:
         raise InputError(f"{info.path}: no frame could be decoded (truncated or corrupt); re-export the video")
     if got < len(wanted):
+        total = already + len(wanted)
         log.warning(
             "%s: only %d of %d requested frames could be decoded; the file looks truncated or corrupt",
             info.path,
-            got,
-            len(wanted),
+            already + got,
+            total,
         )
 
 
@@ -232,8 +240,8 @@ def read_images(
     _check_range(start, stride, max_frames, p)
     if not p.exists():
         raise InputError(f"{p}: not found; give a video file, an image or an image folder")
-    if fps <= 0:
-        raise InputError(f"{p}: fps must be > 0, got {fps}")
+    if not math.isfinite(fps) or fps <= 0:
+        raise InputError(f"{p}: fps must be a positive number, got {fps}")
     files = _image_files(p)
     wanted = _select(len(files), start, stride, max_frames)
     return (Frame(view_id=view_id, index=i, timestamp_s=i / fps, rgb=load_image(files[i])) for i in wanted)
@@ -270,8 +278,8 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float, lossless: bool = False, crf: int = 18) -> None:
-        if not fps or fps <= 0:
-            raise InputError(f"{path}: fps must be > 0, got {fps}")
+        if not math.isfinite(fps) or fps <= 0:
+            raise InputError(f"{path}: fps must be a positive number, got {fps}")
         self.path = Path(path)
         self.fps = float(fps)
         self.lossless = lossless
