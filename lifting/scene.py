@@ -154,3 +154,15 @@ def _seen_by_any(xyz: np.ndarray, cams: dict[str, CameraView], depths: dict[str,
         d[ok] = depths[vid][row[ok], col[ok]]
         seen |= np.abs(d - z) < 0.01
     return seen
+
+
+def parse_from_labels(view_id: str, frame_index: int, labels: np.ndarray, with_probs: bool = False) -> PartParse:
+    """A PartParse that reproduces given body14 labels uint8/int [H, W] exactly (score 1 on the
+    person, one person with id 0); `with_probs` adds one-hot float16 probabilities [C, H, W]."""
+    lab = np.asarray(labels).astype(np.int16)
+    probs = None
+    if with_probs:
+        probs = np.zeros((NUM_CLASSES,) + lab.shape, np.float16)
+        np.put_along_axis(probs, lab[None].astype(np.int64), 1.0, axis=0)
+    person = (lab > 0).astype(np.int16) - 1
+    return PartParse(view_id, frame_index, lab, (lab > 0).astype(np.float32), person, probs)

@@ -1,0 +1,255 @@
+"""Export of labelled clouds: PLY (open3d tensor API, custom attributes), NPZ, and sequences.
+
+PLY vertex properties: x y z (float), red green blue (uchar), label (int), confidence (float),
+track_id (int). open3d's PLY writer has no int16, so labels are stored as int32 and read back
+as int16 into `LabeledPointCloud`. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from lifting.render import render_preview
+from openhuman.errors import InputError
+from openhuman.io import atomic_path, write_json_atomic
+from openhuman.ontology import BODY14, NUM_CLASSES
+from openhuman.types import CameraView, LabeledPointCloud
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SequenceWriter", "read_npz", "read_ply", "render_preview", "write_npz", "write_ply"]
+
+_EMPTY_PLY = (
+    "ply\nformat binary_little_endian 1.0\ncomment Created by openhuman4d (no points)\nelement vertex 0\n"
+    "property float x\nproperty float y\nproperty float z\nproperty uchar red\nproperty uchar green\n"
+    "property uchar blue\nproperty int label\nproperty float confidence\nproperty int track_id\nend_header\n"
+)
+
+
+def write_ply(cloud: LabeledPointCloud, path: str | os.PathLike[str]) -> Path:
+    """Write a labelled cloud as binary PLY with label/confidence/track_id attributes (atomic)."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        if len(cloud) == 0:
+            tmp.write_text(_EMPTY_PLY, encoding="ascii")
+        else:
+            import open3d as o3d
+
+            t = o3d.core.Tensor
+            pcd = o3d.t.geometry.PointCloud()
+            pcd.point.positions = t(np.ascontiguousarray(cloud.xyz, np.float32))
+            pcd.point.colors = t(np.ascontiguousarray(cloud.rgb, np.uint8))
+            pcd.point.label = t(np.asarray(cloud.labels, np.int32).reshape(-1, 1))
+            pcd.point.confidence = t(np.asarray(cloud.confidence, np.float32).reshape(-1, 1))
+            pcd.point.track_id = t(np.asarray(cloud.track_ids, np.int32).reshape(-1, 1))
+            if not o3d.t.io.write_point_cloud(str(tmp), pcd):
+                raise OSError(f"open3d could not write {target}")
+    return target
+
+
+def _frame_from_name(path: Path) -> int:
+    return int(path.stem) if path.stem.isdigit() else -1
+
+
+def read_ply(
+    path: str | os.PathLike[str], frame_index: int | None = None, timestamp_s: float = 0.0
+) -> LabeledPointCloud:
+    """Read a PLY written by `write_ply` (or any point PLY; missing attributes get defaults).
+
+    frame_index defaults to the file name's number (`000012.ply` -> 12), else -1.
+    """
+    import open3d as o3d
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"point cloud file {p} does not exist")
+    fi = _frame_from_name(p) if frame_index is None else frame_index
+    pcd = o3d.t.io.read_point_cloud(str(p))
+    if "positions" not in pcd.point or pcd.point.positions.shape[0] == 0:
+        return LabeledPointCloud(
+            np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.int16),
+            np.zeros(0, np.float32), np.zeros(0, np.int32), fi, float(timestamp_s),
+        )  # fmt: skip
+    attrs = {k: pcd.point[k].numpy() for k in pcd.point}
+    n = len(attrs["positions"])
+    rgb = attrs.get("colors", np.full((n, 3), 255, np.uint8))
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(np.rint(rgb * 255 if rgb.max() <= 1.0 else rgb), 0, 255).astype(np.uint8)
+    return LabeledPointCloud(
+        attrs["positions"].astype(np.float32),
+        rgb,
+        attrs.get("label", np.zeros((n, 1))).reshape(-1).astype(np.int16),
+        attrs.get("confidence", np.zeros((n, 1))).reshape(-1).astype(np.float32),
+        attrs.get("track_id", np.full((n, 1), -1)).reshape(-1).astype(np.int32),
+        fi,
+        float(timestamp_s),
+    )
+
+
+def write_npz(cloud: LabeledPointCloud, path: str | os.PathLike[str]) -> Path:
+    """Write a labelled cloud as NPZ (xyz, rgb, labels, confidence, track_ids, frame_index, timestamp_s)."""
+    target = Path(path)
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            xyz=np.asarray(cloud.xyz, np.float32),
+            rgb=np.asarray(cloud.rgb, np.uint8),
+            labels=np.asarray(cloud.labels, np.int16),
+            confidence=np.asarray(cloud.confidence, np.float32),
+            track_ids=np.asarray(cloud.track_ids, np.int32),
+            frame_index=np.int64(cloud.frame_index),
+            timestamp_s=np.float64(cloud.timestamp_s),
+        )
+    return target
+
+
+def read_npz(path: str | os.PathLike[str]) -> LabeledPointCloud:
+    """Read a cloud written by `write_npz`."""
+    p = Path(path)
+    try:
+        with np.load(p) as d:
+            return LabeledPointCloud(
+                d["xyz"].astype(np.float32), d["rgb"].astype(np.uint8), d["labels"].astype(np.int16),
+                d["confidence"].astype(np.float32), d["track_ids"].astype(np.int32),
+                int(d["frame_index"]), float(d["timestamp_s"]),
+            )  # fmt: skip
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{p} is not a labelled point cloud NPZ written by openhuman4d: {exc}") from None
+
+
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    """Points per body14 class name (classes with at least one point)."""
+    counts = np.bincount(np.clip(np.asarray(labels, np.int64), 0, NUM_CLASSES - 1), minlength=NUM_CLASSES)
+    return {BODY14[i]: int(c) for i, c in enumerate(counts) if c}
+
+
+class SequenceWriter:
+    """Write a sequence of labelled clouds: frames/<frame:06d>.ply/.npz as they come, optional
+    query/<frame:06d>.ply (only the queried parts' points), optional previews/<frame:06d>.png,
+    and sequence.json (frames, timestamps, class names, query, point source, counts).
+
+    sequence.json is rewritten atomically after every frame with "complete": false and once more
+    at `close()` with "complete": true, so an interrupted run leaves a valid manifest of the
+    frames written. Opening a folder that already holds a sequence resumes it: its frames are
+    kept, and frame files that the manifest missed (a crash between the two writes) are added.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        ontology: str = "body14",
+        query: str | None = None,
+        source: str = "unknown",
+        formats: tuple[str, ...] = ("ply", "npz"),
+        query_part_ids: tuple[int, ...] | None = None,
+        preview_camera: CameraView | None = None,
+    ):
+        unknown = set(formats) - {"ply", "npz"}
+        if unknown or not formats:
+            raise InputError(f"SequenceWriter formats must be a non-empty subset of ply, npz; got {list(formats)}")
+        self.root = Path(out_dir)
+        self.ontology, self.query, self.source = ontology, query, source
+        self.formats = tuple(formats)
+        self.query_part_ids = None if query_part_ids is None else tuple(int(i) for i in query_part_ids)
+        self.preview_camera = preview_camera
+        self._frames: dict[int, dict[str, Any]] = {}
+        self._complete = False
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._resume()
+
+    def _resume(self) -> None:
+        manifest = self.root / "sequence.json"
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+                self._frames = {int(f["index"]): f for f in data.get("frames", [])}
+            except (ValueError, KeyError, TypeError):
+                log.warning("%s is unreadable; rebuilding it from the frame files", manifest)
+        for npz in sorted((self.root / "frames").glob("[0-9]*.npz")):
+            if int(npz.stem) not in self._frames:
+                cloud = read_npz(npz)
+                self._frames[cloud.frame_index] = self._entry(cloud, self.source)
+        if self._frames:
+            log.info("resuming sequence in %s with %d frames", self.root, len(self._frames))
+
+    def _entry(self, cloud: LabeledPointCloud, source: str) -> dict[str, Any]:
+        stem = f"{cloud.frame_index:06d}"
+        files = {fmt: f"frames/{stem}.{fmt}" for fmt in self.formats}
+        if self.query_part_ids is not None:
+            files["query_ply"] = f"query/{stem}.ply"
+        if self.preview_camera is not None:
+            files["preview"] = f"previews/{stem}.png"
+        return {
+            "index": int(cloud.frame_index),
+            "timestamp_s": float(cloud.timestamp_s),
+            "points": len(cloud),
+            "empty": len(cloud) == 0,
+            "source": source,
+            "counts": class_counts(cloud.labels),
+            "unseen_points": int(np.sum(np.asarray(cloud.confidence) == 0)),
+            "files": files,
+        }
+
+    def write(self, cloud: LabeledPointCloud, source: str | None = None) -> None:
+        """Write one frame's files, then the manifest (a frame written twice is replaced)."""
+        stem = f"{cloud.frame_index:06d}"
+        if "ply" in self.formats:
+            write_ply(cloud, self.root / "frames" / f"{stem}.ply")
+        if "npz" in self.formats:
+            write_npz(cloud, self.root / "frames" / f"{stem}.npz")
+        if self.query_part_ids is not None:
+            keep = np.isin(cloud.labels, self.query_part_ids)
+            write_ply(_subset(cloud, keep), self.root / "query" / f"{stem}.ply")
+        if self.preview_camera is not None:
+            render_preview(cloud, self.preview_camera, self.root / "previews" / f"{stem}.png")
+        if len(cloud) == 0:
+            log.warning("frame %d: empty cloud written (flagged empty in sequence.json)", cloud.frame_index)
+        self._frames[int(cloud.frame_index)] = self._entry(cloud, source or self.source)
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        frames = [self._frames[i] for i in sorted(self._frames)]
+        write_json_atomic(
+            self.root / "sequence.json",
+            {
+                "format": "openhuman4d-sequence/1",
+                "complete": self._complete,
+                "ontology": self.ontology,
+                "classes": list(BODY14),
+                "query": self.query,
+                "query_part_ids": None if self.query_part_ids is None else list(self.query_part_ids),
+                "source": self.source,
+                "frame_count": len(frames),
+                "empty_frames": [f["index"] for f in frames if f["empty"]],
+                "total_points": int(sum(f["points"] for f in frames)),
+                "frames": frames,
+            },
+        )
+
+    def close(self) -> None:
+        """Mark the sequence complete (rewrites sequence.json)."""
+        self._complete = True
+        self._write_manifest()
+
+    def __enter__(self) -> SequenceWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+
+
+def _subset(cloud: LabeledPointCloud, keep: np.ndarray) -> LabeledPointCloud:
+    return LabeledPointCloud(
+        cloud.xyz[keep], cloud.rgb[keep], cloud.labels[keep], cloud.confidence[keep], cloud.track_ids[keep],
+        cloud.frame_index, cloud.timestamp_s,
+    )  # fmt: skip
