@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 CAPTURE_JSON = "capture.json"
 CAMERAS_JSON = "cameras.json"
 _MM_MAX = 65535
+_VIEW_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+"""View ids name files and folders: letters, digits, '_', '.', '-' (not starting with '.' or '-')."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ def _meta_from_json(path: Path) -> CaptureMeta:
         raise InputError(f"{path}: frame_count must be a non-negative integer, got {count!r}")
     if not isinstance(views, list) or not views or not all(isinstance(v, str) and v for v in views):
         raise InputError(f"{path}: view_ids must be a non-empty list of names")
+    bad = [v for v in views if not _VIEW_ID.fullmatch(v)]
+    if bad:
+        raise InputError(f"{path}: view ids {bad} may only use letters, digits, '_', '.', '-'")
     if len(set(views)) != len(views):
         raise InputError(f"{path}: view_ids has duplicates: {views}")
     units = data.get("units", "metres")
@@ -341,7 +347,12 @@ class Capture:
         cam = self.cameras[view_id]
         return (cam.height, cam.width)
 
+    def _no_plain_video(self, what: str) -> None:
+        if self.is_plain_video:
+            raise InputError(f"{self.root}: a plain video has no {what}; use a capture directory")
+
     def _read_sized(self, path: Path, view_id: str, dtype: type, what: str) -> np.ndarray:
+        self._no_plain_video(what)
         if not path.is_file():
             raise InputError(f"{path}: missing {what} image")
         img = read_png(path)
@@ -384,6 +395,7 @@ class Capture:
 
     def gt_3d(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(xyz float32[M,3] world metres, labels uint8[M] body14 ids) of frame `index`."""
+        self._no_plain_video("3D ground truth")
         path = self._frame_file("gt", "3d", f"{index:06d}.npz")
         if not path.is_file():
             raise InputError(f"{path}: missing 3D ground truth")
@@ -437,6 +449,9 @@ class CaptureWriter:
         ids = [c.view_id for c in cameras]
         if not ids or len(set(ids)) != len(ids):
             raise InputError(f"{self.root}: cameras must be non-empty with unique view ids, got {ids}")
+        bad = [v for v in ids if not _VIEW_ID.fullmatch(v)]
+        if bad:
+            raise InputError(f"{self.root}: view ids {bad} may only use letters, digits, '_', '.', '-'")
         for cam in cameras:
             probs = _camera_problems(cam.view_id, camera_to_json(cam), str(self.root))
             if probs:

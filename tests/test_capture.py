@@ -134,6 +134,10 @@ def test_plain_video_opens_as_one_view_capture(tmp_path: Path) -> None:
     assert cap.frame_count == 3 and cap.fps == pytest.approx(12.0)
     assert not (cap.has_depth or cap.has_gt_2d or cap.has_gt_3d)
     assert [[f.view_id for f in g] for g in cap.synced()] == [["video"]] * 3
+    with pytest.raises(InputError, match="plain video has no depth"):
+        cap.depth("video", 0)
+    with pytest.raises(InputError, match="plain video has no 3D"):
+        cap.gt_3d(0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -209,6 +213,7 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     ),
     "bad fps": (_meta("fps", -3), ["capture.json", "fps must be a positive number"]),
     "bad units": (_meta("units", "feet"), ["capture.json", "units", "metres"]),
+    "path in view id": (_meta("view_ids", ["cam0", "../cam1"]), ["capture.json", "'../cam1'", "letters, digits"]),
 }
 
 
@@ -320,6 +325,8 @@ def test_writer_rejects_bad_calls(tmp_path: Path) -> None:
         CaptureWriter(root, FPS, bad)
     with pytest.raises(InputError, match="unique"):
         CaptureWriter(root, FPS, [bad[0], bad[0]])
+    with pytest.raises(InputError, match="letters, digits"):
+        CaptureWriter(root, FPS, [CameraView("a/b", bad[0].K, np.eye(4), W, H)])
     assert _leftovers(tmp_path) == []
 
 
