@@ -1,0 +1,180 @@
+"""The mediapipe backend on real photos that ship in packages, and its landmark geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openhuman.ontology import FINE_PARTS, LR_SWAP
+from openhuman.parsing.config import MediapipeConfig, ParserConfig
+from openhuman.types import Frame
+
+LEFT_ARM, RIGHT_ARM = (3, 5, 7), (4, 6, 8)
+FINE_ID = {name: i for i, (name, _p) in enumerate(FINE_PARTS)}
+
+
+def _grace() -> np.ndarray:
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return np.asarray(Image.open(f).convert("RGB"))
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def parser():
+    from openhuman.parsing.base import Parser
+
+    p = Parser.from_config(ParserConfig(mediapipe=MediapipeConfig(static_image_mode=True, fine_parts=True)))
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def parses(parser):
+    images = {"astronaut": _astronaut(), "grace_hopper": _grace()}
+    return {name: (img, parser(Frame(name, 0, 0.0, img))) for name, img in images.items()}
+
+
+def _centre_x(labels: np.ndarray, ids: tuple[int, ...]) -> float:
+    ys, xs = np.nonzero(np.isin(labels, ids))
+    assert xs.size > 50, f"parts {ids} not found"
+    return float(xs.mean())
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_person_head_and_arms_found_on_correct_sides(parses, name):
+    img, parse = parses[name]
+    labels = parse.labels
+    h, w = labels.shape
+    assert (labels > 0).mean() > 0.2
+    ys, xs = np.nonzero(labels == 1)
+    assert xs.size > 0.03 * h * w
+    torso_y = np.nonzero(labels == 2)[0].mean()
+    assert ys.mean() < torso_y  # head above the torso
+    torso_x = _centre_x(labels, (2,))
+    # facing the camera: the person's left arm is on the image's right
+    assert _centre_x(labels, LEFT_ARM) > torso_x > _centre_x(labels, RIGHT_ARM)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_parse_shapes_dtypes_and_probabilities(parses, name):
+    img, parse = parses[name]
+    h, w = img.shape[:2]
+    assert parse.labels.shape == (h, w) and parse.labels.dtype == np.int16
+    assert parse.scores.dtype == np.float32 and parse.scores.min() >= 0.0 and parse.scores.max() <= 1.0 + 1e-6
+    assert parse.probs is not None and parse.probs.shape == (15, h, w) and parse.probs.dtype == np.float16
+    np.testing.assert_allclose(parse.probs.astype(np.float32).sum(0), 1.0, atol=0.02)
+    agree = (parse.probs.argmax(0) == parse.labels).mean()
+    assert agree > 0.97
+    assert np.all((parse.person_ids == -1) == (parse.labels == 0))
+    assert parse.num_people == 1
+    assert parse.keypoints is not None and parse.keypoints.shape == (1, 33, 3)
+    nose = parse.keypoints[0, 0]
+    assert parse.labels[int(nose[1]), int(nose[0])] == 1
+
+
+def test_fine_face_parts_inside_head(parses):
+    _img, parse = parses["grace_hopper"]
+    fine = parse.fine_labels
+    assert fine is not None and fine.shape == parse.labels.shape
+    for part in ("left eye", "right eye", "nose", "mouth"):
+        assert (fine == FINE_ID[part]).sum() > 20, part
+    assert np.all(parse.labels[fine > 0] == 1)
+    left_eye_x = np.nonzero(fine == FINE_ID["left eye"])[1].mean()
+    right_eye_x = np.nonzero(fine == FINE_ID["right eye"])[1].mean()
+    assert left_eye_x > right_eye_x  # the person's left eye is on the image's right
+
+
+def test_mirrored_image_swaps_left_and_right(parser, parses):
+    img, parse = parses["astronaut"]
+    mirrored = parser(Frame("mirror", 0, 0.0, np.ascontiguousarray(img[:, ::-1])))
+    labels_m = mirrored.labels
+    # a mirrored frontal person still looks frontal: their left arm is again on the image's right,
+    # so the arm that was labelled left is now labelled right
+    assert _centre_x(labels_m, LEFT_ARM) > _centre_x(labels_m, (2,)) > _centre_x(labels_m, RIGHT_ARM)
+    back = LR_SWAP[labels_m[:, ::-1]]
+    person = (parse.labels > 0) & (back > 0)
+    assert (back[person] == parse.labels[person]).mean() > 0.8
+
+
+def test_image_without_person_is_all_background(parser):
+    from skimage import data
+
+    img = data.coffee()
+    parse = parser(Frame("coffee", 0, 0.0, img))
+    assert np.all(parse.labels == 0)
+    assert np.all(parse.person_ids == -1)
+    assert parse.num_people == 0
+    assert np.all(parse.probs[0] == 1.0)
+    assert parse.keypoints is not None and parse.keypoints.shape == (0, 33, 3)
+
+
+def test_video_mode_keeps_each_view_apart():
+    from openhuman.parsing.mediapipe_backend import MediapipeParser
+
+    p = MediapipeParser(MediapipeConfig(use_hands=False, use_face=False))
+    img = _astronaut()[::2, ::2].copy()
+    try:
+        a = [p(Frame("a", i, i / 30, np.roll(img, i, axis=1))) for i in range(3)]
+        b = p(Frame("b", 0, 0.0, img[:, ::-1].copy()))
+        assert all((x.labels == 1).sum() > 500 for x in a)
+        assert _centre_x(b.labels, LEFT_ARM) > _centre_x(b.labels, RIGHT_ARM)
+    finally:
+        p.close()
+
+
+def test_two_people_get_two_ids():
+    import cv2
+
+    from openhuman.parsing.mediapipe_backend import MediapipeParser
+
+    a = _astronaut()
+    g = cv2.resize(_grace(), (a.shape[0] * 512 // 600, a.shape[0]))
+    both = np.ascontiguousarray(np.concatenate([a, g], axis=1))
+    p = MediapipeParser(MediapipeConfig(static_image_mode=True, max_people=2, use_hands=False, use_face=False))
+    try:
+        parse = p(Frame("two", 0, 0.0, both))
+    finally:
+        p.close()
+    assert parse.num_people == 2
+    assert parse.keypoints.shape == (2, 33, 3)
+    heads = [np.nonzero((parse.labels == 1) & (parse.person_ids == i))[1] for i in range(2)]
+    assert all(h.size > 1000 for h in heads)
+    sides = sorted(float(h.mean()) for h in heads)
+    assert sides[0] < a.shape[1] < sides[1]
+
+
+def test_bodysplit_t_pose_geometry():
+    from openhuman.parsing._bodysplit import PoseLandmarks, split_parts
+
+    xy = np.zeros((33, 2), np.float32)
+    pts = {
+        0: (100, 30), 2: (105, 25), 5: (95, 25), 7: (112, 30), 8: (88, 30), 9: (104, 40), 10: (96, 40),
+        11: (120, 60), 12: (80, 60), 13: (150, 60), 14: (50, 60), 15: (180, 60), 16: (20, 60),
+        17: (192, 62), 18: (8, 62), 19: (193, 58), 20: (7, 58), 21: (188, 55), 22: (12, 55),
+        23: (112, 120), 24: (88, 120), 25: (114, 160), 26: (86, 160), 27: (115, 200), 28: (85, 200),
+        29: (115, 205), 30: (85, 205), 31: (122, 207), 32: (78, 207),
+    }  # fmt: skip
+    for i, p in pts.items():
+        xy[i] = p
+    lm = PoseLandmarks(xy=xy, z=np.zeros(33, np.float32), vis=np.ones(33, np.float32))
+    q = split_parts(lm, (110, 100), (220, 200))
+    assert q.shape == (14, 110, 100) and q.dtype == np.float32
+    np.testing.assert_allclose(q.sum(0), 1.0, atol=1e-5)
+    label = q.argmax(0) + 1
+
+    def at(x: float, y: float) -> int:
+        return int(label[int(y / 2), int(x / 2)])
+
+    assert at(100, 30) == 1 and at(100, 90) == 2
+    assert at(135, 60) == 3 and at(65, 60) == 4 and at(165, 60) == 5 and at(35, 60) == 6
+    assert at(190, 60) == 7 and at(10, 60) == 8
+    assert at(113, 140) == 9 and at(87, 140) == 10 and at(115, 180) == 11 and at(85, 180) == 12
+    assert at(118, 206) == 13 and at(82, 206) == 14
