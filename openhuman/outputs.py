@@ -1,0 +1,271 @@
+"""Writing a pipeline run into a directory, resumably, and re-exporting a run's point clouds.
+
+Layout of a run directory::
+
+    run.yaml                      the PipelineConfig used
+    state.json                    finished frame indices (resume) and a config fingerprint
+    summary.json                  the RunSummary (written last)
+    labels/<view>/<frame>.png     tracked body14 label map of every view/frame
+    masks/<view>/<frame>.png      queried parts only (body14 ids, 0 elsewhere)
+    masks.json                    COCO-style RLE of the queried parts (track ids, scores)
+    overlays/<view>.mp4           overlay video per view
+    points/                       labelled point-cloud sequence (PLY + NPZ per frame, sequence.json)
+    points_query/                 the same holding only the queried parts' points (with a query)
+    previews/                     overlay and point-cloud PNGs a person can look at
+
+Every file is written atomically. `state.json` lists a frame only after all of its files exist,
+so an interrupted run (crash, Ctrl-C) leaves a consistent directory and re-running the same
+command into it skips the finished frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from openhuman.config import save_config
+from openhuman.errors import InputError
+from openhuman.io import write_json_atomic, write_png_atomic
+from openhuman.ontology import BODY14
+
+if TYPE_CHECKING:
+    from openhuman.config import PipelineConfig
+    from openhuman.pipeline import FrameResult, RunSummary
+    from openhuman.query import QueryResult
+    from openhuman.sources import Source
+
+log = logging.getLogger(__name__)
+STATE = "state.json"
+ANNOTATIONS = "masks_annotations.jsonl"
+
+
+class RunWriter:
+    """Streams FrameResults into a run directory (see module docs)."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        source: Source,
+        cfg: PipelineConfig,
+        part_ids: tuple[int, ...],
+        query: QueryResult | None,
+    ) -> None:
+        self.out = out_dir
+        self.src = source
+        self.cfg = cfg
+        self.part_ids = part_ids
+        self.query = query
+        self.formats = set(cfg.export.formats)
+        self.done: list[int] = []
+        self.fingerprint = ""
+        self.resuming = False
+        """True when an earlier run finished some frames: overlay videos are rebuilt at close."""
+        self._videos: dict[str, Any] = {}
+        self._best_overlay: dict[str, int] = {}
+        self._points: Any = None
+        self._points_query: Any = None
+        self._last_cloud: Any = None
+
+    # --- resume ---------------------------------------------------------------------------
+
+    def finished_frames(self, fingerprint: str) -> set[int]:
+        """Frame indices an earlier identical run finished; refuses a directory of another run."""
+        self.fingerprint = fingerprint
+        state_path = self.out / STATE
+        if state_path.is_file():
+            state = json.loads(state_path.read_text())
+            if state.get("fingerprint") != fingerprint:
+                raise InputError(
+                    f"{self.out} holds a run with another source or config; choose a new --out or delete it"
+                )
+            self.done = [int(i) for i in state.get("done", [])]
+            self.resuming = bool(self.done)
+        elif self.out.is_dir() and any(self.out.iterdir()):
+            raise InputError(f"{self.out} exists and is not an openhuman run directory; choose a new --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.out / "run.yaml")
+        self._open_point_writers()
+        return set(self.done)
+
+    def _open_point_writers(self) -> None:
+        if self.src.cameras is None or not ({"ply", "npz"} & self.formats):
+            return
+        from lifting.export import SequenceWriter
+
+        fmts = [f for f in ("ply", "npz") if f in self.formats]
+        query_text = self.query.text if self.query else None
+        self._points = SequenceWriter(self.out / "points", query=None, source=self.cfg.lifting.source, formats=fmts)
+        if self.query is not None:
+            self._points_query = SequenceWriter(
+                self.out / "points_query", query=query_text, source=self.cfg.lifting.source, formats=fmts
+            )
+
+    # --- per frame ------------------------------------------------------------------------
+
+    def write(self, r: FrameResult) -> None:
+        records: list[dict[str, Any]] = []
+        for frame, parse, masks in zip(r.frames, r.parses, r.masks, strict=True):
+            v = frame.view_id
+            write_png_atomic(self.out / "labels" / v / f"{r.frame_index:06d}.png", parse.labels.astype(np.uint8))
+            if "png" in self.formats or "rle" in self.formats:
+                records.append(self._mask_record(masks, frame.height, frame.width))
+            if "overlay" in self.formats or "preview" in self.formats:
+                self._overlay(frame, parse.labels, masks)
+        if r.cloud is not None:
+            self._write_cloud(r)
+        if records:
+            with open(self.out / ANNOTATIONS, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"frame": r.frame_index, "records": records}) + "\n")
+        self.done.append(r.frame_index)
+        write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
+
+    def _mask_record(self, masks: Any, height: int, width: int) -> dict[str, Any]:
+        from openhuman.masks import encode_rle
+
+        label_map = np.zeros((height, width), np.uint8)
+        anns = []
+        for m, lab, score, track in zip(masks.masks, masks.labels, masks.scores, masks.track_ids, strict=True):
+            label_map[m] = int(lab)
+            if m.any():
+                rle = encode_rle(m)
+                anns.append({"category_id": int(lab), "segmentation": rle, "area": int(m.sum()),
+                             "score": round(float(score), 4), "track_id": int(track)})  # fmt: skip
+        if "png" in self.formats:
+            write_png_atomic(self.out / "masks" / masks.view_id / f"{masks.frame_index:06d}.png", label_map)
+        return {"view_id": masks.view_id, "frame_index": masks.frame_index, "width": width, "height": height,
+                "annotations": anns}  # fmt: skip
+
+    def _overlay(self, frame: Any, labels: np.ndarray, masks: Any) -> None:
+        from openhuman.masks import draw_overlay
+
+        img = draw_overlay(frame.rgb, labels, highlight_ids=self.part_ids if self.query else None)
+        if "overlay" in self.formats and not self.src.is_single_image and not self.resuming:
+            writer = self._videos.get(frame.view_id)
+            if writer is None:
+                from openhuman.video import VideoWriter
+
+                writer = VideoWriter(self.out / "overlays" / f"{frame.view_id}.mp4", fps=self.src.fps)
+                self._videos[frame.view_id] = writer
+            writer.write(img)
+        found = int(sum(int(m.sum()) for m in masks.masks))
+        if "preview" in self.formats and found >= self._best_overlay.get(frame.view_id, -1):
+            self._best_overlay[frame.view_id] = found
+            write_png_atomic(self.out / "previews" / f"overlay_{frame.view_id}.png", img)
+
+    def _write_cloud(self, r: FrameResult) -> None:
+        cloud = r.cloud
+        assert cloud is not None
+        if self._points is not None:
+            self._points.add(cloud)
+        if self._points_query is not None:
+            from lifting.export import select_parts
+
+            self._points_query.add(select_parts(cloud, self.part_ids))
+        if len(cloud):
+            self._last_cloud = cloud
+
+    # --- finish ---------------------------------------------------------------------------
+
+    def close(self, summary: RunSummary) -> None:
+        """Finish videos, the COCO JSON, point sequences and previews."""
+        for writer in self._videos.values():
+            writer.close()
+        if self.resuming and "overlay" in self.formats and not self.src.is_single_image:
+            self._rebuild_overlays()
+        if "rle" in self.formats and (self.out / ANNOTATIONS).is_file():
+            self._write_coco()
+        for seq in (self._points, self._points_query):
+            if seq is not None:
+                seq.close()
+        if "preview" in self.formats and self._last_cloud is not None and self.src.cameras:
+            from lifting.render import render_preview, render_turntable
+
+            cam = self.src.cameras[self.src.view_ids[0]]
+            render_preview(self._last_cloud, cam, self.out / "previews" / "points.png")
+            render_turntable(self._last_cloud, self.out / "previews" / "points_turntable.png")
+
+    def _rebuild_overlays(self) -> None:
+        """After a resume: overlay videos of all finished frames from the saved label maps."""
+        from openhuman.io import read_png
+        from openhuman.masks import draw_overlay
+        from openhuman.video import VideoWriter
+
+        done = set(self.done)
+        v = self.cfg.video
+        writers = {
+            view: VideoWriter(self.out / "overlays" / f"{view}.mp4", fps=self.src.fps) for view in self.src.view_ids
+        }
+        try:
+            for frames in self.src.synced(v.start, v.stride, v.max_frames):
+                if frames[0].index not in done:
+                    continue
+                for frame in frames:
+                    labels = read_png(self.out / "labels" / frame.view_id / f"{frame.index:06d}.png")
+                    hl = self.part_ids if self.query else None
+                    writers[frame.view_id].write(draw_overlay(frame.rgb, labels, highlight_ids=hl))
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            raise
+        for w in writers.values():
+            w.close()
+
+    def _write_coco(self) -> None:
+        """masks.json (COCO RLE) from the per-frame records of every finished frame."""
+        done = set(self.done)
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
+        for line in (self.out / ANNOTATIONS).read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interruption; that frame is not in `done`
+            if entry["frame"] not in done:
+                continue
+            done.discard(entry["frame"])  # a frame re-run after an interruption appears once
+            for rec in entry["records"]:
+                image_id = len(images) + 1
+                images.append({"id": image_id, "file_name": f"masks/{rec['view_id']}/{rec['frame_index']:06d}.png",
+                               "width": rec["width"], "height": rec["height"], "frame_index": rec["frame_index"],
+                               "view_id": rec["view_id"]})  # fmt: skip
+                for ann in rec["annotations"]:
+                    annotations.append({"id": len(annotations) + 1, "image_id": image_id, "iscrowd": 0, **ann})
+        cats = [{"id": i, "name": BODY14[i], "supercategory": "person"} for i in self.part_ids]
+        write_json_atomic(self.out / "masks.json", {"images": images, "annotations": annotations, "categories": cats})
+
+
+def export_sequence(
+    run_dir: str | Path, out_dir: str | Path, query: str | None, formats: list[str], preview: bool = True
+) -> int:
+    """Re-export a run's point clouds (optionally only a query's parts) as PLY and/or NPZ."""
+    from lifting.export import SequenceWriter, read_sequence, select_parts
+
+    bad = sorted(set(formats) - {"ply", "npz"})
+    if bad:
+        raise InputError(f"unknown export format(s) {bad}; use ply and/or npz")
+    src = Path(run_dir) / "points" if (Path(run_dir) / "points" / "sequence.json").is_file() else Path(run_dir)
+    if not (src / "sequence.json").is_file():
+        raise InputError(f"{run_dir}: no sequence.json found (expected a run directory or its points/ folder)")
+    part_ids: tuple[int, ...] | None = None
+    if query:
+        from openhuman.query import resolve
+
+        part_ids = resolve(query).part_ids
+    writer = SequenceWriter(Path(out_dir), query=query, source=f"export of {src}", formats=formats)
+    last = None
+    n = 0
+    for cloud in read_sequence(src):
+        cloud = select_parts(cloud, part_ids) if part_ids else cloud
+        writer.add(cloud)
+        last = cloud if len(cloud) else last
+        n += 1
+    writer.close()
+    if preview and last is not None:
+        from lifting.render import render_turntable
+
+        render_turntable(last, Path(out_dir) / "preview_turntable.png")
+    return n

@@ -1,0 +1,323 @@
+"""The streaming pipeline: source -> parse -> track -> query masks -> lift -> 4D smoothing -> export.
+
+This is the only module that knows the order of the stages. Every stage works frame by frame, so
+memory stays flat however long the clip is. Three lines run it::
+
+    cfg = load_config("configs/default.yaml", PipelineConfig)   # or PipelineConfig(query="left hand")
+    summary = Pipeline(cfg).run("capture_dir", "out_dir")
+    print(summary.metrics)
+
+`Pipeline.stream(source)` yields `FrameResult`s without writing anything, for use as a library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openhuman.config import PipelineConfig, save_config, to_dict
+from openhuman.errors import InputError
+from openhuman.io import write_json_atomic
+from openhuman.ontology import BODY14, NUM_CLASSES
+from openhuman.parsing.base import Parser
+from openhuman.sources import Source, open_source
+from openhuman.types import Frame, LabeledPointCloud, PartMasks, PartParse
+
+log = logging.getLogger(__name__)
+STAGES = ("decode", "parse", "track", "masks", "lift", "smooth4d", "export", "eval")
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything the pipeline knows about one time step (all views)."""
+
+    frame_index: int
+    timestamp_s: float
+    frames: tuple[Frame, ...]
+    """One frame per view, in `Source.view_ids` order."""
+    parses: tuple[PartParse, ...]
+    """Tracked, smoothed parse per view (person_ids are stable track ids)."""
+    masks: tuple[PartMasks, ...]
+    """Masks of the queried parts per view."""
+    cloud: LabeledPointCloud | None
+    """Labelled point cloud (None without cameras or when lifting is off)."""
+
+
+@dataclass
+class RunSummary:
+    source: str
+    out_dir: str | None
+    views: int
+    frames: int = 0
+    frames_skipped: int = 0
+    """Frames already finished by an earlier run into the same directory (resume)."""
+    query: str | None = None
+    query_parts: list[str] = field(default_factory=list)
+    query_explanation: str = ""
+    parts_found: dict[str, int] = field(default_factory=dict)
+    """Queried part name -> number of view-frames where it was found."""
+    points_per_frame: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    parser_calls: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    """2D/3D mIoU and flip rates against ground truth, when the source has it."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - t0
+
+        return timed
+
+    def timed_iter(self, stage: str, it: Iterator[Any]) -> Iterator[Any]:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            finally:
+                self.seconds[stage] += time.perf_counter() - t0
+            yield item
+
+
+class Pipeline:
+    """Holds the expensive state (parsers, query embedding); `run`/`stream` process a source."""
+
+    def __init__(self, cfg: PipelineConfig) -> None:
+        from openhuman.query import resolve
+
+        self.cfg = cfg
+        self.query = resolve(cfg.query) if cfg.query else None
+        self.part_ids: tuple[int, ...] = self.query.part_ids if self.query else tuple(range(1, NUM_CLASSES))
+        self._shared_parser: Parser | None = None
+        self.timer = _Timer()
+        self.parser_calls = 0
+
+    # --- stages ---------------------------------------------------------------------------
+
+    def _parser_for_view(self) -> Parser:
+        """A parser per view when the backend keeps temporal state (mediapipe video mode)."""
+        if self._shared_parser is not None and not self._shared_parser.stateful:
+            return self._shared_parser
+        parser = Parser.from_config(self.cfg.parser)
+        if self._shared_parser is None:
+            self._shared_parser = parser
+        return parser
+
+    def _trackers(self, view_ids: tuple[str, ...]) -> list[Any]:
+        from tracking import ViewTracker
+
+        trackers = []
+        for _ in view_ids:
+            parser = self._parser_for_view()
+
+            def parse_fn(frame: Frame, parser: Parser = parser) -> PartParse:
+                self.parser_calls += 1
+                return parser(frame)
+
+            trackers.append(ViewTracker(self.timer.wrap("parse", parse_fn), self.cfg.tracking))
+        return trackers
+
+    def _lifting(self, source: Source) -> tuple[Any, Any] | None:
+        if source.cameras is None:
+            return None
+        if len(source.view_ids) < 2 and not source.has_depth:
+            log.info("one view without depth: lifting to 3D needs depth or at least two calibrated views")
+            return None
+        from lifting.lifter import Lifter
+        from lifting.temporal import TemporalLabelSmoother
+
+        cams = {v: source.cameras[v] for v in source.view_ids}
+        return Lifter(cams, self.cfg.lifting), TemporalLabelSmoother(self.cfg.lifting)
+
+    def stream(self, source: str | Path | Source, skip: Callable[[int], bool] | None = None) -> Iterator[FrameResult]:
+        """Process a source frame by frame. `skip(index)` -> True skips a frame entirely (resume)."""
+        from openhuman.masks import masks_for_query
+
+        src = source if isinstance(source, Source) else open_source(source)
+        trackers = self._trackers(src.view_ids)
+        lifting = self._lifting(src)
+        v = self.cfg.video
+        groups = self.timer.timed_iter("decode", src.synced(v.start, v.stride, v.max_frames))
+        gap = False
+        for frames in groups:
+            index = frames[0].index
+            if skip is not None and skip(index):
+                gap = True
+                continue
+            if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
+                trackers, gap = self._trackers(src.view_ids), False
+                if lifting is not None:
+                    lifting = self._lifting(src)
+            t0 = time.perf_counter()
+            parses = tuple(tr.step(f) for tr, f in zip(trackers, frames, strict=True))
+            self.timer.seconds["track"] += time.perf_counter() - t0
+            masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
+            cloud = None
+            if lifting is not None:
+                depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
+                lifter, smoother = lifting
+                cloud = self.timer.wrap("lift", lifter.lift)(
+                    index, frames[0].timestamp_s, list(frames), list(parses), depths
+                )
+                cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
+            yield FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud)
+        self.timer.seconds["track"] -= self.timer.seconds["parse"]
+
+    # --- running into a directory -----------------------------------------------------------
+
+    def run(
+        self,
+        source: str | Path,
+        out_dir: str | Path,
+        progress: bool = True,
+        evaluate: bool = True,
+    ) -> RunSummary:
+        """Process `source` and write all outputs into `out_dir` (resumable; see module docs)."""
+        from openhuman.outputs import RunWriter
+
+        src = open_source(source)
+        out = Path(out_dir)
+        writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)
+        done = writer.finished_frames(_config_hash(self.cfg, source))
+        summary = RunSummary(source=str(source), out_dir=str(out), views=len(src.view_ids))
+        if self.query:
+            summary.query = self.query.text
+            summary.query_parts = [BODY14[i] for i in self.query.part_ids]
+            summary.query_explanation = self.query.explanation
+        evaluator = _Evaluator(src) if evaluate and src.has_gt_2d else None
+        total = _expected_frames(src, self.cfg)
+        bar = _progress(total, progress, desc="frames")
+        points = 0
+        try:
+            for result in self.stream(src, skip=done.__contains__):
+                self.timer.wrap("export", writer.write)(result)
+                if evaluator is not None:
+                    self.timer.wrap("eval", evaluator.add)(result)
+                _count_parts(summary.parts_found, result.masks)
+                points += len(result.cloud) if result.cloud is not None else 0
+                summary.frames += 1
+                bar.update(1)
+            summary.frames_skipped = len(done)
+            bar.update(len(done))
+            self.timer.wrap("export", writer.close)(summary)
+        finally:
+            bar.close()
+        summary.points_per_frame = points / max(summary.frames, 1)
+        summary.parser_calls = self.parser_calls
+        summary.stage_seconds = {k: round(s, 4) for k, s in self.timer.seconds.items()}
+        if evaluator is not None:
+            summary.metrics = evaluator.result()
+        write_json_atomic(out / "summary.json", summary.to_json())
+        return summary
+
+
+def _count_parts(found: dict[str, int], masks: tuple[PartMasks, ...]) -> None:
+    for m in masks:
+        for label, mask in zip(m.labels.tolist(), m.masks, strict=True):
+            if mask.any():
+                found[BODY14[label]] = found.get(BODY14[label], 0) + 1
+
+
+def _expected_frames(src: Source, cfg: PipelineConfig) -> int | None:
+    n = src.frame_count
+    if n is None:
+        return None
+    count = max(0, -(-(n - cfg.video.start) // cfg.video.stride))
+    return min(count, cfg.video.max_frames) if cfg.video.max_frames is not None else count
+
+
+def _progress(total: int | None, enabled: bool, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="frame", leave=False)
+
+
+def _config_hash(cfg: PipelineConfig, source: str | Path) -> str:
+    blob = json.dumps({"cfg": to_dict(cfg), "source": str(Path(source).resolve())}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class _Evaluator:
+    """2D/3D mIoU and temporal flip rates against the source's ground truth, accumulated per frame."""
+
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.conf2d = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+        self.conf3d = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+        self.flips2d = [0, 0]
+        self.flips3d = [0, 0]
+        self.prev2d: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.prev3d: Any = None
+
+    def add(self, r: FrameResult) -> None:
+        from openhuman.metrics import confusion_matrix, flip_rate
+
+        for frame, parse in zip(r.frames, r.parses, strict=True):
+            gt = self.src.gt_2d(frame.view_id, r.frame_index)
+            self.conf2d += confusion_matrix(parse.labels, gt, NUM_CLASSES)
+            prev = self.prev2d.get(frame.view_id)
+            if prev is not None:
+                f, s = flip_rate(prev[0], parse.labels, prev[1], gt)
+                self.flips2d[0] += f
+                self.flips2d[1] += s
+            self.prev2d[frame.view_id] = (parse.labels, gt)
+        if r.cloud is not None and self.src.has_gt_3d:
+            self._add_3d(r)
+
+    def _add_3d(self, r: FrameResult) -> None:
+        from lifting.metrics import flip_rate_3d, gt_labels_for, point_confusion
+
+        cloud = r.cloud
+        assert cloud is not None
+        gt_xyz, gt_labels = self.src.gt_3d(r.frame_index)
+        self.conf3d += point_confusion(cloud.xyz, cloud.labels, gt_xyz, gt_labels)
+        gt_per_point = gt_labels_for(cloud.xyz, gt_xyz, gt_labels)
+        if self.prev3d is not None:
+            prev, prev_gt = self.prev3d
+            f, s = flip_rate_3d(prev.xyz, prev.labels, cloud.xyz, cloud.labels, prev_gt=prev_gt, gt=gt_per_point)
+            self.flips3d[0] += f
+            self.flips3d[1] += s
+        self.prev3d = (cloud, gt_per_point)
+
+    def result(self) -> dict[str, float]:
+        from openhuman.metrics import mean_iou
+
+        out = {"miou_2d": mean_iou(self.conf2d)}
+        if self.flips2d[1]:
+            out["flip_rate_2d"] = self.flips2d[0] / self.flips2d[1]
+        if self.conf3d.sum():
+            out["miou_3d"] = mean_iou(self.conf3d)
+        if self.flips3d[1]:
+            out["flip_rate_3d"] = self.flips3d[0] / self.flips3d[1]
+        return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def run(cfg: PipelineConfig, source: str | Path, out_dir: str | Path, progress: bool = True) -> RunSummary:
+    """Convenience: `Pipeline(cfg).run(source, out_dir)`."""
+    if cfg.video.stride < 1:
+        raise InputError("video.stride must be >= 1")
+    return Pipeline(cfg).run(source, out_dir, progress=progress)
+
+
+__all__ = ["FrameResult", "Pipeline", "RunSummary", "run", "save_config"]
