@@ -7,7 +7,8 @@
    background phrases; channel 0 (background) gets the sum over the background phrases.
 3. Landmark prior: a proposal prompted for part k has prior `prior_confidence` on k and the rest
    spread evenly over the other 14 channels; automatic proposals (k = 0) have a uniform prior.
-   Combined: p ~ clip^(1 - w) * prior^w with w = `prior_weight`, renormalised.
+   Combined: p ~ clip * prior^w with w = `prior_weight`, renormalised (a uniform prior changes
+   nothing; w = 0 ignores the landmarks).
 4. Per pixel: inside the person mask, the average of the combined distributions of the proposals
    covering the pixel weighted by their SAM scores, plus the dense per-patch CLIP distribution
    with weight `DENSE_WEIGHT` (it alone decides pixels no proposal covers); outside the person
@@ -64,10 +65,14 @@ def landmark_prior(part_ids: np.ndarray, confidence: float) -> torch.Tensor:
 
 
 def combine(clip_probs: torch.Tensor, prior: torch.Tensor, weight: float) -> torch.Tensor:
-    """Geometric mix clip^(1 - weight) * prior^weight, renormalised over classes. [N, 15]."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"prior weight must be in [0, 1], got {weight}")
-    log_p = (1.0 - weight) * clip_probs.clamp_min(1e-8).log() + weight * prior.clamp_min(1e-8).log()
+    """Product clip * prior^weight, renormalised over classes. [N, 15] each.
+
+    weight 0 = CLIP only; 1 = plain Bayes product; larger = the prior dominates. A uniform prior
+    leaves the CLIP distribution unchanged.
+    """
+    if weight < 0.0:
+        raise ValueError(f"prior weight must be >= 0, got {weight}")
+    log_p = clip_probs.clamp_min(1e-12).log() + weight * prior.clamp_min(1e-12).log()
     return torch.softmax(log_p, dim=-1)
 
 

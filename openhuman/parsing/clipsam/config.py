@@ -32,8 +32,8 @@ class ClipSamConfig:
     """Fraction of overlap between neighbouring CLIP windows (0 = tiled, <1)."""
     logit_scale: float = 50.0
     """Multiplier of cosine similarities before the softmax over classes."""
-    prior_weight: float = 0.6
-    """Weight w of the landmark prior in the geometric mix p ~ clip^(1-w) * prior^w (0 = CLIP only)."""
+    prior_weight: float = 1.0
+    """Strength w of the landmark prior: p ~ clip * prior^w (0 = CLIP only, 1 = Bayes product)."""
     prior_confidence: float = 0.8
     """Probability the landmark prior gives to the part a SAM prompt was built for."""
     min_visibility: float = 0.5
@@ -41,7 +41,8 @@ class ClipSamConfig:
     person_threshold: float = 0.5
     """mediapipe segmentation probability above which a pixel belongs to the person."""
     auto_masks: bool = True
-    """Run SamAutomaticMaskGenerator on the person's box for regions no part proposal covers."""
+    """Run SamAutomaticMaskGenerator (points only in uncovered person pixels) where no part
+    proposal covers the person."""
     auto_points_per_side: int = 8
     """Point grid of the automatic mask generator (points_per_side)."""
     auto_min_uncovered: float = 0.05
