@@ -1,0 +1,162 @@
+"""2D outputs: query masks, COCO RLE, PNG/JSON export, overlays, and the `parse` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from openhuman.masks import MaskExporter, decode_rle, draw_overlay, encode_rle, masks_for_query
+from openhuman.ontology import PALETTE
+from openhuman.types import PartParse
+
+
+def _two_people_parse() -> PartParse:
+    labels = np.zeros((40, 60), np.int16)
+    person = np.full((40, 60), -1, np.int16)
+    labels[5:15, 5:20] = 7  # person 0 left hand
+    labels[20:30, 5:20] = 2  # person 0 torso
+    labels[5:15, 35:50] = 7  # person 1 left hand
+    labels[20:25, 35:50] = 8  # person 1 right hand
+    person[:, :30][labels[:, :30] > 0] = 0
+    person[:, 30:][labels[:, 30:] > 0] = 1
+    scores = np.where(labels > 0, 0.8, 1.0).astype(np.float32)
+    scores[5:15, 35:50] = 0.6
+    return PartParse("cam0", 3, labels, scores, person)
+
+
+def test_masks_for_query_one_mask_per_person_and_part():
+    pm = masks_for_query(_two_people_parse(), [7, 8])
+    assert pm.masks.shape == (3, 40, 60) and pm.masks.dtype == bool
+    assert pm.labels.tolist() == [7, 7, 8]
+    assert pm.track_ids.tolist() == [0, 1, 1]
+    assert pm.masks.sum(axis=(1, 2)).tolist() == [150, 150, 75]
+    np.testing.assert_allclose(pm.scores, [0.8, 0.6, 0.8], atol=1e-6)
+    assert pm.view_id == "cam0" and pm.frame_index == 3
+
+
+def test_masks_for_query_nothing_found_and_bad_ids():
+    pm = masks_for_query(_two_people_parse(), [13])
+    assert pm.masks.shape == (0, 40, 60) and pm.labels.size == 0
+    with pytest.raises(ValueError, match="body14 ids"):
+        masks_for_query(_two_people_parse(), [0])
+
+
+def test_rle_round_trip_with_pycocotools():
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(0)
+    mask = rng.random((33, 47)) > 0.6
+    rle = encode_rle(mask)
+    assert rle["size"] == [33, 47] and isinstance(rle["counts"], str)
+    json.dumps(rle)
+    np.testing.assert_array_equal(decode_rle(rle), mask)
+    raw = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()})
+    np.testing.assert_array_equal(raw.astype(bool), mask)
+    assert int(mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode()})) == int(mask.sum())
+
+
+def test_exporter_writes_png_and_coco_json(tmp_path):
+    from openhuman.io import read_png
+
+    parse = _two_people_parse()
+    with MaskExporter(tmp_path, [7, 8]) as ex:
+        png = ex.add(masks_for_query(parse, [7, 8]), 40, 60)
+    assert png == tmp_path / "masks" / "000003.png"
+    label_map = read_png(png)
+    assert label_map.dtype == np.uint8
+    expected = np.where(np.isin(parse.labels, [7, 8]), parse.labels, 0)
+    np.testing.assert_array_equal(label_map, expected)
+    coco = json.loads((tmp_path / "masks.json").read_text())
+    assert [c["id"] for c in coco["categories"]] == [7, 8]
+    assert coco["images"][0]["file_name"] == "masks/000003.png"
+    anns = coco["annotations"]
+    assert [a["category_id"] for a in anns] == [7, 7, 8] and [a["track_id"] for a in anns] == [0, 1, 1]
+    union = np.zeros((40, 60), np.uint8)
+    for a in anns:
+        m = decode_rle(a["segmentation"])
+        assert a["area"] == m.sum()
+        union[m] = a["category_id"]
+    np.testing.assert_array_equal(union, expected)
+
+
+def test_exporter_writes_no_json_on_error(tmp_path):
+    with pytest.raises(RuntimeError), MaskExporter(tmp_path, [7]) as ex:
+        ex.add(masks_for_query(_two_people_parse(), [7]), 40, 60)
+        raise RuntimeError("boom")
+    assert not (tmp_path / "masks.json").exists()
+
+
+def test_overlay_highlights_queried_parts():
+    rgb = np.full((40, 60, 3), 100, np.uint8)
+    labels = _two_people_parse().labels
+    out = draw_overlay(rgb, labels, highlight_ids=[8], alpha=0.5)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    inner = out[22, 42].astype(int)  # right hand, highlighted
+    expected = (0.5 * 100 + 0.5 * PALETTE[8]).astype(int)
+    np.testing.assert_allclose(inner, expected, atol=2)
+    assert out[35, 55].max() < 100  # background dimmed
+    with pytest.raises(ValueError):
+        draw_overlay(rgb, labels[:10])
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tmp_path_factory):
+    import av
+    import cv2
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("video") / "tiny.mp4"
+    img = cv2.resize(data.astronaut(), (256, 256))
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        for i in range(4):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.roll(img, 3 * i, axis=1), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_parse_cli_writes_readable_outputs(tiny_video, tmp_path):
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+    from openhuman.io import read_png
+    from openhuman.video import probe_video
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["parse", str(tiny_video), "--query", "head", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    pngs = sorted((out / "masks").glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(4)]
+    first = read_png(pngs[0])
+    assert set(np.unique(first).tolist()) == {0, 1} and (first == 1).sum() > 1000
+    coco = json.loads((out / "masks.json").read_text())
+    assert len(coco["images"]) == 4 and all(a["category_id"] == 1 for a in coco["annotations"])
+    assert len(coco["annotations"]) == 4
+    info = probe_video(out / "overlay.mp4")
+    assert info.frame_count == 4 and (info.width, info.height) == (256, 256)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 4 and summary["query"]["part_ids"] == [1]
+    assert all(f["parts"] == ["head"] for f in summary["parts_per_frame"])
+
+
+def test_parse_cli_single_image_and_bad_input(tmp_path):
+    from skimage import data
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+    from openhuman.io import read_png, write_png_atomic
+
+    img = tmp_path / "astronaut.png"
+    write_png_atomic(img, data.astronaut()[::2, ::2])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["parse", str(img), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert read_png(out / "overlay.png").shape == (256, 256, 3)
+    assert (out / "masks" / "000000.png").is_file()
+    res = CliRunner().invoke(app, ["parse", str(tmp_path / "missing.mp4"), "--out", str(out)])
+    assert res.exit_code == 2
