@@ -260,3 +260,26 @@ def test_other_containers_probe_and_read(tmp_path: Path, suffix: str, codec: str
     out = list(read_video(path, stride=2))
     assert [f.index for f in out] == [0, 2, 4, 6]
     assert all(abs(float(f.rgb.mean()) - 10 * f.index) < 3 for f in out)
+
+
+def test_reader_streams_in_small_batches(gray_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames are decoded a few at a time, on demand, never the whole clip at once."""
+    import openhuman.video as video
+
+    decord = video._import_decord()
+    calls: list[list[int]] = []
+    original = decord.VideoReader.get_batch
+
+    def spy(self: object, indices: list[int]) -> object:
+        calls.append(list(indices))
+        return original(self, indices)
+
+    monkeypatch.setattr(decord.VideoReader, "get_batch", spy)
+    frames = read_video(gray_video)
+    assert calls == []  # nothing decoded before the first frame is asked for
+    first = next(frames)
+    assert first.index == 0 and len(calls) == 1 and len(calls[0]) < N
+    rest = list(frames)
+    assert [f.index for f in rest] == list(range(1, N))
+    assert max(len(c) for c in calls) <= video._BATCH
+    assert [i for c in calls for i in c] == list(range(N))
