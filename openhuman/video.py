@@ -199,6 +199,8 @@ def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range, already: int =
 
 
 def _image_files(path: Path) -> list[Path]:
+    if path.is_dir() and (path / "capture.json").is_file():
+        raise InputError(f"{path}: is a capture directory; open it with openhuman.capture.Capture.open")
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:

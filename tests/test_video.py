@@ -283,3 +283,20 @@ def test_reader_streams_in_small_batches(gray_video: Path, monkeypatch: pytest.M
     assert [f.index for f in rest] == list(range(1, N))
     assert max(len(c) for c in calls) <= video._BATCH
     assert [i for c in calls for i in c] == list(range(N))
+
+
+def test_jpeg_images_and_capture_dir_hint(tmp_path: Path) -> None:
+    import cv2
+
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    rgb[:, :16] = (200, 30, 30)  # red left half, blue right half
+    rgb[:, 16:] = (30, 30, 200)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    (tmp_path / "a.JPG").write_bytes(buf.tobytes())
+    (frame,) = list(open_frames(tmp_path))
+    assert np.abs(frame.rgb.astype(int) - rgb).mean() < 6  # JPEG is lossy but channels stay in RGB order
+    assert frame.rgb[12, 4, 0] > 150 and frame.rgb[12, 28, 2] > 150
+    (tmp_path / "capture.json").write_text("{}")
+    with pytest.raises(InputError, match="Capture.open"):
+        list(open_frames(tmp_path))
