@@ -6,6 +6,209 @@ import numpy as np
 import pytest
 
 from openhuman.errors import InputError
+from openhuman.ontology import LEFT_IDS, PART_ID, RIGHT_IDS
+
+
+@pytest.fixture(scope="module")
+def scene_frames():
+    """A small SynthScene (walk, 4 views, 256x192) and its first two rendered frames."""
+    from openhuman.synth import SynthConfig, SynthScene
+
+    cfg = SynthConfig(clips=("walk",), views=4, frames=12, width=256, height=192, seed=3)
+    with SynthScene(cfg) as synth:
+        yield synth, [synth.render_frame(0), synth.render_frame(9)]
+
+
+def test_all_clips_load_and_pose_without_nans():
+    from openhuman.synth import list_clips
+    from openhuman.synth.humanoid import HumanoidScene
+    from openhuman.synth.motion import load_clip, sample_pose
+    from openhuman.synth.surface import SurfaceSampler
+
+    clips = list_clips()
+    assert len(clips) == 15 and {"walk", "run", "jump", "dance_a", "kick", "cartwheel"} <= set(clips)
+    with HumanoidScene(ground=False) as scene:
+        sampler = SurfaceSampler.build(scene.primitives(), 500)
+        for name in clips:
+            clip = load_clip(name)
+            for t in (0.0, 0.37 * clip.duration, clip.duration, 1.6 * clip.duration):
+                pose = sample_pose(clip, t)
+                assert np.allclose(np.linalg.norm(pose.spherical, axis=1), 1.0)
+                scene.set_pose(pose)
+                frames = scene.link_frames()
+                pos = np.array([p for p, _ in frames.values()])
+                assert np.isfinite(pos).all(), name
+                xyz, labels = sampler.points(frames)
+                assert np.isfinite(xyz).all() and len(xyz) > 300, name
+                assert np.linalg.norm(pos - pos.mean(0), axis=1).max() < 1.5, name  # limbs stay attached
+
+
+def test_interpolation_hits_keyframes_and_loops_with_root_drift():
+    from openhuman.synth.motion import load_clip, sample_pose
+
+    clip = load_clip("walk")
+    k = 5
+    key = sample_pose(clip, float(clip.times[k]))
+    assert np.allclose(key.root_pos, clip.root_pos[k]) and np.allclose(key.spherical, clip.spherical[k])
+    mid = sample_pose(clip, float(clip.times[k] + clip.times[k + 1]) / 2)
+    lo, hi = np.minimum(clip.revolute[k], clip.revolute[k + 1]), np.maximum(clip.revolute[k], clip.revolute[k + 1])
+    assert np.all((mid.revolute >= lo - 1e-12) & (mid.revolute <= hi + 1e-12))
+    later = sample_pose(clip, clip.duration + float(clip.times[k]))
+    assert np.allclose(later.root_pos, clip.root_pos[k] + clip.cycle_offset)
+    assert np.linalg.norm(clip.cycle_offset) > 0.5  # a walk cycle travels
+
+
+def test_projection_matches_rendered_sphere():
+    """K/pose -> pybullet matrices: a rendered sphere's disc is centred where K projects its centre,
+    and the depth of a face turned to the camera is its distance along the optical axis."""
+    import pybullet as p
+
+    from openhuman.synth.render import intrinsics, look_at, project, render_view
+    from openhuman.types import CameraView
+
+    client = p.connect(p.DIRECT)
+    try:
+        for W, H, centre in ((64, 48, (0.0, 0.0, 1.0)), (81, 61, (0.3, 0.2, 1.2))):
+            p.resetSimulation(physicsClientId=client)
+            shape = p.createVisualShape(p.GEOM_SPHERE, radius=0.4, physicsClientId=client)
+            body = p.createMultiBody(0, -1, shape, basePosition=centre, baseOrientation=[0, 0.7071068, 0, 0.7071068], physicsClientId=client)  # fmt: skip
+            cam = CameraView("c", intrinsics(W, H, 40.0), look_at(np.array([4.0, 0, 1]), np.array([0.0, 0, 1])), W, H)
+            r = render_view(client, cam)
+            rows, cols = np.nonzero(r.seg == body)
+            uv, z = project(cam, np.array([centre]))
+            assert abs(cols.mean() - uv[0, 0]) < 0.1 and abs(rows.mean() - uv[0, 1]) < 0.1
+            assert np.isnan(r.depth_m[0, 0])
+            # depth: a box face turned to the camera is flat (spheres are tessellated meshes)
+            p.resetSimulation(physicsClientId=client)
+            shape = p.createVisualShape(p.GEOM_BOX, halfExtents=[0.3, 0.3, 0.3], physicsClientId=client)
+            body = p.createMultiBody(0, -1, shape, basePosition=centre, physicsClientId=client)
+            r = render_view(client, cam)
+            face = r.seg == body
+            rows, cols = np.nonzero(face)
+            uv, z = project(cam, np.array([centre]) + [0.3, 0.0, 0.0])
+            assert np.nanmax(np.abs(r.depth_m[face] - z[0])) < 1e-3
+    finally:
+        p.disconnect(physicsClientId=client)
+
+
+def test_depth_of_one_view_lands_on_same_part_in_another(scene_frames):
+    from openhuman.synth.render import project, unproject
+
+    synth, frames = scene_frames
+    cams = synth.cameras
+    for fr in frames:
+        for a in range(len(cams)):
+            b = (a + 1) % len(cams)
+            va, vb = fr.views[a], fr.views[b]
+            depth = np.where(va.gt_2d > 0, va.depth_m, np.nan)
+            xyz, pix = unproject(cams[a], depth)
+            uv, z = project(cams[b], xyz)
+            col, row = np.rint(uv[:, 0]).astype(int), np.rint(uv[:, 1]).astype(int)
+            inside = (col >= 0) & (col < cams[b].width) & (row >= 0) & (row < cams[b].height)
+            col, row, z, src = col[inside], row[inside], z[inside], pix[inside]
+            visible = np.abs(vb.depth_m[row, col] - z) < 0.02
+            assert visible.sum() > 200
+            same = va.gt_2d[src[visible, 0], src[visible, 1]] == vb.gt_2d[row[visible], col[visible]]
+            assert same.mean() >= 0.95, (fr.index, a, b, same.mean())
+
+
+def _camera_facing(synth, fr) -> int:
+    from openhuman.synth.humanoid import facing_direction, root_in_world
+
+    root, _ = root_in_world(fr.pose)
+    facing = facing_direction(fr.pose)
+    to_cams = np.array([c.center - root for c in synth.cameras])[:, :2]
+    to_cams /= np.linalg.norm(to_cams, axis=1, keepdims=True)
+    return int(np.argmax(to_cams @ facing[:2]))
+
+
+def test_persons_left_is_on_image_right_when_facing_the_camera(scene_frames):
+    synth, frames = scene_frames
+    for fr in frames:
+        front = _camera_facing(synth, fr)
+        back = (front + len(synth.cameras) // 2) % len(synth.cameras)
+        for view, sign in ((front, 1.0), (back, -1.0)):
+            gt = fr.views[view].gt_2d
+            left_u = np.nonzero(np.isin(gt, LEFT_IDS))[1].mean()
+            right_u = np.nonzero(np.isin(gt, RIGHT_IDS))[1].mean()
+            assert sign * (left_u - right_u) > 5, (fr.index, view)
+
+
+def test_left_hand_pixels_are_where_the_left_wrist_projects(scene_frames):
+    from openhuman.synth.humanoid import LINK_BODY14
+    from openhuman.synth.render import project
+
+    synth, frames = scene_frames
+    checked = 0
+    for fr in frames:
+        for link in ("left_wrist", "right_wrist"):
+            centre = fr.link_frames[link][0]
+            for cam, view in zip(synth.cameras, fr.views, strict=True):
+                uv, z = project(cam, centre[None])
+                u, v = np.rint(uv[0]).astype(int)
+                if not (0 <= u < cam.width and 0 <= v < cam.height) or view.depth_m[v, u] < z[0] - 0.05:
+                    continue  # outside the image or hidden behind another part
+                assert view.gt_2d[v, u] == LINK_BODY14[link], (fr.index, cam.view_id, link)
+                checked += 1
+    assert checked >= 6
+    assert LINK_BODY14["left_wrist"] == PART_ID["left hand"]
+
+
+def test_gt_3d_points_lie_on_the_rendered_surface(scene_frames):
+    from openhuman.synth.render import project
+
+    synth, frames = scene_frames
+    for fr in frames:
+        assert fr.xyz is not None and fr.labels is not None
+        assert set(np.unique(fr.labels)) == set(range(1, 15))
+        for cam, view in zip(synth.cameras, fr.views, strict=True):
+            uv, z = project(cam, fr.xyz.astype(np.float64))
+            col, row = np.rint(uv[:, 0]).astype(int), np.rint(uv[:, 1]).astype(int)
+            ok = (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height)
+            d = view.depth_m[row[ok], col[ok]]
+            visible = np.abs(d - z[ok]) < 0.01
+            assert visible.sum() > 0.2 * ok.sum()
+            agree = view.gt_2d[row[ok][visible], col[ok][visible]] == fr.labels[ok][visible]
+            assert agree.mean() >= 0.95, (fr.index, cam.view_id, agree.mean())
+
+
+def test_capture_round_trip_is_exact(synth_capture_factory):
+    from openhuman.capture import Capture
+    from openhuman.synth import SynthConfig, SynthScene
+
+    args = dict(clips=("jump",), views=2, frames=3, width=96, height=64, seed=1)
+    cap = Capture.open(synth_capture_factory(**args))
+    assert cap.frame_count == 3 and cap.fps == 30.0 and cap.view_ids == ("cam0", "cam1")
+    with SynthScene(SynthConfig(**args)) as synth:  # type: ignore[arg-type]
+        assert cap.cameras is not None
+        for cam in synth.cameras:
+            got = cap.cameras[cam.view_id]
+            assert np.array_equal(got.K, cam.K) and np.array_equal(got.world_from_cam, cam.world_from_cam)
+            assert (got.width, got.height) == (cam.width, cam.height)
+        for fr, synced in zip(synth.frames(), cap.synced(), strict=True):
+            for view, frame in zip(fr.views, synced, strict=True):
+                assert frame.view_id == view.view_id and frame.index == fr.index
+                assert np.array_equal(frame.rgb, view.rgb)  # lossless videos
+                assert np.array_equal(cap.gt_2d(view.view_id, fr.index), view.gt_2d)
+                depth = cap.depth(view.view_id, fr.index)
+                assert np.array_equal(np.isnan(depth), np.isnan(view.depth_m))
+                assert np.nanmax(np.abs(depth - view.depth_m)) <= 0.0005 + 1e-6  # uint16 millimetres
+            xyz, labels = cap.gt_3d(fr.index)
+            assert np.array_equal(xyz, fr.xyz) and np.array_equal(labels, fr.labels)
+
+
+def test_root_motion_modes():
+    from openhuman.synth import SynthConfig
+    from openhuman.synth.generate import plan_poses
+
+    keep = plan_poses(SynthConfig(clips=("walk",), frames=20, root_motion="keep"))
+    centred = plan_poses(SynthConfig(clips=("walk",), frames=20))
+    in_place = plan_poses(SynthConfig(clips=("walk",), frames=20, root_motion="in_place"))
+    path = np.array([p.root_pos for p in keep])
+    assert np.ptp(path[:, 0]) > 0.5
+    assert np.allclose(np.array([p.root_pos for p in centred])[:, [0, 2]].mean(0), 0.0)
+    assert np.allclose(np.array([p.root_pos for p in in_place])[:, [0, 2]], 0.0)
+    assert np.allclose(np.array([p.root_pos for p in in_place])[:, 1], path[:, 1])
 
 
 def test_synth_capture_fixture_reads_back(synth_capture):
@@ -18,10 +221,43 @@ def test_synth_capture_fixture_reads_back(synth_capture):
     assert cap.gt_2d("cam0", 0).shape == (240, 320)
     seen = set().union(*(np.unique(cap.gt_2d(v, 0)).tolist() for v in cap.view_ids))
     assert seen == set(range(15))
+    person = cap.gt_2d("cam1", 0) > 0
+    rows = np.nonzero(person.any(axis=1))[0]
+    assert rows.max() - rows.min() > 0.6 * 240  # the person is big in the frame
 
 
-def test_unknown_clip_raises_input_error(tmp_path):
+def test_bad_input_raises_input_error(tmp_path):
     from openhuman.synth import SynthConfig, generate_capture
+    from openhuman.synth.generate import parse_size
 
     with pytest.raises(InputError, match="available clips: .*walk"):
         generate_capture(tmp_path / "c", SynthConfig(clips=("moonwalk",)))
+    for bad in ("640by480", "640x", "8x8", "99999x480"):
+        with pytest.raises(InputError, match="size"):
+            parse_size(bad)
+    assert parse_size("320x240") == (320, 240)
+    for cfg in (SynthConfig(width=8), SynthConfig(height=0), SynthConfig(views=0), SynthConfig(frames=0)):
+        with pytest.raises(InputError):
+            cfg.validate()
+    with pytest.raises(InputError, match="radius"):
+        generate_capture(tmp_path / "d", SynthConfig(clips=("run",), frames=60, radius=0.9, width=32, height=32))
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_cli_synth(tmp_path):
+    from typer.testing import CliRunner
+
+    from openhuman.capture import Capture
+    from openhuman.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cap"
+    res = runner.invoke(
+        app, ["synth", str(out), "--clip", "walk,kick", "--views", "2", "--frames", "2", "--size", "48x32"]
+    )
+    assert res.exit_code == 0, res.output
+    assert Capture.open(out).frame_count == 4
+    res = runner.invoke(app, ["synth", str(tmp_path / "x"), "--clip", "moonwalk"])
+    assert res.exit_code == 2 and "available clips" in res.output
+    res = runner.invoke(app, ["synth", str(tmp_path / "y"), "--size", "big"])
+    assert res.exit_code == 2
