@@ -38,6 +38,10 @@ class EvalResult:
     """Parsed view-frames."""
     parse_seconds: float = 0.0
     """Time spent inside the parser."""
+    view_frames: dict[str, int] = field(default_factory=dict)
+    """view id -> parsed frames."""
+    view_seconds: dict[str, float] = field(default_factory=dict)
+    """view id -> seconds inside the parser (per-view speed)."""
 
     @property
     def overall(self) -> np.ndarray:
@@ -51,6 +55,11 @@ class EvalResult:
             "parse_fps": round(self.frames / self.parse_seconds, 2) if self.parse_seconds > 0 else None,
             "overall": scores_from_confusion(self.overall),
             "views": {v: scores_from_confusion(c) for v, c in self.views.items()},
+            "view_fps": {
+                v: round(self.view_frames[v] / t, 2)
+                for v, t in self.view_seconds.items()
+                if t > 0 and v in self.view_frames
+            },
         }
         return out
 
@@ -117,10 +126,14 @@ def evaluate_capture(
         for view in cap.view_ids:
             parser.reset()
             conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+            result.view_frames[view], result.view_seconds[view] = 0, 0.0
             for frame in cap.frames(view, stride=stride, max_frames=max_frames):
                 t0 = time.perf_counter()
                 parse = parser(frame)
-                result.parse_seconds += time.perf_counter() - t0
+                dt = time.perf_counter() - t0
+                result.parse_seconds += dt
+                result.view_seconds[view] += dt
+                result.view_frames[view] += 1
                 conf += confusion_matrix(parse.labels, cap.gt_2d(view, frame.index), NUM_CLASSES)
                 result.frames += 1
                 if on_frame is not None:
