@@ -48,6 +48,9 @@ class LiftingConfig:
     splat_radius_px: int = 1
     """Half-size in pixels of each point's footprint in the visibility z-buffer (closes holes
     between sparse points so hidden surfaces stay hidden)."""
+    occlusion_gap: float = 0.05
+    """A point more than this many metres behind the nearest point within the splat footprint
+    is treated as seen through a hole in a nearer surface, hence hidden."""
     min_view_cos: float = 0.1
     """Lower clamp of the viewing-angle weight (cosine between normal and ray)."""
     drop_background: bool = True

@@ -113,7 +113,7 @@ def fuse_labels(
     for vid, parse in parses.items():
         cam = cameras[vid]
         depth = None if depths is None else depths.get(vid)
-        vis, flat = visible_in_view(xyz, cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px)
+        vis, flat = visible_in_view(xyz, cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px, cfg.occlusion_gap)
         idx = np.nonzero(vis)[0]
         pix = flat[idx]
         pids = parse.person_ids.ravel()[pix].astype(np.int64)

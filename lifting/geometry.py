@@ -106,11 +106,21 @@ def pixel_index(uv: np.ndarray, z: np.ndarray, width: int, height: int) -> tuple
 
 
 def zbuffer(
-    flat: np.ndarray, z: np.ndarray, inside: np.ndarray, width: int, height: int, radius_px: int = 0
+    flat: np.ndarray,
+    z: np.ndarray,
+    inside: np.ndarray,
+    width: int,
+    height: int,
+    radius_px: int = 0,
+    fill_gap: float = 0.05,
 ) -> np.ndarray:
-    """Nearest depth per pixel of a set of projected points, each covering a (2r+1)^2 footprint.
+    """Nearest depth per pixel of a set of projected points, with holes between points closed.
 
-    flat/inside: from `pixel_index`; z float [N]. Returns float32 [H, W] (inf where empty).
+    flat/inside: from `pixel_index`; z float [N]. With `radius_px` > 0, a pixel whose depth is
+    more than `fill_gap` metres behind the nearest depth within (2r+1)^2 pixels (a hole in a
+    nearer surface through which a farther surface shows) takes that nearer depth. Slanted
+    surfaces keep their own per-pixel depth, so they do not hide themselves.
+    Returns float32 [H, W] (inf where empty).
     """
     buf = np.full(height * width, np.inf, dtype=np.float32)
     np.minimum.at(buf, flat[inside], z[inside].astype(np.float32))
@@ -120,8 +130,9 @@ def zbuffer(
 
         kernel = np.ones((2 * radius_px + 1, 2 * radius_px + 1), np.uint8)
         big = np.float32(3e38)
-        img = cv2.erode(np.minimum(img, big), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=float(big))
-        img[img >= big] = np.inf
+        near = cv2.erode(np.minimum(img, big), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=float(big))
+        near[near >= big] = np.inf
+        img = np.where(img > near + fill_gap, near, img)
     return img
 
 
@@ -131,17 +142,18 @@ def visible_in_view(
     tolerance: float,
     depth: np.ndarray | None = None,
     radius_px: int = 1,
+    fill_gap: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which points a view sees, by a z-buffer test with a tolerance.
 
     The reference depth per pixel is the view's depth map where it has a reading, else a
-    z-buffer rendered from the points themselves (each point a (2r+1)^2 footprint).
+    z-buffer rendered from the points themselves (holes closed over (2r+1)^2 pixels, see `zbuffer`).
     xyz: float [N, 3] world; depth: optional float [H, W] metres (NaN = no reading).
     Returns (visible bool [N], flat pixel index int64 [N] = row * W + col).
     """
     uv, z = project_points(xyz, cam)
     flat, inside = pixel_index(uv, z, cam.width, cam.height)
-    ref = zbuffer(flat, z, inside, cam.width, cam.height, radius_px).ravel()
+    ref = zbuffer(flat, z, inside, cam.width, cam.height, radius_px, fill_gap).ravel()
     if depth is not None:
         d = np.asarray(depth, dtype=np.float32).ravel()
         ref = np.where(np.isfinite(d) & (d > 0), d, ref)

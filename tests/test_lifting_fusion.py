@@ -1,0 +1,168 @@
+"""Point sources, label fusion, left/right correction and bad input of `lifting.Lifter`."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+
+from lifting import Lifter, LiftingConfig
+from lifting.fusion import fuse_labels
+from lifting.keypoints import LR_LANDMARK_SWAP
+from lifting.metrics import point_confusion, point_miou
+from lifting.scene import SPHERES, sphere_scene
+from lifting.sources import Points
+from openhuman.errors import InputError
+from openhuman.ontology import LEFT_IDS, LR_SWAP, RIGHT_IDS
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return sphere_scene(width=320, height=240)
+
+
+def _lift(scene, parses=None, depths="scene", **cfg):
+    depths = scene.depths if depths == "scene" else depths
+    lifter = Lifter(scene.cameras, LiftingConfig(**cfg))
+    return lifter.lift(0, 0.0, scene.frames, parses or scene.parses, depths), lifter
+
+
+def test_depth_source_with_exact_labels_gives_near_perfect_3d_miou(scene):
+    cloud, lifter = _lift(scene, source="auto")
+    assert lifter.last_source == "depth"
+    miou, per_class = point_miou(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels)
+    assert miou > 0.9
+    assert np.nanmin(per_class[1:]) > 0.75
+    assert cloud.labels.dtype == np.int16 and cloud.track_ids.dtype == np.int32
+    assert np.all(cloud.track_ids == 0)
+    assert np.median(cloud.confidence) > 0.99 and cloud.confidence.min() > 0.4
+
+
+def test_hard_labels_without_probs_fuse_like_probs(scene):
+    parses = [dataclasses.replace(p, probs=None) for p in scene.parses]
+    a, _ = _lift(scene, source="depth")
+    b, _ = _lift(scene, parses, source="depth")
+    assert np.mean(a.labels == b.labels) > 0.99
+
+
+def test_lens_distortion_is_honoured():
+    s = sphere_scene(width=320, height=240, dist=np.array([-0.25, 0.06, 0.0, 0.0, 0.0]))
+    cloud, _ = _lift(s, source="depth")
+    assert point_miou(cloud.xyz, cloud.labels, s.gt_xyz, s.gt_labels)[0] > 0.9
+
+
+def test_visual_hull_from_masks_alone(scene):
+    cloud, lifter = _lift(scene, depths=None, source="auto", mesh_samples=20000)
+    assert lifter.last_source == "hull"
+    conf = point_confusion(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels, max_dist=0.06)
+    matched = conf[1:, 1:]
+    assert np.trace(matched) / matched.sum() > 0.85  # labels right where the hull meets the body
+    assert conf[1:, 0].sum() / conf[1:].sum() < 0.1  # the hull covers the body
+
+
+@pytest.mark.parametrize("fmt", ["obj", "ply"])
+def test_user_mesh_or_point_cloud_per_frame(scene, tmp_path, fmt):
+    trimesh = pytest.importorskip("trimesh")
+    spheres = [trimesh.creation.icosphere(3, r).apply_translation((x, y, z)) for x, y, z, r, _ in SPHERES]
+    mesh = trimesh.util.concatenate(spheres)
+    if fmt == "obj":
+        mesh.export(tmp_path / "000000.obj")
+    else:
+        trimesh.PointCloud(scene.gt_xyz).export(tmp_path / "0.ply")
+    cloud, lifter = _lift(scene, depths=None, source="mesh", geometry_dir=str(tmp_path), mesh_samples=30000)
+    assert lifter.last_source == "mesh"
+    assert point_miou(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85
+    with pytest.raises(InputError, match="geometry_dir"):
+        Lifter(scene.cameras, LiftingConfig(source="mesh"))
+
+
+def _mirror(parse):
+    return dataclasses.replace(
+        parse,
+        labels=LR_SWAP[parse.labels],
+        probs=parse.probs[LR_SWAP],
+        keypoints=parse.keypoints[:, LR_LANDMARK_SWAP],
+    )
+
+
+def _lr_confusions(cloud, scene):
+    conf = point_confusion(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels)
+    return int(conf[np.ix_(LEFT_IDS, RIGHT_IDS)].sum() + conf[np.ix_(RIGHT_IDS, LEFT_IDS)].sum())
+
+
+def test_a_view_with_mirrored_left_right_is_corrected_not_averaged(scene, caplog):
+    parses = [_mirror(scene.parses[0])] + list(scene.parses[1:])
+    off, _ = _lift(scene, parses, source="depth", lr_correction="off")
+    with caplog.at_level(logging.INFO, logger="lifting.keypoints"):
+        on, _ = _lift(scene, parses, source="depth", lr_correction="keypoints")
+    assert "mirrored in views [0]" in caplog.text
+    clean, _ = _lift(scene, source="depth")
+    assert _lr_confusions(off, scene) > 100
+    assert _lr_confusions(on, scene) == _lr_confusions(clean, scene)
+    assert point_miou(on.xyz, on.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.9
+
+
+def test_unseen_points_take_neighbour_labels_with_zero_confidence(scene):
+    inner = SPHERES[[7, 8], :3] + [[0.0, 0.0, 0.01], [0.0, 0.0, -0.01]]  # inside the hands
+    xyz = np.concatenate([scene.gt_xyz, inner]).astype(np.float32)
+    parses = {p.view_id: p for p in scene.parses}
+    fused = fuse_labels(Points(xyz), scene.cameras, parses, None, scene.depths, LiftingConfig())
+    assert not fused.seen[-2:].any() and fused.seen[:-2].mean() > 0.98
+    assert fused.labels[-2:].tolist() == [7, 8]
+    assert np.all(fused.confidence[-2:] == 0)
+    assert fused.visibility_tests == len(xyz) * 4
+
+
+def test_track_ids_are_the_majority_over_views(scene):
+    ids = [5, 5, 5, 9]
+    parses = [
+        dataclasses.replace(p, person_ids=np.where(p.person_ids >= 0, i, -1).astype(np.int16))
+        for p, i in zip(scene.parses, ids, strict=True)
+    ]
+    cloud, _ = _lift(scene, parses, source="depth")
+    # points seen by view 3 alone keep its id; everywhere else the three other views win
+    assert np.mean(cloud.track_ids == 5) > 0.75 and np.mean(cloud.track_ids == 9) < 0.2
+    assert set(np.unique(cloud.track_ids)) <= {5, 9}
+
+
+def test_mismatched_cameras_and_unknown_views_are_input_errors(scene):
+    lifter = Lifter(scene.cameras)
+    small = dataclasses.replace(scene.frames[0], rgb=scene.frames[0].rgb[:100])
+    with pytest.raises(InputError, match="fix cameras.json"):
+        lifter.lift(0, 0.0, [small] + scene.frames[1:], scene.parses, scene.depths)
+    alien = dataclasses.replace(scene.frames[0], view_id="nope")
+    with pytest.raises(InputError, match="has no camera"):
+        lifter.lift(0, 0.0, [alien], scene.parses[:1])
+    with pytest.raises(InputError, match="camera resolution"):
+        lifter.lift(0, 0.0, scene.frames, scene.parses, {"cam0": np.ones((10, 10), np.float32)})
+    with pytest.raises(InputError, match="calibrated cameras"):
+        Lifter(None)
+
+
+def test_bad_depth_and_empty_views_give_flagged_empty_clouds(scene, caplog):
+    nan_depth = {v: np.full_like(d, np.nan) for v, d in scene.depths.items()}
+    zero_depth = {v: np.zeros_like(d) for v, d in scene.depths.items()}
+    inf_depth = {v: np.full_like(d, np.inf) for v, d in scene.depths.items()}
+    lifter = Lifter(scene.cameras, LiftingConfig(source="depth"))
+    with caplog.at_level(logging.WARNING):
+        for bad in (nan_depth, zero_depth, inf_depth):
+            cloud = lifter.lift(3, 0.1, scene.frames, scene.parses, bad)
+            assert len(cloud) == 0 and cloud.frame_index == 3 and cloud.xyz.shape == (0, 3)
+    assert "no view has a usable depth map" in caplog.text
+    # auto falls back to the visual hull when depth is unusable
+    auto = Lifter(scene.cameras, LiftingConfig(source="auto", mesh_samples=5000))
+    assert len(auto.lift(0, 0.0, scene.frames, scene.parses, zero_depth)) > 1000 and auto.last_source == "hull"
+    nobody = [
+        dataclasses.replace(p, labels=np.zeros_like(p.labels), person_ids=np.full_like(p.person_ids, -1))
+        for p in scene.parses
+    ]
+    for source in ("depth", "hull"):
+        cloud = Lifter(scene.cameras, LiftingConfig(source=source)).lift(1, 0.0, scene.frames, nobody, scene.depths)
+        assert len(cloud) == 0
+    # NaN holes and inf readings in otherwise good depth are skipped, not propagated
+    holes = {v: np.where(np.random.default_rng(0).random(d.shape) < 0.2, np.inf, d) for v, d in scene.depths.items()}
+    cloud = lifter.lift(0, 0.0, scene.frames, scene.parses, holes)
+    assert np.isfinite(cloud.xyz).all()
+    assert point_miou(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85

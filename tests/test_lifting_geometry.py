@@ -1,0 +1,102 @@
+"""Camera geometry, visibility and 3D keypoints of the lifting package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lifting.geometry import look_at, orbit_camera, project_points, unproject_depth, visible_in_view
+from lifting.keypoints import LR_LANDMARK_SWAP, mirrored_views, triangulate_ransac
+from lifting.scene import SPHERES, ring_cameras, sphere_scene
+from openhuman.errors import InputError
+from openhuman.ontology import LANDMARK_ID
+from openhuman.types import CameraView
+
+
+@pytest.mark.parametrize("dist", [None, np.array([-0.2, 0.05, 0.001, -0.002, 0.0])])
+def test_unproject_then_project_returns_the_pixels(dist):
+    cam = ring_cameras(1, 64, 48, dist=dist)["cam0"]
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(1.0, 4.0, (48, 64)).astype(np.float32)
+    depth[5, 7] = np.nan
+    depth[6, 8] = 0.0
+    xyz, pix = unproject_depth(depth, cam)
+    assert len(xyz) == 48 * 64 - 2
+    uv, z = project_points(xyz, cam)
+    np.testing.assert_allclose(uv[:, ::-1], pix, atol=1e-2)
+    np.testing.assert_allclose(z, depth[pix[:, 0], pix[:, 1]], rtol=1e-5)
+
+
+def test_unproject_rejects_depth_of_the_wrong_size():
+    cam = ring_cameras(1, 64, 48)["cam0"]
+    with pytest.raises(InputError, match="camera resolution"):
+        unproject_depth(np.ones((48, 65), np.float32), cam)
+
+
+def test_look_at_uses_opencv_axes():
+    T = look_at(np.array([3.0, 0, 1]), np.array([0.0, 0, 1]))
+    cam = CameraView("c", np.array([[100.0, 0, 50], [0, 100, 50], [0, 0, 1]]), T, 100, 100)
+    uv, z = project_points(np.array([[0.0, 0, 1.5], [0.0, -0.5, 1.0]]), cam)
+    assert z[0] == pytest.approx(3.0)
+    assert uv[0, 1] < 50  # higher in the world = up in the image (smaller row)
+    assert uv[1, 0] < 50  # looking along -x with Z up, world +y is image right, so -y is left
+
+
+def test_zbuffer_visibility_hides_the_far_side_of_a_sphere():
+    n = 4000
+    i = np.arange(n) + 0.5
+    phi, theta = np.arccos(1 - 2 * i / n), np.pi * (1 + 5**0.5) * i
+    normals = np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], 1)
+    xyz = normals * 0.3 + [0, 0, 1.0]
+    cam = orbit_camera(np.array([0, 0, 1.0]), 3.0, 0.0, 0.0, 160, 160)
+    vis, _ = visible_in_view(xyz, cam, tolerance=0.02, radius_px=1)
+    facing = normals @ (cam.center - [0, 0, 1.0]) / 3.0
+    assert vis[facing > 0.3].mean() > 0.95
+    assert vis[facing < -0.1].mean() < 0.02
+
+
+def test_visibility_uses_the_views_depth_map_when_given():
+    s = sphere_scene(n_views=1, width=160, height=120)
+    cam = s.cameras["cam0"]
+    behind = s.gt_xyz + 0.2 * (s.gt_xyz - cam.center) / np.linalg.norm(s.gt_xyz - cam.center, axis=1, keepdims=True)
+    vis, _ = visible_in_view(behind, cam, 0.02, depth=s.depths["cam0"])
+    uv, z = project_points(behind, cam)
+    assert vis.sum() < 0.02 * len(behind)
+
+
+def _kps(n_views: int = 4):
+    s = sphere_scene(n_views=n_views)
+    return s, list(s.cameras.values()), np.stack([p.keypoints[0] for p in s.parses])
+
+
+def test_triangulation_is_exact_and_ignores_an_outlier_view():
+    s, cams, kps = _kps()
+    kps[2, LANDMARK_ID["left_wrist"], :2] += 40.0  # one view's wrist badly off
+    X, ok, inliers = triangulate_ransac(kps, cams)
+    j = LANDMARK_ID["left_wrist"]
+    assert ok[j] and not inliers[2, j]
+    np.testing.assert_allclose(X[j], SPHERES[7, :3], atol=1e-6)
+    assert not ok[LANDMARK_ID["left_eye"]]  # no view gives it
+
+
+@pytest.mark.parametrize("n_views", [3, 4, 6])
+def test_each_mirrored_view_is_found_and_no_other(n_views):
+    _, cams, kps = _kps(n_views)
+    rng = np.random.default_rng(n_views)
+    noisy = kps.copy()
+    noisy[:, :, :2] += rng.normal(0, 2.0, noisy[:, :, :2].shape)
+    assert not mirrored_views(noisy, cams).any()
+    for v in range(n_views):
+        m = noisy.copy()
+        m[v] = m[v][LR_LANDMARK_SWAP]
+        assert mirrored_views(m, cams).tolist() == [i == v for i in range(n_views)]
+
+
+def test_lifting_never_imports_tracking_or_the_pipeline():
+    root = Path(__file__).resolve().parent.parent / "lifting"
+    for path in root.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "import tracking" not in text and "from tracking" not in text, path
+        assert "openhuman.pipeline" not in text, path
