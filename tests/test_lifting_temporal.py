@@ -1,0 +1,84 @@
+"""4D label smoothing and 3D metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from lifting import Lifter, LiftingConfig, TemporalLabelSmoother
+from lifting.metrics import flip_rate_3d, gt_labels_for, point_miou
+from lifting.scene import sphere_scene
+
+
+def test_point_miou_known_cases():
+    gt_xyz = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]], np.float32)
+    gt = np.array([1, 1, 2, 2])
+    assert point_miou(gt_xyz, gt, gt_xyz, gt)[0] == 1.0
+    # one point mislabelled: class 1 IoU 1/2, class 2 IoU 2/3
+    miou, per = point_miou(gt_xyz, np.array([1, 2, 2, 2]), gt_xyz, gt)
+    assert per[1] == pytest.approx(0.5) and per[2] == pytest.approx(2 / 3)
+    # half the GT not covered by any prediction: counted as missed
+    miou, per = point_miou(gt_xyz[:2], gt[:2], gt_xyz, gt)
+    assert per[1] == 1.0 and per[2] == 0.0
+    # a stray prediction far from every GT point is a false positive of its class
+    miou, per = point_miou(np.vstack([gt_xyz, [[9, 9, 9]]]), np.r_[gt, 1], gt_xyz, gt)
+    assert per[1] == pytest.approx(2 / 3)
+    assert gt_labels_for(np.array([[0, 0, 0.01], [5, 5, 5]]), gt_xyz, gt).tolist() == [1, 255]
+
+
+def test_flip_rate_3d_counts_matched_points_whose_label_changed():
+    xyz = np.random.default_rng(0).uniform(0, 1, (200, 3))
+    labels = np.ones(200, np.int16)
+    new = labels.copy()
+    new[:20] = 2
+    flips, n = flip_rate_3d(xyz, labels, xyz + 0.001, new, radius=0.01)
+    assert (flips, n) == (20, 200)
+    # with GT that also changed for those points, they are not counted
+    flips, n = flip_rate_3d(xyz, labels, xyz, new, 0.01, prev_gt=labels, gt=new)
+    assert (flips, n) == (0, 180)
+    assert flip_rate_3d(xyz, labels, xyz + 1.0, new, radius=0.01) == (0, 0)
+
+
+def _sequence(n_frames: int = 6):
+    """Lifted clouds of a person walking 1 cm/frame; in frame 3 the hands' labels are swapped."""
+    lifter = Lifter(sphere_scene(n_views=4, width=160, height=120).cameras, LiftingConfig(source="depth"))
+    clouds, gts = [], []
+    for t in range(n_frames):
+        s = sphere_scene(n_views=4, width=160, height=120, frame_index=t, offset=(0.01 * t, 0.0, 0.0))
+        c = lifter.lift(t, t / 30, s.frames, s.parses, s.depths)
+        if t == 3:
+            hands = np.isin(c.labels, (7, 8))
+            c = dataclasses.replace(c, labels=np.where(hands, 15 - c.labels, c.labels).astype(np.int16))
+        clouds.append(c)
+        gts.append(gt_labels_for(c.xyz, s.gt_xyz, s.gt_labels))
+    return clouds, gts
+
+
+def _total_flips(clouds, gts):
+    f = n = 0
+    for a, b, ga, gb in zip(clouds[:-1], clouds[1:], gts[:-1], gts[1:], strict=True):
+        df, dn = flip_rate_3d(a.xyz, a.labels, b.xyz, b.labels, 0.03, ga, gb)
+        f, n = f + df, n + dn
+    return f / max(n, 1)
+
+
+def test_temporal_smoothing_removes_a_one_frame_flip():
+    clouds, gts = _sequence()
+    smoother = TemporalLabelSmoother(LiftingConfig(temporal_window=3, temporal_radius=0.03))
+    smoothed = [smoother.step(c) for c in clouds]
+    for c, s in zip(clouds, smoothed, strict=True):
+        assert len(s) == len(c) and s.labels.dtype == np.int16 and np.array_equal(s.xyz, c.xyz)
+    raw_rate, smooth_rate = _total_flips(clouds, gts), _total_flips(smoothed, gts)
+    assert raw_rate > 0.02
+    assert smooth_rate < 0.5 * raw_rate
+    hands3 = np.isin(gts[3], (7, 8))
+    assert np.mean(smoothed[3].labels[hands3] == gts[3][hands3]) > 0.9
+    assert smoother.changed > 0
+
+
+def test_window_of_one_changes_nothing():
+    clouds, _ = _sequence(2)
+    smoother = TemporalLabelSmoother(LiftingConfig(temporal_window=1))
+    assert all(smoother.step(c) is c for c in clouds)
