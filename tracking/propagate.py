@@ -74,9 +74,10 @@ class FlowEstimator:
         import cv2
 
         if self.method == "farneback":
-            return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+            flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
+            return np.asarray(flow, dtype=np.float32)
         if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # type: ignore[attr-defined]
         return self._dis.calc(a, b, None)
 
     def _full_grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -87,7 +87,7 @@ class ViewTracker:
 
     def step(self, frame: Frame) -> PartParse:
         """Parse or propagate one frame; returns its PartParse with stable person track ids."""
-        shape = frame.rgb.shape[:2]
+        shape = (frame.height, frame.width)
         if self._key is not None and self._key.labels.shape != shape:
             log.info("frame size changed to %s: resetting temporal state", shape)
             self._clear()

@@ -1,0 +1,146 @@
+"""Benchmark temporal association on a synthetic capture: keyframe interval k vs speed and quality.
+
+For each setting (k = 1, 2, 4, 8 with the configured smoothing, plus raw per-frame parsing with no
+smoothing) it runs `ViewTracker` over the same in-memory frames with the mediapipe parser and
+reports frames/s (parser included, decoding excluded), mIoU, temporal flip rate and J&F against the
+capture's 2D ground truth. Prints a table and writes JSON (default bench_out/tracking.json).
+
+    .venv/bin/python tools/bench_tracking.py --frames 60 --width 640 --height 480
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+log = logging.getLogger("bench_tracking")
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--capture", type=Path, help="existing capture dir (default: generate a synthetic one)")
+    p.add_argument("--clips", nargs="+", default=["walk"], help="synthetic clips (when generating)")
+    p.add_argument("--frames", type=int, default=60, help="frames per clip (when generating)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--view", default=None, help="view id to run on (default: the first)")
+    p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], help="keyframe intervals")
+    p.add_argument("--smoothing", choices=["ema", "window", "none"], default="ema")
+    p.add_argument("--flow", choices=["dis", "farneback"], default="dis")
+    p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
+    p.add_argument("--out", type=Path, default=Path("bench_out/tracking.json"))
+    return p.parse_args()
+
+
+def _load(args: argparse.Namespace, tmp: Path):
+    """(frames list[Frame], gts list[uint8 [H, W]], capture path)."""
+    from openhuman.capture import Capture
+
+    root = args.capture
+    if root is None:
+        from openhuman.synth import SynthConfig, generate_capture
+
+        cfg = SynthConfig(clips=tuple(args.clips), views=1, frames=args.frames, width=args.width, height=args.height)
+        t = time.perf_counter()
+        root = generate_capture(tmp / "capture", cfg)
+        log.info("generated %s in %.1f s", root, time.perf_counter() - t)
+    cap = Capture.open(root)
+    if not cap.has_gt_2d:
+        raise SystemExit(f"{root} has no gt/2d ground truth")
+    view = args.view or cap.view_ids[0]
+    frames = list(cap.frames(view))
+    gts = [cap.gt_2d(view, f.index) for f in frames]
+    return frames, gts, root
+
+
+def _run(parser, frames, gts, cfg, repeats: int) -> dict:
+    from tracking.metrics import SequenceEvaluator
+    from tracking.view_tracker import ViewTracker
+
+    best = None
+    for _ in range(repeats):
+        parser.reset()
+        tracker = ViewTracker(parser, cfg)
+        outs = []
+        t = time.perf_counter()
+        for frame in frames:
+            outs.append(tracker.step(frame).labels)
+        elapsed = time.perf_counter() - t
+        if best is None or elapsed < best[0]:
+            best = (elapsed, outs, tracker.stats)
+    assert best is not None
+    elapsed, outs, stats = best
+    ev = SequenceEvaluator()
+    for pred, gt in zip(outs, gts, strict=True):
+        ev.update(pred, gt)
+    s = ev.result()
+    return {
+        "k": cfg.keyframe_interval,
+        "smoothing": cfg.smoothing,
+        "fps": len(frames) / elapsed,
+        "ms_per_frame": 1000 * elapsed / len(frames),
+        "parsed": stats.parsed,
+        "propagated": stats.propagated,
+        "reparse": dict(stats.reparse),
+        "miou": s.miou,
+        "flip_rate": s.flip_rate,
+        "jf": s.jf,
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = _args()
+    from openhuman.parsing import Parser
+    from openhuman.parsing.config import ParserConfig
+    from tracking.config import TrackingConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frames, gts, root = _load(args, Path(tmp))
+        parser = Parser.from_config(ParserConfig())
+        parser(frames[0])  # warm-up (model load, first inference)
+        base = TrackingConfig(flow=args.flow, smoothing=args.smoothing)
+        settings = [dataclasses.replace(base, keyframe_interval=1, smoothing="none")]
+        settings += [dataclasses.replace(base, keyframe_interval=k) for k in args.k]
+        rows = []
+        for cfg in settings:
+            rows.append(_run(parser, frames, gts, cfg, args.repeats))
+            log.info("k=%d %s: %.1f fps", cfg.keyframe_interval, cfg.smoothing, rows[-1]["fps"])
+        parser.close()
+    _report(rows, args, root, frames)
+
+
+def _report(rows: list[dict], args: argparse.Namespace, root: Path, frames: list) -> None:
+    raw = rows[0]
+    k1 = next((r for r in rows[1:] if r["k"] == 1), raw)
+    header = f"{'k':>2} {'smoothing':>9} {'fps':>7} {'x raw':>6} {'x k=1':>6} {'parsed':>6} {'prop':>5} {'mIoU':>6} {'flip':>7} {'J&F':>6}  reparse"
+    print(header)
+    for r in rows:
+        reparse = ", ".join(f"{k}={v}" for k, v in r["reparse"].items() if v)
+        print(
+            f"{r['k']:>2} {r['smoothing']:>9} {r['fps']:7.1f} {r['fps'] / raw['fps']:6.2f} {r['fps'] / k1['fps']:6.2f}"
+            f" {r['parsed']:>6} {r['propagated']:>5} {r['miou']:6.3f} {r['flip_rate']:7.4f} {r['jf']:6.3f}  {reparse}"
+        )
+    result = {
+        "capture": str(args.capture or "generated"),
+        "clips": args.clips,
+        "frames": len(frames),
+        "size": [frames[0].width, frames[0].height],
+        "flow": args.flow,
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
