@@ -27,7 +27,7 @@ def test_all_clips_load_and_pose_without_nans():
 
     clips = list_clips()
     assert len(clips) == 15 and {"walk", "run", "jump", "dance_a", "kick", "cartwheel"} <= set(clips)
-    with HumanoidScene(ground=False) as scene:
+    with HumanoidScene() as scene:
         sampler = SurfaceSampler.build(scene.primitives(), 500)
         for name in clips:
             clip = load_clip(name)

@@ -70,8 +70,6 @@ class SynthConfig:
     """About this many surface samples per frame before buried points are dropped."""
     lossless: bool = True
     """Store RGB videos losslessly (libx264rgb crf 0); False = yuv420p crf 18, smaller files."""
-    shadow: bool = False
-    """Cast shadows in the renders (slower)."""
     light_dir: tuple[float, float, float] = field(default=(0.4, -0.3, 1.0))
     """Direction towards the light, world frame."""
 
@@ -158,7 +156,7 @@ def plan_poses(cfg: SynthConfig) -> list[Pose]:
 
 def _motion_box(scene: HumanoidScene, poses: list[Pose], max_samples: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """World bounding box (lo float64[3], hi float64[3]) of the link origins over the motion, plus margin."""
-    pts = []
+    pts: list[np.ndarray] = []
     for k in np.unique(np.linspace(0, len(poses) - 1, min(max_samples, len(poses))).round().astype(int)):
         scene.set_pose(poses[int(k)])
         pts.extend(pos for pos, _ in scene.link_frames().values())
@@ -203,6 +201,7 @@ class SynthScene:
 
     def __init__(self, cfg: SynthConfig) -> None:
         from openhuman.synth.humanoid import HumanoidScene
+        from openhuman.synth.render import ground_layer
         from openhuman.synth.surface import SurfaceSampler
 
         cfg.validate()
@@ -212,20 +211,21 @@ class SynthScene:
         lo, hi = _motion_box(self.scene, self.poses)
         self.cameras = frame_cameras(cfg, lo, hi)
         self.sampler: SurfaceSampler = SurfaceSampler.build(self.scene.primitives(), cfg.gt_points, cfg.seed)
+        self.grounds = [ground_layer(cam, FAR) for cam in self.cameras]
 
     def __len__(self) -> int:
         return len(self.poses)
 
     def render_frame(self, index: int, render: bool = True) -> SynthFrame:
         """Pose frame `index` and render every camera (skipped when `render` is False)."""
-        from openhuman.synth.render import render_view
+        from openhuman.synth.render import composite, render_view
 
         pose = self.poses[index]
         self.scene.set_pose(pose)
         views = []
         if render:
-            for cam in self.cameras:
-                r = render_view(self.scene.client, cam, NEAR, FAR, self.cfg.shadow, self.cfg.light_dir)
+            for cam, ground in zip(self.cameras, self.grounds, strict=True):
+                r = composite(render_view(self.scene.client, cam, NEAR, FAR, self.cfg.light_dir), ground)
                 views.append(ViewRender(cam.view_id, r.rgb, r.depth_m, self.scene.labels_from_seg(r.seg)))
         frames = self.scene.link_frames()
         xyz, labels = self.sampler.points(frames) if self.cfg.gt else (None, None)

@@ -53,7 +53,6 @@ HAIR = (0.23, 0.15, 0.09, 1.0)
 SHIRT = (0.20, 0.36, 0.66, 1.0)
 TROUSERS = (0.22, 0.22, 0.27, 1.0)
 SHOES = (0.10, 0.09, 0.09, 1.0)
-GROUND = (0.62, 0.60, 0.56, 1.0)
 LINK_COLOURS: dict[str, tuple[float, float, float, float]] = {
     "root": TROUSERS, "chest": SHIRT, "neck": SKIN,
     "left_shoulder": SHIRT, "right_shoulder": SHIRT, "left_elbow": SKIN, "right_elbow": SKIN,
@@ -177,24 +176,19 @@ def _humanoid_urdf() -> Path:
 
 
 class HumanoidScene:
-    """A headless pybullet world: optional ground plane, the humanoid and its `ATTACHMENTS`.
+    """A headless pybullet world with the humanoid and its `ATTACHMENTS` (the ground is composited
+    by `openhuman.synth.render`).
 
     `set_pose(pose)` poses it; `link_frames()` gives each link's world frame; `primitives()` lists
     every visible shape; `labels_from_seg` turns pybullet's segmentation buffer into body14 ids.
     """
 
-    def __init__(self, ground: bool = True, attachments: bool = True) -> None:
+    def __init__(self, attachments: bool = True) -> None:
         with quiet_native_output():
             import pybullet as p
 
         self._p = p
         c = self.client = p.connect(p.DIRECT)
-        self.plane_id = -1
-        if ground:
-            import pybullet_data
-
-            self.plane_id = p.loadURDF(str(Path(pybullet_data.getDataPath()) / "plane.urdf"), physicsClientId=c)
-            p.changeVisualShape(self.plane_id, -1, rgbaColor=GROUND, textureUniqueId=-1, physicsClientId=c)
         with quiet_native_output():
             self.body_id = p.loadURDF(str(_humanoid_urdf()), globalScaling=SCALE, physicsClientId=c)
         self.link_index: dict[str, int] = {}
@@ -223,7 +217,7 @@ class HumanoidScene:
 
     def _build_lut(self) -> np.ndarray:
         """int16 [n_objects, n_links + 1]: body14 id of (object id, link index + 1); 0 elsewhere."""
-        n_obj = max([self.body_id, self.plane_id, *self.attachment_ids]) + 1
+        n_obj = max([self.body_id, *self.attachment_ids]) + 1
         lut = np.zeros((n_obj, len(self.link_index) + 1), dtype=np.uint8)
         for name, j in self.link_index.items():
             lut[self.body_id, j + 1] = LINK_BODY14[name]

@@ -126,7 +126,6 @@ def render_view(
     cam: CameraView,
     near: float = 0.05,
     far: float = 50.0,
-    shadow: bool = False,
     light_dir: tuple[float, float, float] = (0.4, -0.3, 1.0),
 ) -> Render:
     """Render `cam` in pybullet `client` with the headless TinyRenderer."""
@@ -139,7 +138,6 @@ def render_view(
         projectionMatrix=gl_projection_matrix(cam, near, far),
         renderer=p.ER_TINY_RENDERER,
         flags=p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX,
-        shadow=int(shadow),
         lightDirection=list(light_dir),
         physicsClientId=client,
     )
@@ -150,3 +148,50 @@ def render_view(
     z = far * near / (far - (far - near) * d)
     z[seg_arr < 0] = np.nan
     return Render(rgb=rgb, depth_m=z.astype(np.float32), seg=seg_arr)
+
+
+GROUND_RGB = ((152, 148, 140), (140, 136, 129))
+"""The two tones of the ground's 0.5 m checker tiles."""
+SKY_RGB = (214, 219, 224)
+
+
+@dataclass(frozen=True)
+class GroundLayer:
+    """What a static camera sees of the ground plane z = 0 and the sky (computed once per camera)."""
+
+    rgb: np.ndarray
+    """uint8 [H, W, 3] ground (checker tiles) or sky colour."""
+    depth_m: np.ndarray
+    """float32 [H, W] optical-axis depth of the ground; NaN for sky pixels (beyond `far` or above the horizon)."""
+
+
+def ground_layer(cam: CameraView, far: float = 50.0, tile: float = 0.5) -> GroundLayer:
+    """Ray-cast every pixel of `cam` against the ground plane z = 0 (the TinyRenderer is slow on a
+    large plane: shading it costs ~4x the person, so the ground is composited analytically)."""
+    H, W = cam.height, cam.width
+    cols, rows = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    rays_cam = np.stack([cols, rows, np.ones_like(cols)], axis=-1) @ np.linalg.inv(cam.K).T
+    R, c = cam.world_from_cam[:3, :3], cam.world_from_cam[:3, 3]
+    rays = rays_cam @ R.T  # world direction per pixel, scaled so that its camera z is 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = -c[2] / rays[..., 2]
+    hit = (rays[..., 2] < 0) & (t > 0) & (t < far) if c[2] > 0 else np.zeros((H, W), dtype=bool)
+    depth = np.where(hit, t, np.nan).astype(np.float32)
+    xy = c[:2] + np.where(hit, t, 0.0)[..., None] * rays[..., :2]
+    odd = (np.floor(xy[..., 0] / tile) + np.floor(xy[..., 1] / tile)) % 2 == 1
+    rgb = np.where(odd[..., None], np.array(GROUND_RGB[1]), np.array(GROUND_RGB[0]))
+    rgb = np.where(hit[..., None], rgb, np.array(SKY_RGB)).astype(np.uint8)
+    return GroundLayer(rgb=rgb, depth_m=depth)
+
+
+def composite(render: Render, ground: GroundLayer) -> Render:
+    """Put the rendered objects in front of (or, where they dip below z = 0, behind) the ground.
+    Ground and sky pixels get segmentation -1."""
+    hit = render.seg >= 0
+    with np.errstate(invalid="ignore"):
+        front = hit & ~(ground.depth_m < render.depth_m)
+    return Render(
+        rgb=np.where(front[..., None], render.rgb, ground.rgb),
+        depth_m=np.where(front, render.depth_m, ground.depth_m).astype(np.float32),
+        seg=np.where(front, render.seg, -1).astype(np.int32),
+    )
