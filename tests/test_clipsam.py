@@ -10,7 +10,7 @@ from openhuman.errors import CheckpointError, InputError
 from openhuman.parsing.clipsam import classify, dense_clip
 from openhuman.parsing.clipsam.config import ClipSamConfig
 from openhuman.parsing.clipsam.pose import PoseResult
-from openhuman.parsing.clipsam.prompts import PromptSet, encode_ensemble, load_prompts
+from openhuman.parsing.clipsam.prompts import PromptSet, build_text_bank, encode_ensemble, load_prompts
 from openhuman.parsing.clipsam.proposals import build_prompts, uncovered_grid
 from openhuman.parsing.config import ParserConfig
 from openhuman.types import Frame
@@ -147,6 +147,10 @@ def test_prompt_ensembles_change_the_text_embedding(tiny_clip):
     torch.testing.assert_close(ensemble.norm(), torch.tensor(1.0))
     torch.testing.assert_close(single, direct / direct.norm())
     assert (ensemble - single).norm() > 1e-3
+    bank = build_text_bank(model, tokenizer, prompts)
+    assert bank.parts.shape == (14, model.text_projection.shape[1])
+    assert bank.background.shape[0] == len(prompts.background)
+    torch.testing.assert_close(bank.parts[4], ensemble, atol=1e-5, rtol=1e-4)
 
 
 def test_prompt_file_errors_name_the_problem(tmp_path):
@@ -255,5 +259,6 @@ def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip):
     assert (out.person_ids[~person] == -1).all()
     assert out.keypoints is not None and out.keypoints.shape == (1, 33, 3)
     assert len(np.unique(out.labels[person])) > 1
-    empty = ClipSamParser(tiny_sam, tiny_clip[0], tiny_clip[1], cfg, pose_fn=lambda rgb: None)(Frame("cam0", 4, 0.2, rgb))
+    parser.pose_fn = lambda rgb: None
+    empty = parser(Frame("cam0", 4, 0.2, rgb))
     assert (empty.labels == 0).all() and (empty.person_ids == -1).all()

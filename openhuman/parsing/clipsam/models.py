@@ -9,6 +9,7 @@ A missing or mismatched checkpoint raises `CheckpointError` naming the config ke
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from torch import nn
@@ -24,13 +25,34 @@ SAM_KEY = "parser.clipsam.sam_checkpoint"
 CLIP_KEY = "parser.clipsam.clip_checkpoint"
 TINY_CLIP = "openhuman-tiny-clip"
 """open_clip architecture that `clip_model: tiny` maps to (registered by backbones)."""
-TINY_SAM_KWARGS: dict[str, Any] = {
-    "encoder_embed_dim": 64,
-    "encoder_depth": 2,
-    "encoder_num_heads": 2,
-    "encoder_global_attn_indexes": [1],
-}
-"""segment_anything `_build_sam` arguments of `sam_model: tiny` (random-init test model)."""
+TINY_SAM_IMAGE_SIZE = 256
+"""Input size of `sam_model: tiny` (16x16 image embedding: a cheap mask decoder for tests)."""
+
+
+def build_tiny_sam() -> nn.Module:
+    """A small random SAM from segment_anything's own modules: 256 px input, 64-d 2-block encoder,
+    32-d prompt encoder / mask decoder (tests and benchmarks; SAM's official sizes come from
+    backbones)."""
+    ensure_torchvision()
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    dim, size, patch = 32, TINY_SAM_IMAGE_SIZE, 16
+    encoder = ImageEncoderViT(
+        img_size=size, patch_size=patch, embed_dim=64, depth=2, num_heads=2, mlp_ratio=4,
+        out_chans=dim, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        use_rel_pos=True, window_size=4, global_attn_indexes=(1,),
+    )  # fmt: skip
+    grid = size // patch
+    prompt = PromptEncoder(embed_dim=dim, image_embedding_size=(grid, grid), input_image_size=(size, size), mask_in_chans=8)
+    decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2),
+        transformer_dim=dim,
+        iou_head_depth=3,
+        iou_head_hidden_dim=32,
+    )
+    sam = Sam(image_encoder=encoder, prompt_encoder=prompt, mask_decoder=decoder)
+    return sam.eval()
 
 
 def clip_arch(cfg: ClipSamConfig) -> str:
@@ -49,11 +71,8 @@ def _require(path: str | None, key: str, allow_random: bool, what: str) -> None:
 def build_sam(cfg: ClipSamConfig, device: str = "cpu") -> nn.Module:
     """The full segment_anything `Sam` model (eval mode) for `cfg.sam_model`."""
     _require(cfg.sam_checkpoint, SAM_KEY, cfg.allow_random_init, "SAM (.pth)")
-    if cfg.sam_model == "tiny":  # faster than backbones' tiny: 2 blocks, one global
-        ensure_torchvision()
-        from segment_anything.build_sam import _build_sam
-
-        model = _build_sam(checkpoint=None, **TINY_SAM_KWARGS)
+    if cfg.sam_model == "tiny":  # much cheaper than backbones' tiny (1024 px, 256-d decoder)
+        model = build_tiny_sam()
         if cfg.sam_checkpoint is not None:
             backbones.load_state_dict_strict(model, cfg.sam_checkpoint, SAM_KEY, hint="a tiny SAM state dict")
     else:

@@ -73,11 +73,24 @@ class TextBank:
     """float [B, E] unit-norm embeddings of the background phrases."""
 
 
+def _encode_groups(model: Any, tokenizer: Any, groups: list[list[str]], chunk: int = 256) -> torch.Tensor:
+    """Unit-norm ensemble embedding [G, E] per group of texts, encoding all texts in few batches."""
+    texts = [t for g in groups for t in g]
+    device = next(model.parameters()).device
+    embs = torch.cat([model.encode_text(tokenizer(texts[i : i + chunk]).to(device)) for i in range(0, len(texts), chunk)])
+    embs = F.normalize(embs.float(), dim=-1)
+    out, start = [], 0
+    for g in groups:
+        out.append(F.normalize(embs[start : start + len(g)].mean(0), dim=0))
+        start += len(g)
+    return torch.stack(out)
+
+
 def build_text_bank(model: Any, tokenizer: Any, prompts: PromptSet) -> TextBank:
-    """Embed all part and background ensembles once (under inference mode)."""
+    """Embed all part and background ensembles once (under inference mode); same result as
+    `encode_ensemble` per part / background phrase."""
+    part_groups = [[t.format(s) for t in prompts.templates for s in syn] for syn in prompts.parts]
+    bg_groups = [[t.format(b) for t in prompts.background_templates] for b in prompts.background]
     with torch.inference_mode():
-        parts = torch.stack([encode_ensemble(model, tokenizer, prompts.templates, syn) for syn in prompts.parts])
-        bg = torch.stack(
-            [encode_ensemble(model, tokenizer, prompts.background_templates, (b,)) for b in prompts.background]
-        )
-    return TextBank(parts=parts, background=bg)
+        emb = _encode_groups(model, tokenizer, part_groups + bg_groups)
+    return TextBank(parts=emb[: len(part_groups)], background=emb[len(part_groups) :])
