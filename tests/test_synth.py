@@ -58,6 +58,19 @@ def test_interpolation_hits_keyframes_and_loops_with_root_drift():
     assert np.linalg.norm(clip.cycle_offset) > 0.5  # a walk cycle travels
 
 
+def test_clips_play_one_after_another():
+    from openhuman.synth.motion import load_clip, sample_clips
+
+    poses = sample_clips(["walk", "kick"], frames=None, fps=30.0)
+    n_walk = int(np.floor(load_clip("walk").duration * 30.0)) + 1
+    n_kick = int(np.floor(load_clip("kick").duration * 30.0)) + 1
+    assert len(poses) == n_walk + n_kick
+    end, start = poses[n_walk - 1].root_pos, poses[n_walk].root_pos
+    assert np.allclose(end[[0, 2]], start[[0, 2]])  # the second clip starts where the first ended
+    held = sample_clips(["kick"], frames=n_kick + 10, fps=30.0)
+    assert np.allclose(held[-1].root_pos, held[-5].root_pos)  # non-looping clips hold their last pose
+
+
 def test_projection_matches_rendered_sphere():
     """K/pose -> pybullet matrices: a rendered sphere's disc is centred where K projects its centre,
     and the depth of a face turned to the camera is its distance along the optical axis."""
@@ -195,6 +208,13 @@ def test_capture_round_trip_is_exact(synth_capture_factory):
                 assert np.nanmax(np.abs(depth - view.depth_m)) <= 0.0005 + 1e-6  # uint16 millimetres
             xyz, labels = cap.gt_3d(fr.index)
             assert np.array_equal(xyz, fr.xyz) and np.array_equal(labels, fr.labels)
+        # lossy videos (yuv420p, crf 18) read back within a few grey levels on average
+        lossy = Capture.open(synth_capture_factory(**args, lossless=False))
+        first = next(lossy.synced())
+        rgb0 = synth.render_frame(0).views
+        for view, frame in zip(rgb0, first, strict=True):
+            err = np.abs(frame.rgb.astype(np.int16) - view.rgb.astype(np.int16))
+            assert err.mean() < 3.0 and err.max() > 0
 
 
 def test_root_motion_modes():
@@ -239,6 +259,8 @@ def test_bad_input_raises_input_error(tmp_path):
     for cfg in (SynthConfig(width=8), SynthConfig(height=0), SynthConfig(views=0), SynthConfig(frames=0)):
         with pytest.raises(InputError):
             cfg.validate()
+    with pytest.raises(InputError, match="above the ground"):
+        generate_capture(tmp_path / "e", SynthConfig(frames=2, width=32, height=32, elevation_deg=-40))
     with pytest.raises(InputError, match="radius"):
         generate_capture(tmp_path / "d", SynthConfig(clips=("run",), frames=60, radius=0.9, width=32, height=32))
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

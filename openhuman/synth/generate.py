@@ -172,6 +172,8 @@ def frame_cameras(cfg: SynthConfig, lo: np.ndarray, hi: np.ndarray) -> list[Came
     cam_z = cfg.camera_height
     if cam_z is None:
         cam_z = float(target[2] + cfg.radius * np.tan(np.radians(cfg.elevation_deg)))
+    if cam_z < 0.05:
+        raise InputError(f"cameras would sit {cam_z:.2f} m above the ground; raise --height or --elevation")
     azimuth0 = float(np.random.default_rng(cfg.seed).uniform(0.0, 360.0))
     cams = ring_cameras(cfg.views, cfg.width, cfg.height, cfg.radius, cam_z, target, cfg.fov_deg or 60.0, azimuth0)
     if cfg.fov_deg is not None:
