@@ -1,0 +1,221 @@
+"""SCHNet training: AdamW + warm-up/poly LR, boundary-weighted cross-entropy, periodic validation
+mIoU, resumable atomic checkpoints (`out_dir/last.pt`, `out_dir/best.pt`).
+
+On CUDA it uses mixed precision (float16 autocast + GradScaler) and a multi-worker DataLoader;
+on CPU it runs in float32 in the main process with `cfg.threads` torch threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from openhuman.config import save_config
+from openhuman.errors import InputError
+from openhuman.metrics import IGNORE, confusion_matrix, iou_per_class, mean_iou
+from openhuman.parsing.schnet.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from openhuman.parsing.schnet.config import TrainConfig
+from openhuman.parsing.schnet.data import ParsingDataset, open_pairs
+from openhuman.parsing.schnet.model import SchnetModel, build_schnet
+
+log = logging.getLogger(__name__)
+
+
+def boundary_weights(labels: torch.Tensor, radius: int, weight: float) -> torch.Tensor:
+    """labels int64 [B, H, W] -> float [B, H, W]: 1 + weight within `radius` px of a label edge."""
+    lab = labels.float()
+    edge = torch.zeros_like(lab, dtype=torch.bool)
+    edge[:, 1:, :] |= lab[:, 1:, :] != lab[:, :-1, :]
+    edge[:, :, 1:] |= lab[:, :, 1:] != lab[:, :, :-1]
+    if radius > 0:
+        band = F.max_pool2d(edge.float()[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0] > 0
+    else:
+        band = edge
+    return 1.0 + weight * band.float()
+
+
+def parsing_loss(logits: torch.Tensor, labels: torch.Tensor, boundary_weight: float, radius: int) -> torch.Tensor:
+    """Cross-entropy over [B, K+1, H, W] logits vs int64 [B, H, W] labels (IGNORE skipped), boundary-weighted."""
+    ce = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE, reduction="none")
+    valid = (labels != IGNORE).float()
+    w = boundary_weights(labels, radius, boundary_weight) * valid if boundary_weight > 0 else valid
+    return (ce * w).sum() / w.sum().clamp(min=1.0)
+
+
+def poly_lr_factor(step: int, total: int, warmup: int, power: float) -> float:
+    """LR multiplier: linear warm-up over `warmup` steps, then (1 - step/total) ** power."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, 1.0 - step / max(1, total)) ** power
+
+
+def make_optimizer(model: SchnetModel, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with groups: added modules at lr, backbones (if trainable) at lr * backbone_lr_scale;
+    no weight decay on 0/1-D tensors (norms, biases, tokens' scales)."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_backbone = name.startswith(("sam.", "clip."))
+        groups.setdefault((is_backbone, p.ndim >= 2), []).append(p)
+    params = [
+        {
+            "params": ps,
+            "lr": cfg.lr * (cfg.backbone_lr_scale if bb else 1.0),
+            "weight_decay": cfg.weight_decay if decay else 0.0,
+        }
+        for (bb, decay), ps in sorted(groups.items())
+    ]
+    for g in params:
+        g["initial_lr"] = g["lr"]
+    return torch.optim.AdamW(params, betas=(0.9, 0.999))
+
+
+def _batches(loader: torch.utils.data.DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    while True:
+        yield from loader
+
+
+@torch.no_grad()
+def evaluate(
+    model: SchnetModel, dataset: ParsingDataset, device: torch.device, max_images: int | None = None
+) -> dict[str, Any]:
+    """mIoU (background excluded, openhuman.metrics) over up to `max_images` evenly spaced items."""
+    n = len(dataset)
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_images or n)).round().astype(int))
+    k = len(model.vocabulary) + 1
+    conf = np.zeros((k, k), dtype=np.int64)
+    was_training = model.training
+    model.eval()
+    for i in idx:
+        image, labels = dataset[int(i)]
+        with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+            logits = model(torch.from_numpy(image)[None].to(device))
+        pred = logits.argmax(1)[0].cpu().numpy()
+        conf += confusion_matrix(pred, labels, k)
+    model.train(was_training)
+    ious = iou_per_class(conf)
+    return {"miou": mean_iou(conf), "iou": [None if math.isnan(v) else float(v) for v in ious], "images": len(idx)}
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device: 'cuda' requested but no GPU is available; use 'auto' or 'cpu'")
+    return torch.device(cfg.device)
+
+
+def _datasets(cfg: TrainConfig) -> tuple[ParsingDataset, ParsingDataset | None]:
+    d = cfg.data
+    train_pairs = open_pairs(d.format, d.root, d.train_split, d.frame_stride)
+    if len(train_pairs.classes) != len(cfg.model.vocabulary):
+        raise InputError(
+            f"model.vocabulary has {len(cfg.model.vocabulary)} names but the {d.format} data has "
+            f"{len(train_pairs.classes)} classes ({', '.join(train_pairs.classes)}); list them in id order"
+        )
+    if d.max_samples is not None and len(train_pairs) > d.max_samples:
+        keep = np.linspace(0, len(train_pairs) - 1, d.max_samples).round().astype(int)
+        train_pairs.images = [train_pairs.images[i] for i in keep]  # type: ignore[assignment]
+        train_pairs.labels = [train_pairs.labels[i] for i in keep]  # type: ignore[assignment]
+    train_ds = ParsingDataset(train_pairs, cfg.model.image_size, cfg.augment, train=True, seed=cfg.seed)
+    val_ds = None
+    if d.val_split:
+        val_pairs = open_pairs(d.format, d.root, d.val_split, d.frame_stride)
+        val_ds = ParsingDataset(val_pairs, cfg.model.image_size, cfg.augment, train=False)
+    return train_ds, val_ds
+
+
+def _resume(model: SchnetModel, opt: torch.optim.Optimizer, last: Path) -> tuple[int, float]:
+    data = read_checkpoint(last, "train.out_dir/last.pt")
+    load_weights(model, data, "train.out_dir/last.pt", str(last))
+    if "optimizer" in data:
+        opt.load_state_dict(data["optimizer"])
+    log.info("resumed from %s at step %d", last, data["step"])
+    return int(data["step"]), float(data.get("best_miou", float("nan")))
+
+
+def _validate_and_save(
+    model: SchnetModel,
+    cfg: TrainConfig,
+    opt: torch.optim.Optimizer,
+    val_ds: ParsingDataset | None,
+    device: torch.device,
+    step: int,
+    best: float,
+) -> float:
+    """Validate (if a split is set), write last.pt and, on improvement, best.pt; returns the best mIoU."""
+    out = Path(cfg.out_dir)
+    miou = float("nan")
+    if val_ds is not None:
+        miou = evaluate(model, val_ds, device, cfg.val_max_images)["miou"]
+        log.info("step %d: validation mIoU %.4f (best %.4f)", step, miou, best)
+    improved = not math.isnan(miou) and (math.isnan(best) or miou > best)
+    best = miou if improved else best
+    save_checkpoint(out / "last.pt", model, cfg.model, step, opt, best)
+    if improved or val_ds is None:
+        save_checkpoint(out / "best.pt", model, cfg.model, step, None, best)
+    return best
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train SCHNet as configured; returns {"step", "best_miou", "last", "best", "final_loss"}."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.set_num_threads(max(1, cfg.threads))
+    cv2.setNumThreads(max(1, cfg.threads))
+    device = _device(cfg)
+    train_ds, val_ds = _datasets(cfg)
+    model = build_schnet(cfg.model).to(device).train()
+    opt = make_optimizer(model, cfg)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "train_config.yaml")
+    step, best = 0, float("nan")
+    if cfg.resume and (out / "last.pt").is_file():
+        step, best = _resume(model, opt, out / "last.pt")
+    cuda = device.type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train_ds) >= cfg.batch_size,
+        num_workers=cfg.num_workers if cuda else 0, pin_memory=cuda, persistent_workers=cuda and cfg.num_workers > 0,
+    )  # fmt: skip
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)
+    log.info("training SCHNet-%s on %s: %d images, %d steps, %s", cfg.model.size, device, len(train_ds), cfg.steps,
+             "backbones trainable" if model.text_trainable() else "backbones frozen")  # fmt: skip
+    batches, t0, start, loss_avg = _batches(loader), time.perf_counter(), step, float("nan")
+    while step < cfg.steps:
+        factor = poly_lr_factor(step, cfg.steps, cfg.warmup_steps, cfg.poly_power)
+        for g in opt.param_groups:
+            g["lr"] = g["initial_lr"] * factor
+        images, labels = next(batches)
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=cuda and cfg.amp):
+            logits = model(images)
+        loss = parsing_loss(logits, labels, cfg.boundary_weight, cfg.boundary_radius)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        loss_avg = loss.item() if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * loss.item()
+        if step % 20 == 0 or step == 1:
+            log.info("step %d/%d loss %.4f lr %.2e (%.2f s/step)", step, cfg.steps, loss_avg,
+                     opt.param_groups[0]["lr"], (time.perf_counter() - t0) / (step - start))  # fmt: skip
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            best = _validate_and_save(model, cfg, opt, val_ds, device, step, best)
+    return {
+        "step": step,
+        "best_miou": best,
+        "last": str(out / "last.pt"),
+        "best": str(out / "best.pt"),
+        "final_loss": loss_avg,
+    }

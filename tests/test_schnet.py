@@ -1,0 +1,197 @@
+"""SCHNet model: module shapes, frozen/trainable gradients, overfitting, checkpoints, vocabulary, backend."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from openhuman.errors import CheckpointError  # noqa: E402
+from openhuman.ontology import BODY14  # noqa: E402
+from openhuman.parsing import backbones  # noqa: E402
+from openhuman.parsing.config import ParserConfig  # noqa: E402
+from openhuman.parsing.schnet.checkpoint import load_schnet, save_checkpoint  # noqa: E402
+from openhuman.parsing.schnet.config import SchnetConfig  # noqa: E402
+from openhuman.parsing.schnet.model import build_schnet  # noqa: E402
+from openhuman.parsing.schnet.modules import FTM, FTMMLP, SRM, ParsingHead, SimModule  # noqa: E402
+from openhuman.types import Frame  # noqa: E402
+
+TINY = SchnetConfig(size="tiny", image_size=64)
+
+
+@pytest.fixture(scope="module")
+def pretrained_files(tmp_path_factory):
+    """Tiny 'pretrained' SAM (official full-Sam layout) and CLIP checkpoints."""
+    d = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(1)
+    torch.save(backbones.build_sam("tiny").state_dict(), d / "sam_tiny.pth")
+    clip, _, _ = backbones.build_clip("openhuman-tiny-clip")
+    torch.save(clip.state_dict(), d / "clip_tiny.pt")
+    return str(d / "sam_tiny.pth"), str(d / "clip_tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def scratch_model():
+    torch.manual_seed(0)
+    return build_schnet(TINY)
+
+
+def test_module_shapes():
+    b, h, w, c, cc, k, d = 2, 4, 5, 16, 12, 3, 8
+    f_sim = SimModule()(torch.randn(b, d), torch.randn(k, d), 10.0)
+    assert f_sim.shape == (b, k) and torch.allclose(f_sim.sum(-1), torch.ones(b))
+    srm = SRM(c, cc, d)
+    out = srm(torch.randn(b, h, w, c), torch.randn(b, cc, h, w), f_sim, torch.randn(k, d))
+    assert out.shape == (b, h, w, c)
+    ftm = FTM(c, 4, FTMMLP(c))
+    assert ftm(torch.randn(b, h, w, c)).shape == (b, h, w, c)
+    head = ParsingHead(c, 4, d, width=8)
+    logits = head([torch.randn(b, c, h, w) for _ in range(4)], torch.rand(b, 3, 16 * h, 16 * w), torch.randn(k, d))
+    assert logits.shape == (b, k + 1, 16 * h, 16 * w)
+
+
+def test_model_output_shape_any_input_size(scratch_model):
+    with torch.inference_mode():
+        assert scratch_model(torch.rand(2, 3, 64, 64)).shape == (2, len(BODY14), 64, 64)
+        assert scratch_model(torch.rand(1, 3, 48, 80)).shape == (1, len(BODY14), 48, 80)
+    assert not scratch_model.training
+
+
+def test_from_scratch_trains_backbones(scratch_model):
+    assert all(p.requires_grad for p in scratch_model.sam.parameters())
+    assert all(p.requires_grad for p in scratch_model.clip.parameters())
+
+
+def test_pretrained_backbones_are_frozen_and_modules_get_gradients(pretrained_files):
+    sam, clip = pretrained_files
+    model = build_schnet(dataclasses.replace(TINY, sam_checkpoint=sam, clip_checkpoint=clip)).train()
+    for srm in model.srm:  # SRM's output projection starts at zero; open it so every SRM weight gets a gradient
+        torch.nn.init.normal_(srm.down.weight, std=0.02)
+    logits = model(torch.rand(2, 3, 64, 64))
+    torch.nn.functional.cross_entropy(logits, torch.randint(0, len(BODY14), (2, 64, 64))).backward()
+    frozen = list(model.sam.parameters()) + list(model.clip.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in frozen)
+    for name in ("srm.0.semantic.weight", "srm.0.down.weight", "srm.3.up.weight", "ftm.0.tokens.tokens",
+                 "ftm.0.rho", "ftm.3.mlp.net.1.weight", "head.embed.weight", "head.background"):  # fmt: skip
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def _toy_batch(n: int = 2, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images with coloured rectangles and their labels (3 classes + background)."""
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(n, 3, size, size, generator=g) * 0.2
+    labels = torch.zeros(n, size, size, dtype=torch.long)
+    for i in range(n):
+        for cls, (y, x) in enumerate([(8, 8), (30, 12), (12, 36)], start=1):
+            y, x = y + 4 * i, x + 2 * i
+            labels[i, y : y + 18, x : x + 16] = cls
+            images[i, cls - 1, y : y + 18, x : x + 16] = 0.9
+    return images, labels
+
+
+def test_tiny_model_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = build_schnet(dataclasses.replace(TINY, vocabulary=["red part", "green part", "blue part"])).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    images, labels = _toy_batch()
+    losses = []
+    for _ in range(40):
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::8]
+
+
+def _same_logits(a, b) -> None:
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        assert torch.equal(a(x), b(x))
+
+
+def test_checkpoint_round_trip_from_scratch(tmp_path, scratch_model):
+    path = tmp_path / "s.pt"
+    save_checkpoint(path, scratch_model, TINY, step=7)
+    _same_logits(scratch_model, load_schnet(path))
+
+
+def test_checkpoint_round_trip_frozen_backbones(tmp_path, pretrained_files):
+    sam, clip = pretrained_files
+    cfg = dataclasses.replace(TINY, sam_checkpoint=sam, clip_checkpoint=clip)
+    model = build_schnet(cfg)
+    with torch.no_grad():
+        model.head.background.add_(1.0)
+    path = tmp_path / "f.pt"
+    save_checkpoint(path, model, cfg)
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    assert stored["frozen"] and not any(k.startswith(("sam.", "clip.")) for k in stored["weights"])
+    _same_logits(model, load_schnet(path))
+
+
+def test_vocabulary_change_changes_output_classes(tmp_path, scratch_model):
+    path = tmp_path / "v.pt"
+    save_checkpoint(path, scratch_model, TINY)
+    vocab = ["hat", "left hand", "shoes"]
+    model = load_schnet(path, dataclasses.replace(TINY, vocabulary=vocab))
+    assert model.vocabulary == vocab
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        out = model(x)
+        base = scratch_model(x)
+    assert out.shape[1] == len(vocab) + 1
+    # background is the same channel; "left hand" is body14's channel 7 under another vocabulary
+    assert torch.allclose(out[:, 2], base[:, 7], atol=1e-5)
+    assert not torch.allclose(out[:, 1], base[:, 1], atol=1e-3)
+
+
+def test_missing_and_mismatched_checkpoints_name_the_key(tmp_path, scratch_model):
+    with pytest.raises(CheckpointError, match=r"^parser\.schnet\.checkpoint: file not found"):
+        load_schnet(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match=r"^parser\.schnet\.checkpoint: not set"):
+        ParserConfig(backend="schnet")  # noqa: B018 - config only
+        from openhuman.parsing.schnet.backend import SchnetParser
+
+        SchnetParser.from_config(ParserConfig(backend="schnet"))
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, scratch_model, TINY)
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    data["weights"].pop("head.embed.weight")
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match=r"^parser\.schnet\.checkpoint: .*does not match.*head\.embed\.weight"):
+        load_schnet(path)
+    torch.save({"weights": {}}, path)
+    with pytest.raises(CheckpointError, match=r"^parser\.schnet\.checkpoint: .*not a SCHNet checkpoint"):
+        load_schnet(path)
+
+
+def test_frozen_checkpoint_without_backbone_files_names_keys(tmp_path, pretrained_files):
+    sam, clip = pretrained_files
+    cfg = dataclasses.replace(TINY, sam_checkpoint=sam, clip_checkpoint=clip)
+    path = tmp_path / "f.pt"
+    save_checkpoint(path, build_schnet(cfg), dataclasses.replace(cfg, sam_checkpoint=None, clip_checkpoint=None))
+    with pytest.raises(CheckpointError, match=r"parser\.schnet\.sam_checkpoint"):
+        load_schnet(path)
+
+
+def test_backend_gives_body14_parse(tmp_path, scratch_model):
+    from openhuman.parsing.base import Parser
+
+    path = tmp_path / "b.pt"
+    save_checkpoint(path, scratch_model, TINY)
+    cfg = ParserConfig(backend="schnet")
+    cfg.schnet = dataclasses.replace(TINY, checkpoint=str(path), vocabulary=["head", "hat", "left foot"])
+    parser = Parser.from_config(cfg)
+    rgb = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)
+    parse = parser(Frame("cam0", 3, 0.1, rgb))
+    assert parse.labels.shape == (40, 56) and parse.labels.dtype == np.int16
+    assert parse.probs is not None and parse.probs.shape == (15, 40, 56) and parse.probs.dtype == np.float16
+    assert np.allclose(parse.probs.astype(np.float32).sum(0), 1.0, atol=1e-2)
+    assert set(np.unique(parse.labels)) <= {0, 1, 13}
+    # "hat" is outside body14: its probability is folded into background
+    raw = parser.predict(rgb).numpy()
+    assert np.allclose(parse.probs[0], raw[0] + raw[2], atol=1e-2)

@@ -1,0 +1,139 @@
+"""SCHNet dataset readers on fabricated LIP / CIHP / PASCAL-Person-Part layouts, and flip augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from openhuman.errors import InputError
+from openhuman.ontology import BODY14, LR_SWAP, PART_ID, taxonomy
+from openhuman.parsing.schnet.config import AugmentConfig
+from openhuman.parsing.schnet.data import (
+    ParsingDataset,
+    hflip_pair,
+    lr_swap_table,
+    open_pairs,
+    random_augment,
+    read_cihp,
+    read_lip,
+    read_ppp,
+)
+
+
+def _write_pair(img: Path, lbl: Path, seed: int, num_classes: int, size=(24, 32)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img.parent.mkdir(parents=True, exist_ok=True)
+    lbl.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(img), (rng.random((*size, 3)) * 255).astype(np.uint8))
+    labels = rng.integers(0, num_classes, size, dtype=np.uint8)
+    cv2.imwrite(str(lbl), labels)
+    return labels
+
+
+def test_lip_layout(tmp_path):
+    ids = ["100_1", "200_2"]
+    want = {}
+    for i, name in enumerate(ids + ["300_3"]):
+        want[name] = _write_pair(
+            tmp_path / "TrainVal_images" / "train_images" / f"{name}.jpg",
+            tmp_path / "TrainVal_parsing_annotations" / "train_segmentations" / f"{name}.png", i, 20,
+        )  # fmt: skip
+    (tmp_path / "train_id.txt").write_text("\n".join(ids) + "\n")
+    pairs = read_lip(tmp_path, "train")
+    assert len(pairs) == 2 and pairs.classes == taxonomy("lip").classes[1:]
+    rgb, lab = pairs[1]
+    assert rgb.shape == (24, 32, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(lab, want["200_2"])
+
+
+def test_cihp_layout_without_list_uses_all_images(tmp_path):
+    base = tmp_path / "instance-level-human-parsing" / "Validation"
+    for i in range(3):
+        _write_pair(base / "Images" / f"{i:07d}.jpg", base / "Category_ids" / f"{i:07d}.png", i, 20)
+    pairs = read_cihp(tmp_path, "val")
+    assert len(pairs) == 3 and len(pairs.classes) == 19
+    assert pairs[2][1].max() < 20
+
+
+def test_ppp_layout_with_list_file(tmp_path):
+    for i, name in enumerate(["2008_000003", "2008_000008"]):
+        _write_pair(tmp_path / "JPEGImages" / f"{name}.jpg", tmp_path / "SegmentationPart" / f"{name}.png", i, 7)
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "val_id.txt").write_text("2008_000008\n")
+    pairs = open_pairs("ppp", str(tmp_path), "val")
+    assert len(pairs) == 1 and pairs.classes == taxonomy("pascal_person_part").classes[1:]
+    assert pairs.images[0].name == "2008_000008.jpg"
+
+
+def test_missing_files_are_reported(tmp_path):
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "SegmentationPart").mkdir()
+    (tmp_path / "train_id.txt").write_text("nope\n")
+    with pytest.raises(InputError, match="missing"):
+        read_ppp(tmp_path, "train")
+    with pytest.raises(InputError, match="expected folders"):
+        read_lip(tmp_path / "elsewhere", "train")
+
+
+def test_swap_table_matches_body14_lr_swap_and_lip():
+    table = lr_swap_table(BODY14[1:])
+    assert np.array_equal(table[:15], LR_SWAP.astype(np.uint8))
+    assert table[255] == 255
+    lip = lr_swap_table(taxonomy("lip").classes[1:])
+    names = taxonomy("lip").classes
+    assert names[lip[names.index("left arm")]] == "right arm"
+    assert names[lip[names.index("right shoe")]] == "left shoe"
+    assert lip[names.index("face")] == names.index("face")
+
+
+def test_horizontal_flip_swaps_left_and_right_labels():
+    labels = np.zeros((8, 10), dtype=np.uint8)
+    labels[2:6, 0:3] = PART_ID["left upper arm"]  # image left side
+    labels[2:6, 8:10] = PART_ID["right foot"]
+    labels[0, 5] = PART_ID["head"]
+    rgb = np.zeros((8, 10, 3), dtype=np.uint8)
+    rgb[2:6, 0:3] = 200
+    frgb, flab = hflip_pair(rgb, labels, lr_swap_table(BODY14[1:]))
+    assert np.all(flab[2:6, 7:10] == PART_ID["right upper arm"])  # mirrored position, swapped side
+    assert np.all(flab[2:6, 0:2] == PART_ID["left foot"])
+    assert flab[0, 4] == PART_ID["head"]
+    assert np.all(frgb[2:6, 7:10] == 200)
+
+
+def test_random_augment_flip_keeps_left_right_consistent():
+    # A pair whose left half is "left hand" and right half "right hand": whatever the random
+    # scale/crop/flip, "left hand" pixels must stay on the image side the image content says.
+    rgb = np.zeros((32, 32, 3), dtype=np.uint8)
+    rgb[:, :16] = 255
+    labels = np.full((32, 32), PART_ID["right hand"], dtype=np.uint8)
+    labels[:, :16] = PART_ID["left hand"]
+    aug = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=True, color_jitter=0.0)
+    swap = lr_swap_table(BODY14[1:])
+    flipped = 0
+    for seed in range(12):
+        out_rgb, out_lab = random_augment(rgb, labels, 32, aug, swap, np.random.default_rng(seed))
+        white = out_rgb[..., 0] > 127
+        flipped += int(out_rgb[0, 0, 0] < 127)
+        on_white = np.unique(out_lab[white])
+        if out_rgb[0, 0, 0] > 127:
+            assert on_white.tolist() == [PART_ID["left hand"]]
+        else:
+            assert on_white.tolist() == [PART_ID["right hand"]]
+    assert 0 < flipped < 12
+
+
+def test_parsing_dataset_items(tmp_path):
+    for i in range(2):
+        _write_pair(tmp_path / "JPEGImages" / f"{i}.jpg", tmp_path / "SegmentationPart" / f"{i}.png", i, 7, (40, 20))
+    pairs = read_ppp(tmp_path, "train")
+    ds = ParsingDataset(pairs, 32, AugmentConfig(), train=True)
+    image, labels = ds[0]
+    assert image.shape == (3, 32, 32) and image.dtype == np.float32 and image.min() >= 0 and image.max() <= 1
+    assert labels.shape == (32, 32) and labels.dtype == np.int64
+    assert set(np.unique(labels)) <= set(range(7)) | {255}
+    val = ParsingDataset(pairs, 32, AugmentConfig(), train=False)
+    _, vlab = val[1]
+    assert np.all(vlab[:, 16:] == 255) and np.all(vlab[:, :16] < 7)  # letterboxed: padding ignored
