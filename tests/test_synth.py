@@ -192,6 +192,8 @@ def test_capture_round_trip_is_exact(synth_capture_factory):
     args = dict(clips=("jump",), views=2, frames=3, width=96, height=64, seed=1)
     cap = Capture.open(synth_capture_factory(**args))
     assert cap.frame_count == 3 and cap.fps == 30.0 and cap.view_ids == ("cam0", "cam1")
+    meta = cap.meta.extra["synth"]
+    assert meta["config"]["clips"] == ["jump"] and meta["config"]["seed"] == 1 and meta["clip_start_frames"] == [0]
     with SynthScene(SynthConfig(**args)) as synth:  # type: ignore[arg-type]
         assert cap.cameras is not None
         for cam in synth.cameras:

@@ -8,12 +8,13 @@ the same data as arrays without writing anything.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -218,6 +219,16 @@ class SynthScene:
     def __len__(self) -> int:
         return len(self.poses)
 
+    def metadata(self) -> dict[str, Any]:
+        """JSON-ready description stored in capture.json's `extra.synth`: the config, the first frame
+        of each clip, and the vertical field of view actually used."""
+        from openhuman.synth.motion import clip_frame_counts
+
+        counts = clip_frame_counts(list(self.cfg.clips), self.cfg.frames, self.cfg.fps)
+        cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.cfg).items()}
+        fov = float(np.degrees(2.0 * np.arctan(self.cfg.height / 2.0 / self.cameras[0].K[1, 1])))
+        return {"config": cfg, "clip_start_frames": [int(x) for x in np.cumsum([0, *counts[:-1]])], "fov_deg": fov}
+
     def render_frame(self, index: int, render: bool = True) -> SynthFrame:
         """Pose frame `index` and render every camera (skipped when `render` is False)."""
         from openhuman.synth.render import composite, render_view
@@ -268,7 +279,10 @@ def generate_capture(out_dir: str | Path, cfg: SynthConfig | None = None, overwr
             cfg.height,
             out,
         )
-        with CaptureWriter(out, cfg.fps, synth.cameras, overwrite=overwrite, lossless=cfg.lossless) as writer:
+        extra = {"synth": synth.metadata()}
+        with CaptureWriter(
+            out, cfg.fps, synth.cameras, overwrite=overwrite, lossless=cfg.lossless, extra=extra
+        ) as writer:
             for fr in synth.frames():
                 for v in fr.views:
                     writer.write_frame(

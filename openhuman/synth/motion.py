@@ -164,6 +164,13 @@ def sample_pose(clip: Clip, t: float) -> Pose:
     )
 
 
+def clip_frame_counts(names: list[str], frames: int | None, fps: float) -> list[int]:
+    """Frames each clip contributes: `frames`, or the clip's own duration at `fps` when None."""
+    if frames is not None:
+        return [frames] * len(names)
+    return [int(np.floor(load_clip(name).duration * fps)) + 1 for name in names]
+
+
 def sample_clips(names: list[str], frames: int | None, fps: float) -> list[Pose]:
     """Poses at `fps` for clips played one after another.
 
@@ -172,9 +179,8 @@ def sample_clips(names: list[str], frames: int | None, fps: float) -> list[Pose]
     own heading is kept; the body pose cuts from one clip to the next).
     """
     poses: list[Pose] = []
-    for name in names:
+    for name, n in zip(names, clip_frame_counts(names, frames, fps), strict=True):
         clip = load_clip(name)
-        n = frames if frames is not None else int(np.floor(clip.duration * fps)) + 1
         shift = np.zeros(3)
         if poses:
             start = sample_pose(clip, 0.0).root_pos
