@@ -185,26 +185,33 @@ def part_biases(lm: PoseLandmarks, scale: float, ref: Refinements) -> np.ndarray
 
 
 def split_parts(
-    lm: PoseLandmarks, grid_hw: tuple[int, int], image_hw: tuple[int, int], ref: Refinements | None = None
+    lm: PoseLandmarks,
+    grid_hw: tuple[int, int],
+    image_hw: tuple[int, int],
+    ref: Refinements | None = None,
+    region: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Part probabilities given "person" on a coarse grid.
 
     Args:
         lm: landmarks in image pixels.
-        grid_hw: (h, w) of the output grid covering the whole image.
+        grid_hw: (h, w) of the output grid; it covers `region` (default the whole image).
         image_hw: (H, W) of the image the landmarks refer to.
         ref: optional hand/face refinements.
+        region: (x0, y0, x1, y1) image pixels the grid covers (x1, y1 exclusive).
 
     Returns:
         float32 [14, h, w], channel k = body14 id k + 1, summing to 1 over channels.
     """
     ref = ref or Refinements()
     h, w = grid_hw
-    sx, sy = w / image_hw[1], h / image_hw[0]
+    x0, y0, x1, y1 = region if region is not None else (0, 0, image_hw[1], image_hw[0])
+    sx, sy = w / (x1 - x0), h / (y1 - y0)
     to_grid = np.array([sx, sy])
+    origin = np.array([x0, y0], np.float64)
 
     def g(p: np.ndarray) -> np.ndarray:
-        return (np.asarray(p, np.float64) + 0.5) * to_grid - 0.5
+        return (np.asarray(p, np.float64) - origin + 0.5) * to_grid - 0.5
 
     scale = body_scale(lm)
     px = np.arange(w, dtype=np.float32)[None, :]

@@ -25,6 +25,9 @@ class MediapipeConfig:
     """Refine the head with face detection / face mesh where it fires."""
     fine_parts: bool = False
     """Also produce finer child parts (fingers, eyes, nose, mouth) in PartParse.fine_labels."""
+    hands_retry_every: int = 5
+    """Video mode: after a frame where Hands found no hand, try again only every n-th frame (its
+    palm detector is the costliest step when no hand is visible). 1 = every frame."""
     grid_size: int = 160
     """Long side (pixels) of the grid the landmark geometry is computed on before upsampling;
     larger gives finer part boundaries at some speed cost."""

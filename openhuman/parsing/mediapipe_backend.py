@@ -51,6 +51,8 @@ class _ViewState:
     hands: HandRunner | None = None
     face: FaceRunner | None = None
     frames: int = 0
+    hands_missed: int = 0
+    """Consecutive Hands runs that found nothing."""
 
     def close(self) -> None:
         for p in self.poses:
@@ -110,6 +112,11 @@ class MediapipeParser(Parser):
         self._views.clear()
 
     # ---- per frame ---------------------------------------------------------------------------
+    @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        """Video mode smooths over time (state is kept per view, so one instance serves all views)."""
+        return not self.cfg.static_image_mode
+
     def __call__(self, frame: Frame) -> PartParse:
         rgb = np.ascontiguousarray(frame.rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -165,34 +172,49 @@ class MediapipeParser(Parser):
                     wrists.append(j)
         if not wrists:
             return none
+        retry = max(self.cfg.hands_retry_every, 1)
+        if not self.cfg.static_image_mode and st.hands_missed and (st.frames % retry):
+            return none
         t0 = time.perf_counter()
         if st.hands is None:
             st.hands = HandRunner(self.cfg.static_image_mode, max_hands=min(2 * len(poses), 4))
-        detected = st.hands(rgb)
+        matched = _match_hands(st.hands(rgb), poses)
+        found = any(hand is not None for pair in matched for hand in pair)
+        st.hands_missed = 0 if found else st.hands_missed + 1
         self.timings["hands"] += time.perf_counter() - t0
-        return _match_hands(detected, poses)
+        return matched
 
     def _compose(self, frame: Frame, rgb: np.ndarray, people: list[_Person]) -> PartParse:
-        if not people:
-            return _empty_parse(frame)
         h, w = rgb.shape[:2]
         t0 = time.perf_counter()
-        grid = _grid_shape(h, w, self.cfg.grid_size)
         person = [pers.pose.person_prob for pers in people]
-        owner = np.stack(person).argmax(0) if len(people) > 1 else np.zeros((h, w), np.int64)
-        p = np.max(person, axis=0) if len(people) > 1 else person[0]
-        parts = [split_parts(pers.pose.landmarks, grid, (h, w), pers.ref) for pers in people]
-        q = parts[0] if len(parts) == 1 else _merge_people(parts, owner, grid, (h, w))
+        p = (np.max(person, axis=0) if len(people) > 1 else person[0]) if people else None
+        region = _person_region(p) if p is not None else None
+        if region is None:
+            return _empty_parse(frame)
+        x0, y0, x1, y1 = region
+        p_crop = np.ascontiguousarray(p[y0:y1, x0:x1])
+        owner = np.stack(person)[:, y0:y1, x0:x1].argmax(0) if len(people) > 1 else None
+        grid = _grid_shape(y1 - y0, x1 - x0, self.cfg.grid_size)
+        parts = [split_parts(q.pose.landmarks, grid, (h, w), q.ref, region) for q in people]
+        q = parts[0] if owner is None else _merge_people(parts, owner, grid)
         t1 = time.perf_counter()
         self.timings["split"] += t1 - t0
-        probs, labels, scores = _full_resolution(q, p)
-        person_ids = np.where(labels > 0, owner, -1).astype(np.int16)
-        kps = np.stack([np.concatenate([q.pose.landmarks.xy, q.pose.landmarks.vis[:, None]], 1) for q in people])
+        probs_c, labels_c, scores_c = _full_resolution(q, p_crop)
+        probs = np.zeros((NUM_CLASSES, h, w), np.float16)
+        probs[0] = 1.0
+        probs[:, y0:y1, x0:x1] = probs_c
+        labels = np.zeros((h, w), np.int16)
+        labels[y0:y1, x0:x1] = labels_c
+        scores = np.ones((h, w), np.float32)
+        scores[y0:y1, x0:x1] = scores_c
+        person_ids = np.full((h, w), -1, np.int16)
+        person_ids[y0:y1, x0:x1] = np.where(labels_c > 0, 0 if owner is None else owner, -1)
         fine = self._fine_labels(frame.view_id, rgb, labels, people) if self.cfg.fine_parts else None
         self.timings["compose"] += time.perf_counter() - t1
         return PartParse(
             frame.view_id, frame.index, labels, scores, person_ids, probs=probs,
-            keypoints=kps.astype(np.float32), fine_labels=fine,
+            keypoints=_keypoints(people), fine_labels=fine,
         )  # fmt: skip
 
     def _fine_labels(self, view_id: str, rgb: np.ndarray, labels: np.ndarray, people: list[_Person]) -> np.ndarray:
@@ -215,7 +237,31 @@ class MediapipeParser(Parser):
         return fine
 
 
-def _merge_people(parts: list[np.ndarray], owner: np.ndarray, grid: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
+def _keypoints(people: list[_Person]) -> np.ndarray:
+    """float32 [P, 33, 3]: x, y pixels and visibility per person."""
+    if not people:
+        return np.zeros((0, 33, 3), np.float32)
+    lms = [q.pose.landmarks for q in people]
+    return np.stack([np.concatenate([lm.xy, lm.vis[:, None]], 1) for lm in lms]).astype(np.float32)
+
+
+PERSON_MIN_PROB = 0.02
+"""Person probabilities below this count as 0 (outside the region every pixel is background)."""
+
+
+def _person_region(p: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1) of person probability >= PERSON_MIN_PROB, padded; None if empty."""
+    mask = p >= PERSON_MIN_PROB
+    rows = np.flatnonzero(mask.any(1))
+    if not rows.size:
+        return None
+    cols = np.flatnonzero(mask.any(0))
+    h, w = p.shape
+    pad = max(2, int(0.01 * max(h, w)))
+    return (max(cols[0] - pad, 0), max(rows[0] - pad, 0), min(cols[-1] + pad + 1, w), min(rows[-1] + pad + 1, h))
+
+
+def _merge_people(parts: list[np.ndarray], owner: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Part probabilities [14, h, w] on the grid taken from each pixel's owner (most likely person)."""
     import cv2
 
@@ -272,13 +318,13 @@ def _grid_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
     return max(int(round(h * s)), 1), max(int(round(w * s)), 1)
 
 
-def _empty_parse(frame: Frame) -> PartParse:
+def _empty_parse(frame: Frame, people: list[_Person] | None = None) -> PartParse:
     h, w = frame.rgb.shape[:2]
     probs = np.zeros((NUM_CLASSES, h, w), np.float16)
     probs[0] = 1.0
     return PartParse(
         frame.view_id, frame.index, np.zeros((h, w), np.int16), np.ones((h, w), np.float32),
-        np.full((h, w), -1, np.int16), probs=probs, keypoints=np.zeros((0, 33, 3), np.float32),
+        np.full((h, w), -1, np.int16), probs=probs, keypoints=_keypoints(people or []),
     )  # fmt: skip
 
 
