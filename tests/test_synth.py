@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from openhuman.errors import InputError
-from openhuman.ontology import LEFT_IDS, PART_ID, RIGHT_IDS
+from openhuman.ontology import LEFT_IDS, LR_SWAP, PART_ID, RIGHT_IDS
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +285,29 @@ def test_cli_synth(tmp_path):
     assert res.exit_code == 2 and "available clips" in res.output
     res = runner.invoke(app, ["synth", str(tmp_path / "y"), "--size", "big"])
     assert res.exit_code == 2
+
+
+def test_mediapipe_pose_detects_the_fixture_person(synth_capture):
+    """The fixture is meant for parsing tests: mediapipe pose must find the person in every view,
+    and its (confident) left shoulders/wrists must mostly lie on the GT left parts, not the right."""
+    mp = pytest.importorskip("mediapipe")
+    from openhuman.capture import Capture
+
+    cap = Capture.open(synth_capture)
+    pairs = ((11, PART_ID["left upper arm"]), (12, PART_ID["right upper arm"]), (15, PART_ID["left hand"]), (16, PART_ID["right hand"]))  # fmt: skip
+    votes = []
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+        for index in (0, cap.frame_count - 1):
+            for frame in next(cap.synced(start=index, max_frames=1)):
+                res = pose.process(frame.rgb)
+                assert res.pose_landmarks is not None, (frame.view_id, index)
+                gt = cap.gt_2d(frame.view_id, index)
+                for landmark, part in pairs:
+                    lm = res.pose_landmarks.landmark[landmark]
+                    mirror = int(LR_SWAP[part])
+                    if lm.visibility < 0.5 or not (gt == part).any() or not (gt == mirror).any():
+                        continue
+                    xy = np.array([lm.x * frame.width, lm.y * frame.height])
+                    d_same, d_mirror = (np.hypot(*(np.argwhere(gt == p)[:, ::-1].mean(0) - xy)) for p in (part, mirror))
+                    votes.append(d_same < d_mirror)
+    assert len(votes) >= 16 and np.mean(votes) >= 0.7, votes
