@@ -36,6 +36,10 @@ BIAS = np.array([0.0, 0.4, 0.0, 0.35, 0.35, 0.45, 0.45, 0.6, 0.6, 0.2, 0.2, 0.3,
 DEPTH_WEIGHT = 1.5
 """Bias change per torso length of depth difference to the torso (nearer = larger)."""
 TEMPERATURE = 1.0
+HIP_DROP = 0.0
+"""The torso polygon's lower edge sits this many torso lengths below the hip joints (pelvis)."""
+THIGH_START = 0.0
+"""The thigh's bone starts this fraction of the way from hip to knee."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def _poly_dist(px: np.ndarray, py: np.ndarray, poly: np.ndarray) -> np.ndarray:
     d = np.min([_seg_dist(px, py, poly[i], poly[(i + 1) % len(poly)]) for i in range(len(poly))], axis=0)
     inside = np.zeros((h, w), np.uint8)
     pts = np.round(poly * 16).astype(np.int32).reshape(-1, 1, 2)
-    cv2.fillPoly(inside, [pts], 1, lineType=cv2.LINE_8, shift=4)
+    cv2.fillPoly(inside, [pts], (1,), lineType=cv2.LINE_8, shift=4)
     d[inside.astype(bool)] = 0.0
     return d
 
@@ -140,7 +144,8 @@ def part_skeletons(lm: PoseLandmarks, scale: float, ref: Refinements) -> list[tu
     xy = lm.xy
     h0, h1, rh = _head_skeleton(lm, scale, ref.head)
     out: list[tuple[list, np.ndarray | None, float]] = [([(h0, h1)], None, rh)]
-    torso = xy[[L_SH, R_SH, R_HIP, L_HIP]]
+    drop = -_up_vector(lm) * HIP_DROP * scale
+    torso = np.stack([xy[L_SH], xy[R_SH], xy[R_HIP] + drop, xy[L_HIP] + drop])
     out.append(([], torso, RADIUS[2] * scale))
     for side in (0, 1):
         out.append(([(xy[L_SH + side], xy[L_EL + side])], None, RADIUS[3] * scale))
@@ -149,7 +154,8 @@ def part_skeletons(lm: PoseLandmarks, scale: float, ref: Refinements) -> list[tu
     for side in (0, 1):
         out.append(_hand_shapes(lm, side, ref.hands[side], scale))
     for side in (0, 1):
-        out.append(([(xy[L_HIP + side], xy[L_KNEE + side])], None, RADIUS[9] * scale))
+        hip, knee = xy[L_HIP + side], xy[L_KNEE + side]
+        out.append(([(hip + THIGH_START * (knee - hip), knee)], None, RADIUS[9] * scale))
     for side in (0, 1):
         out.append(([(xy[L_KNEE + side], xy[L_ANK + side])], None, RADIUS[11] * scale))
     for side in (0, 1):

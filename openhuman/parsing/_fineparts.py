@@ -81,6 +81,6 @@ def draw_face_parts(fine: np.ndarray, labels: np.ndarray, mesh: np.ndarray) -> N
     layer = np.zeros(labels.shape, np.int16)
     for name, ids in _face_index_sets().items():
         hull = cv2.convexHull(np.round(mesh[ids] * 16).astype(np.int32))
-        cv2.fillConvexPoly(layer, hull, int(_FINE_ID[name]), lineType=cv2.LINE_8, shift=4)
+        cv2.fillConvexPoly(layer, hull, (int(_FINE_ID[name]),), lineType=cv2.LINE_8, shift=4)
     keep = (layer > 0) & (labels == 1)
     fine[keep] = layer[keep]

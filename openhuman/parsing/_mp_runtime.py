@@ -109,7 +109,7 @@ class FaceRunner:
 
     def detect(self, rgb: np.ndarray, centre: np.ndarray, radius: float) -> tuple[float, float, float] | None:
         """Face box (centre x, centre y, half size) in pixels near `centre`, or None."""
-        x0, y0, x1, y1 = crop_box(float(centre[0]), float(centre[1]), 2.2 * radius, rgb.shape[:2])
+        x0, y0, x1, y1 = crop_box(float(centre[0]), float(centre[1]), 2.2 * radius, (rgb.shape[0], rgb.shape[1]))
         if x1 - x0 < 24 or y1 - y0 < 24:
             return None
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
@@ -131,7 +131,7 @@ class FaceRunner:
         """float32 [468, 2] face-mesh landmarks in pixels, or None."""
         if self._mesh is None:
             return None
-        x0, y0, x1, y1 = crop_box(float(centre[0]), float(centre[1]), 1.6 * radius, rgb.shape[:2])
+        x0, y0, x1, y1 = crop_box(float(centre[0]), float(centre[1]), 1.6 * radius, (rgb.shape[0], rgb.shape[1]))
         if x1 - x0 < 24 or y1 - y0 < 24:
             return None
         res = self._mesh.process(np.ascontiguousarray(rgb[y0:y1, x0:x1]))

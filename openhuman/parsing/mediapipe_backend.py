@@ -188,8 +188,10 @@ class MediapipeParser(Parser):
         h, w = rgb.shape[:2]
         t0 = time.perf_counter()
         person = [pers.pose.person_prob for pers in people]
-        p = (np.max(person, axis=0) if len(people) > 1 else person[0]) if people else None
-        region = _person_region(p) if p is not None else None
+        if not people:
+            return _empty_parse(frame)
+        p = np.max(person, axis=0) if len(people) > 1 else person[0]
+        region = _person_region(p)
         if region is None:
             return _empty_parse(frame)
         x0, y0, x1, y1 = region
@@ -332,11 +334,10 @@ def _blank_out(rgb: np.ndarray, person_prob: np.ndarray) -> np.ndarray:
     """Copy of `rgb` with a found person (dilated mask) painted grey, so Pose finds the next one."""
     import cv2
 
-    mask = (person_prob > 0.2).astype(np.uint8)
     k = max(3, int(0.02 * max(rgb.shape[:2])) | 1)
-    mask = cv2.dilate(mask, np.ones((k, k), np.uint8))
+    mask = cv2.dilate((person_prob > 0.2).astype(np.uint8), np.ones((k, k), np.uint8))
     out = rgb.copy()
-    out[mask.astype(bool)] = 127
+    out[np.asarray(mask).astype(bool)] = 127
     return out
 
 
