@@ -198,17 +198,22 @@ def test_prior_combination_and_pixel_probabilities():
     assert (classify.combine(clip_p, prior, 10.0)[[0, 2]].argmax(1) == torch.tensor([5, 2])).all()
     bayes = clip_p[0] * prior[0]
     torch.testing.assert_close(classify.combine(clip_p, prior, 1.0)[0], bayes / bayes.sum())
-    person = np.zeros((10, 12), bool)
-    person[2:8, 2:10] = True
+    person = np.zeros((10, 12), np.float32)
+    person[2:8, 2:10] = 0.9
     masks = np.zeros((1, 10, 12), bool)
     masks[0, 2:8, 2:6] = True
-    mask_p = torch.zeros(1, 15)
-    mask_p[0, 7] = 1.0
-    dense = torch.full((15, 2, 3), 1 / 15)
-    probs = classify.pixel_probs(person, masks, mask_p, np.array([0.9]), dense)
+    mask_parts = torch.zeros(1, 14)
+    mask_parts[0, 6] = 1.0  # left hand (body14 id 7)
+    dense = torch.full((14, 2, 3), 1 / 14)
+    probs = classify.pixel_probs(person, masks, mask_parts, np.array([0.9]), dense)
     np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
-    assert (probs[0][~person] == 1).all()
+    assert (probs[0][person == 0] == 1).all()
+    np.testing.assert_allclose(probs[0][person > 0], 0.1, atol=1e-6)
     assert (probs.argmax(0)[masks[0]] == 7).all()
+    uncovered = (person > 0) & ~masks[0]
+    np.testing.assert_allclose(probs[1:, uncovered], 0.9 / 14, atol=1e-6)
+    bg, parts = classify.split_background(torch.tensor([[0.5, 0.25, 0.25] + [0.0] * 12]))
+    assert bg.item() == 0.5 and parts[0, :2].tolist() == [0.5, 0.5]
 
 
 def test_missing_checkpoints_are_errors_naming_the_config_key(tmp_path):
@@ -262,3 +267,56 @@ def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip):
     parser.pose_fn = lambda rgb: None
     empty = parser(Frame("cam0", 4, 0.2, rgb))
     assert (empty.labels == 0).all() and (empty.person_ids == -1).all()
+
+
+def _cli_config(tmp_path, **clipsam: object):
+    import yaml
+
+    body = {"sam_model": "tiny", "clip_model": "tiny", "clip_short_side": 64, "auto_masks": False, **clipsam}
+    path = tmp_path / "clipsam.yaml"
+    path.write_text(yaml.safe_dump({"parser": {"backend": "clipsam", "clipsam": body}}))
+    return str(path)
+
+
+def _run_cli(args: list[str]):
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    result = CliRunner().invoke(app, args)
+    text = result.output + (getattr(result, "stderr", "") or "")
+    return result.exit_code, text
+
+
+@pytest.fixture(scope="module")
+def astronaut_png(tmp_path_factory):
+    from skimage import data
+
+    from openhuman.io import write_png_atomic
+
+    path = tmp_path_factory.mktemp("img") / "astronaut.png"
+    write_png_atomic(path, np.ascontiguousarray(data.astronaut()[::2, ::2]))
+    return str(path)
+
+
+def test_cli_parse_with_clipsam_and_tiny_checkpoints(tmp_path, tiny_sam, tiny_clip, astronaut_png):
+    import json
+
+    from PIL import Image
+
+    sam_path, clip_path = write_checkpoints(tmp_path, tiny_sam, tiny_clip)
+    cfg = _cli_config(tmp_path, sam_checkpoint=sam_path, clip_checkpoint=clip_path)
+    out = tmp_path / "out"
+    code, text = _run_cli(["parse", astronaut_png, "--backend", "clipsam", "--config", cfg, "--out", str(out)])
+    assert code == 0, text
+    labels = np.asarray(Image.open(out / "masks" / "000000.png"))
+    assert labels.shape == (256, 256)
+    assert labels.max() <= 14 and (labels > 0).mean() > 0.05  # mediapipe finds the astronaut
+    assert json.loads((out / "summary.json").read_text())["frames"] == 1
+
+
+def test_cli_parse_missing_checkpoint_exits_2_naming_the_key(tmp_path, astronaut_png):
+    cfg = _cli_config(tmp_path, sam_checkpoint=str(tmp_path / "missing_sam.pth"))
+    code, text = _run_cli(["parse", astronaut_png, "--backend", "clipsam", "--config", cfg, "--out", str(tmp_path / "o")])
+    assert code == 2, text
+    assert "parser.clipsam.sam_checkpoint" in text and "missing_sam.pth" in text

@@ -65,17 +65,21 @@ class ClipSamParser(Parser):
     def classify(self, rgb: np.ndarray, pose: PoseResult, props: list[Proposal]) -> np.ndarray:
         """Per-pixel probabilities float32 [15, H, W] for the proposals of one person."""
         feats = self.dense(rgb).float().cpu()
-        person = pose.person_prob > self.cfg.person_threshold
-        dense_p = classify.dense_distribution(feats, self.text, self.cfg.logit_scale)
+        person_prob = np.where(pose.person_prob > self.cfg.person_threshold, pose.person_prob, 0.0)
+        _, dense_parts = classify.split_background(
+            classify.dense_distribution(feats, self.text, self.cfg.logit_scale).permute(1, 2, 0)
+        )
+        dense_parts = dense_parts.permute(2, 0, 1)  # [14, h, w]
         if not props:
-            return classify.pixel_probs(person, np.zeros((0,) + person.shape, bool), dense_p[:0], np.zeros(0), dense_p)
+            empty = np.zeros((0,) + person_prob.shape, bool)
+            return classify.pixel_probs(person_prob, empty, dense_parts.new_zeros(0, 14), np.zeros(0), dense_parts)
         masks = np.stack([p.mask for p in props])
         pooled = classify.pool_masks(feats, torch.from_numpy(masks))
         clip_p = classify.clip_distribution(pooled, self.text, self.cfg.logit_scale)
         prior = classify.landmark_prior(np.array([p.part_id for p in props]), self.cfg.prior_confidence)
-        mixed = classify.combine(clip_p, prior, self.cfg.prior_weight)
-        weights = np.array([p.score for p in props], dtype=np.float32)
-        return classify.pixel_probs(person, masks, mixed, weights, dense_p)
+        not_body, parts = classify.split_background(classify.combine(clip_p, prior, self.cfg.prior_weight))
+        weights = np.array([p.score for p in props], dtype=np.float32) * (1.0 - not_body.numpy())
+        return classify.pixel_probs(person_prob, masks, parts, weights, dense_parts)
 
     def __call__(self, frame: Frame) -> PartParse:
         rgb = np.ascontiguousarray(frame.rgb)

@@ -9,10 +9,12 @@
    spread evenly over the other 14 channels; automatic proposals (k = 0) have a uniform prior.
    Combined: p ~ clip * prior^w with w = `prior_weight`, renormalised (a uniform prior changes
    nothing; w = 0 ignores the landmarks).
-4. Per pixel: inside the person mask, the average of the combined distributions of the proposals
-   covering the pixel weighted by their SAM scores, plus the dense per-patch CLIP distribution
-   with weight `DENSE_WEIGHT` (it alone decides pixels no proposal covers); outside the person
-   mask, background with probability 1.
+4. The person mask already says "body": a proposal's combined background probability b only
+   lowers its weight (SAM score * (1 - b)) and its part distribution is renormalised over the 14
+   parts. Per pixel, background = 1 - person probability (mediapipe's, 0 outside the person
+   mask); the parts share the person probability by the weighted average of the part
+   distributions of the proposals covering the pixel, plus the dense per-patch CLIP part
+   distribution with weight `DENSE_WEIGHT` (it alone decides pixels no proposal covers).
 """
 
 from __future__ import annotations
@@ -76,34 +78,40 @@ def combine(clip_probs: torch.Tensor, prior: torch.Tensor, weight: float) -> tor
     return torch.softmax(log_p, dim=-1)
 
 
+def split_background(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(background probability [...], part distribution [..., 14] renormalised) of probs [..., 15]."""
+    parts = probs[..., 1:]
+    return probs[..., 0], parts / parts.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
 def pixel_probs(
-    person: np.ndarray,
+    person_prob: np.ndarray,
     masks: np.ndarray,
-    mask_probs: torch.Tensor,
+    mask_parts: torch.Tensor,
     mask_weights: np.ndarray,
-    dense_probs: torch.Tensor,
+    dense_parts: torch.Tensor,
 ) -> np.ndarray:
     """Per-pixel probabilities float32 [15, H, W] summing to 1.
 
-    person bool [H, W]; masks bool [N, H, W]; mask_probs [N, 15]; mask_weights float [N];
-    dense_probs [15, h, w] per-patch CLIP distribution (upsampled bilinearly to H, W).
+    person_prob float [H, W] (0 outside the person mask) gives background = 1 - person_prob; the
+    parts share person_prob by the mixture of the covering proposals' part distributions
+    mask_parts [N, 14] (masks bool [N, H, W], weights float [N]) and the per-patch distribution
+    dense_parts [14, h, w] (upsampled bilinearly) with weight `DENSE_WEIGHT`.
     """
-    H, W = person.shape
-    dense = F.interpolate(dense_probs[None].float(), size=(H, W), mode="bilinear", align_corners=False)[0]
+    H, W = person_prob.shape
+    dense = F.interpolate(dense_parts[None].float(), size=(H, W), mode="bilinear", align_corners=False)[0]
     acc = DENSE_WEIGHT * dense
     if len(masks):
         m = torch.from_numpy(masks.reshape(len(masks), -1)).float()  # [N, H*W]
         w = torch.from_numpy(np.asarray(mask_weights, dtype=np.float32)).clamp_min(1e-3)
-        acc = acc + ((mask_probs.float() * w[:, None]).T @ m).reshape(NUM_CLASSES, H, W)
-    probs = acc / acc.sum(0, keepdim=True).clamp_min(1e-12)
-    out = probs.numpy().astype(np.float32)
-    out[:, ~person] = 0.0
-    out[0, ~person] = 1.0
-    return out
+        acc = acc + ((mask_parts.float() * w[:, None]).T @ m).reshape(NUM_CLASSES - 1, H, W)
+    parts = acc / acc.sum(0, keepdim=True).clamp_min(1e-12)
+    person = torch.from_numpy(np.clip(person_prob, 0.0, 1.0).astype(np.float32))
+    return torch.cat([(1.0 - person)[None], person[None] * parts]).numpy()
 
 
 def dense_distribution(features: torch.Tensor, bank: TextBank, logit_scale: float) -> torch.Tensor:
-    """Per-patch class probabilities [15, h, w] from dense features [E, h, w]."""
+    """Per-patch class probabilities [15, h, w] (background channel 0) from dense features [E, h, w]."""
     E, h, w = features.shape
     probs = clip_distribution(features.flatten(1).T, bank, logit_scale)  # [h*w, 15]
     return probs.T.reshape(NUM_CLASSES, h, w)
