@@ -114,14 +114,17 @@ def synth(
     console.print(f"wrote {path}")
 
 
-def _mediapipe_parser_config(backend: str, static: bool) -> Any:
+def _mediapipe_parser_config(backend: str | None, static: bool, config: str | None = None) -> Any:
+    from openhuman.config import PipelineConfig, load_config
     from openhuman.parsing.base import BACKENDS
     from openhuman.parsing.config import ParserConfig
 
+    cfg = load_config(config, PipelineConfig).parser if config else ParserConfig()
+    backend = backend or cfg.backend
     if backend not in BACKENDS:
         raise InputError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    cfg = ParserConfig(backend=backend)  # type: ignore[arg-type]
-    cfg.mediapipe.static_image_mode = static
+    cfg.backend = backend  # type: ignore[assignment]
+    cfg.mediapipe.static_image_mode = static or (config is not None and cfg.mediapipe.static_image_mode)
     return cfg
 
 
@@ -130,7 +133,8 @@ def parse(
     source: str = typer.Argument(..., help="Video file, image folder or single image."),
     query: str = typer.Option(None, "--query", "-q", help="Body part in words, e.g. 'left hand'; default all parts."),
     out: str = typer.Option("parse_out", "--out", "-o", help="Output directory."),
-    backend: str = typer.Option("mediapipe", "--backend", help="Parser backend: mediapipe, schnet, clipsam."),
+    backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
+    config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML; its parser section is used."),
     stride: int = typer.Option(1, "--stride", help="Use every n-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     static: bool = typer.Option(False, "--static", help="Treat frames as unrelated photos (no smoothing)."),
@@ -144,7 +148,7 @@ def parse(
         raise InputError("--stride and --max-frames must be >= 1")
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
-    cfg = _mediapipe_parser_config(backend, static)
+    cfg = _mediapipe_parser_config(backend, static, config)
     total = count_frames(source, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=total is not None and total < 10) as bar:
