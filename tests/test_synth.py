@@ -233,6 +233,18 @@ def test_root_motion_modes():
     assert np.allclose(np.array([p.root_pos for p in in_place])[:, 1], path[:, 1])
 
 
+def test_walk_goes_where_the_person_faces():
+    from openhuman.synth import SynthConfig
+    from openhuman.synth.generate import plan_poses
+    from openhuman.synth.humanoid import facing_direction, root_in_world
+
+    poses = plan_poses(SynthConfig(clips=("walk",), frames=40, root_motion="keep"))
+    start, end = root_in_world(poses[0])[0], root_in_world(poses[-1])[0]
+    travel = (end - start)[:2] / np.linalg.norm((end - start)[:2])
+    assert travel @ facing_direction(poses[0])[:2] > 0.9
+    assert abs(end[2] - start[2]) < 0.1 and 0.7 < start[2] < 1.0  # pelvis height, Z up
+
+
 def test_synth_capture_fixture_reads_back(synth_capture):
     from openhuman.capture import Capture
 
