@@ -17,8 +17,16 @@ from rich.console import Console
 
 from openhuman.errors import InputError
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Offline by design, and quiet third-party libraries: the CLI's own messages and errors stay readable.
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "GLOG_minloglevel": "2",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}.items():
+    os.environ.setdefault(_key, _value)
 
 app = typer.Typer(
     name="openhuman",
@@ -36,13 +44,13 @@ def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
         force=True,
     )
-    for noisy in ("matplotlib", "PIL", "urllib3", "httpx", "sentence_transformers", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for ours in ("openhuman", "tracking", "lifting"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def command(func: F) -> F:
@@ -53,7 +61,7 @@ def command(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; finished outputs are kept, re-run to resume[/]")
@@ -246,11 +254,13 @@ def print_summary(summary: Any) -> None:
     """A rich table of a RunSummary: frames, parts found, time per stage, metrics."""
     from rich.table import Table
 
-    out = Console()
+    out = Console() if sys.stdout.isatty() else Console(width=160)
     table = Table(title=f"openhuman: {summary.source}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("frames", f"{summary.frames} processed, {summary.frames_skipped} already done, {summary.views} view(s)")
+    table.add_row(
+        "frames", f"{summary.frames} processed, {summary.frames_skipped} already done, {summary.views} view(s)"
+    )
     if summary.query:
         table.add_row("query", f"{summary.query!r} -> {', '.join(summary.query_parts)}")
     found = ", ".join(f"{k} ({v})" for k, v in sorted(summary.parts_found.items())) or "none"

@@ -9,8 +9,8 @@ Layout of a run directory::
     masks/<view>/<frame>.png      queried parts only (body14 ids, 0 elsewhere)
     masks.json                    COCO-style RLE of the queried parts (track ids, scores)
     overlays/<view>.mp4           overlay video per view
-    points/                       labelled point-cloud sequence (PLY + NPZ per frame, sequence.json)
-    points_query/                 the same holding only the queried parts' points (with a query)
+    points/                       labelled point-cloud sequence: frames/<frame>.ply|.npz, query/<frame>.ply
+                                  (only the queried parts' points, with a query), sequence.json
     previews/                     overlay and point-cloud PNGs a person can look at
 
 Every file is written atomically. `state.json` lists a frame only after all of its files exist,
@@ -67,7 +67,6 @@ class RunWriter:
         self._videos: dict[str, Any] = {}
         self._best_overlay: dict[str, int] = {}
         self._points: Any = None
-        self._points_query: Any = None
         self._last_cloud: Any = None
 
     # --- resume ---------------------------------------------------------------------------
@@ -96,13 +95,13 @@ class RunWriter:
             return
         from lifting.export import SequenceWriter
 
-        fmts = [f for f in ("ply", "npz") if f in self.formats]
-        query_text = self.query.text if self.query else None
-        self._points = SequenceWriter(self.out / "points", query=None, source=self.cfg.lifting.source, formats=fmts)
-        if self.query is not None:
-            self._points_query = SequenceWriter(
-                self.out / "points_query", query=query_text, source=self.cfg.lifting.source, formats=fmts
-            )
+        self._points = SequenceWriter(
+            self.out / "points",
+            query=self.query.text if self.query else None,
+            source=self.cfg.lifting.source,
+            formats=tuple(f for f in ("ply", "npz") if f in self.formats),
+            query_part_ids=self.part_ids if self.query else None,
+        )
 
     # --- per frame ------------------------------------------------------------------------
 
@@ -160,11 +159,7 @@ class RunWriter:
         cloud = r.cloud
         assert cloud is not None
         if self._points is not None:
-            self._points.add(cloud)
-        if self._points_query is not None:
-            from lifting.export import select_parts
-
-            self._points_query.add(select_parts(cloud, self.part_ids))
+            self._points.write(cloud)
         if len(cloud):
             self._last_cloud = cloud
 
@@ -178,15 +173,20 @@ class RunWriter:
             self._rebuild_overlays()
         if "rle" in self.formats and (self.out / ANNOTATIONS).is_file():
             self._write_coco()
-        for seq in (self._points, self._points_query):
-            if seq is not None:
-                seq.close()
+        if self._points is not None:
+            self._points.close()
         if "preview" in self.formats and self._last_cloud is not None and self.src.cameras:
-            from lifting.render import render_preview, render_turntable
+            from lifting.render import render_preview
 
             cam = self.src.cameras[self.src.view_ids[0]]
             render_preview(self._last_cloud, cam, self.out / "previews" / "points.png")
-            render_turntable(self._last_cloud, self.out / "previews" / "points_turntable.png")
+            render_preview(self._last_cloud, None, self.out / "previews" / "points_turntable.png")
+
+    def abort(self) -> None:
+        """After an error or Ctrl-C: drop unfinished videos; finished frames stay listed in state.json."""
+        for writer in self._videos.values():
+            writer.abort()
+        self._videos.clear()
 
     def _rebuild_overlays(self) -> None:
         """After a resume: overlay videos of all finished frames from the saved label maps."""
@@ -241,31 +241,40 @@ class RunWriter:
 def export_sequence(
     run_dir: str | Path, out_dir: str | Path, query: str | None, formats: list[str], preview: bool = True
 ) -> int:
-    """Re-export a run's point clouds (optionally only a query's parts) as PLY and/or NPZ."""
-    from lifting.export import SequenceWriter, read_sequence, select_parts
+    """Re-export a run's point clouds (optionally only a query's parts) as PLY and/or NPZ.
 
-    bad = sorted(set(formats) - {"ply", "npz"})
-    if bad:
-        raise InputError(f"unknown export format(s) {bad}; use ply and/or npz")
-    src = Path(run_dir) / "points" if (Path(run_dir) / "points" / "sequence.json").is_file() else Path(run_dir)
+    Reads `run_dir/points/sequence.json` (or `run_dir/sequence.json`); returns the frame count.
+    """
+    import numpy as np
+
+    from lifting.export import SequenceWriter, read_npz, read_ply
+    from lifting.render import render_preview
+
+    root = Path(run_dir)
+    src = root / "points" if (root / "points" / "sequence.json").is_file() else root
     if not (src / "sequence.json").is_file():
         raise InputError(f"{run_dir}: no sequence.json found (expected a run directory or its points/ folder)")
+    manifest = json.loads((src / "sequence.json").read_text(encoding="utf-8"))
     part_ids: tuple[int, ...] | None = None
     if query:
         from openhuman.query import resolve
 
         part_ids = resolve(query).part_ids
-    writer = SequenceWriter(Path(out_dir), query=query, source=f"export of {src}", formats=formats)
+    writer = SequenceWriter(Path(out_dir), query=query, source=f"export of {src}", formats=tuple(formats))
     last = None
-    n = 0
-    for cloud in read_sequence(src):
-        cloud = select_parts(cloud, part_ids) if part_ids else cloud
-        writer.add(cloud)
+    for entry in manifest["frames"]:
+        files = entry["files"]
+        if "npz" in files:
+            cloud = read_npz(src / files["npz"])
+        else:
+            cloud = read_ply(src / files["ply"], entry["index"], entry["timestamp_s"])
+        if part_ids:
+            keep = np.isin(cloud.labels, part_ids)
+            cloud = type(cloud)(cloud.xyz[keep], cloud.rgb[keep], cloud.labels[keep], cloud.confidence[keep],
+                                cloud.track_ids[keep], cloud.frame_index, cloud.timestamp_s)  # fmt: skip
+        writer.write(cloud)
         last = cloud if len(cloud) else last
-        n += 1
     writer.close()
     if preview and last is not None:
-        from lifting.render import render_turntable
-
-        render_turntable(last, Path(out_dir) / "preview_turntable.png")
-    return n
+        render_preview(last, None, Path(out_dir) / "preview_turntable.png")
+    return len(manifest["frames"])

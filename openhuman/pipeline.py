@@ -221,6 +221,9 @@ class Pipeline:
             summary.frames_skipped = len(done)
             bar.update(len(done))
             self.timer.wrap("export", writer.close)(summary)
+        except BaseException:
+            writer.abort()
+            raise
         finally:
             bar.close()
         summary.points_per_frame = points / max(summary.frames, 1)
