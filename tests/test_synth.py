@@ -185,6 +185,20 @@ def test_gt_3d_points_lie_on_the_rendered_surface(scene_frames):
             assert agree.mean() >= 0.95, (fr.index, cam.view_id, agree.mean())
 
 
+def test_gt_3d_points_correspond_across_frames(scene_frames):
+    """Point i is the same body point in every frame: labels match, and the head (one rigid link)
+    keeps all its pairwise distances while it moves."""
+    _, (a, b) = scene_frames
+    assert a.xyz is not None and b.xyz is not None and a.xyz.shape == b.xyz.shape
+    assert np.array_equal(a.labels, b.labels)
+    head = a.labels == PART_ID["head"]
+    pa, pb = a.xyz[head].astype(np.float64), b.xyz[head].astype(np.float64)
+    assert np.linalg.norm(pa.mean(0) - pb.mean(0)) > 0.05  # it moved
+    da = np.linalg.norm(pa[:, None] - pa[None], axis=-1)
+    db = np.linalg.norm(pb[:, None] - pb[None], axis=-1)
+    assert np.abs(da - db).max() < 1e-5
+
+
 def test_capture_round_trip_is_exact(synth_capture_factory):
     from openhuman.capture import Capture
     from openhuman.synth import SynthConfig, SynthScene

@@ -68,7 +68,8 @@ class SynthConfig:
     gt: bool = True
     """Write gt/2d (body14 ids per pixel) and gt/3d (labelled surface points)."""
     gt_points: int = 4000
-    """About this many surface samples per frame before buried points are dropped."""
+    """Surface samples drawn per capture (spread by area); those buried inside another body part
+    in any frame are dropped, the rest appear in every frame in the same order."""
     lossless: bool = True
     """Store RGB videos losslessly (libx264rgb crf 0); False = yuv420p crf 18, smaller files."""
     light_dir: tuple[float, float, float] = field(default=(0.4, -0.3, 1.0))
@@ -215,6 +216,15 @@ class SynthScene:
         self.cameras = frame_cameras(cfg, lo, hi)
         self.sampler: SurfaceSampler = SurfaceSampler.build(self.scene.primitives(), cfg.gt_points, cfg.seed)
         self.grounds = [ground_layer(cam, FAR) for cam in self.cameras]
+        self.keep = self._surface_keep() if cfg.gt else None
+
+    def _surface_keep(self) -> np.ndarray:
+        """bool [N]: GT surface samples that no other primitive buries in any frame of the capture."""
+        buried = np.zeros(sum(len(p) for p in self.sampler.local), dtype=bool)
+        for pose in self.poses:
+            self.scene.set_pose(pose)
+            buried |= self.sampler.buried(self.scene.link_frames())
+        return ~buried
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -241,7 +251,7 @@ class SynthScene:
                 r = composite(render_view(self.scene.client, cam, NEAR, FAR, self.cfg.light_dir), ground)
                 views.append(ViewRender(cam.view_id, r.rgb, r.depth_m, self.scene.labels_from_seg(r.seg)))
         frames = self.scene.link_frames()
-        xyz, labels = self.sampler.points(frames) if self.cfg.gt else (None, None)
+        xyz, labels = self.sampler.points(frames, self.keep) if self.cfg.gt else (None, None)
         return SynthFrame(index, index / self.cfg.fps, pose, views, xyz, labels, frames)
 
     def frames(self, render: bool = True) -> Iterator[SynthFrame]:

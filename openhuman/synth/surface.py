@@ -3,7 +3,9 @@
 Points are drawn once, uniformly by area, in each primitive's own frame (fixed seed), then moved
 with the links every frame. Points that lie inside another primitive of the person (e.g. the part
 of the head sphere covered by the hair cap, or a capsule end buried in the torso) are dropped, so
-what remains is the outer surface.
+what remains is the outer surface. `SynthScene` drops every sample buried in *any* frame of a
+capture, so the same samples are kept in every frame: point i of gt/3d is the same body point
+throughout (ground-truth correspondences / scene flow).
 """
 
 from __future__ import annotations
@@ -92,14 +94,35 @@ class SurfaceSampler:
             out.append((R_link @ quat_to_matrix(np.asarray(prim.quat)), lpos + R_link @ np.asarray(prim.pos)))
         return out
 
-    def points(self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """World points float32 [M, 3] on the outer surface and their body14 labels uint8 [M]."""
+    def _posed(self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """All samples in the world float64 [N, 3] and a bool [N] mask of those buried in another primitive."""
         poses = self._poses(link_frames)
         xyz = np.concatenate([pts @ R.T + t for pts, (R, t) in zip(self.local, poses, strict=True)])
         owner = np.concatenate([np.full(len(pts), i) for i, pts in enumerate(self.local)])
-        keep = np.ones(len(xyz), dtype=bool)
+        buried = np.zeros(len(xyz), dtype=bool)
         for i, (prim, (R, t)) in enumerate(zip(self.prims, poses, strict=True)):
-            local = (xyz - t) @ R
-            keep &= (owner == i) | (signed_distance(prim, local) > -INSIDE_TOL)
-        labels = np.array([p.part for p in self.prims], dtype=np.uint8)[owner]
-        return xyz[keep].astype(np.float32), labels[keep]
+            buried |= (owner != i) & (signed_distance(prim, (xyz - t) @ R) < -INSIDE_TOL)
+        return xyz, buried
+
+    @property
+    def labels(self) -> np.ndarray:
+        """uint8 [N] body14 id of every sample."""
+        return np.concatenate(
+            [np.full(len(pts), p.part, dtype=np.uint8) for p, pts in zip(self.prims, self.local, strict=True)]
+        )
+
+    def buried(self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """bool [N]: samples inside another primitive in this pose."""
+        return self._posed(link_frames)[1]
+
+    def points(
+        self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]], keep: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """World points float32 [M, 3] and body14 labels uint8 [M] in this pose.
+
+        keep None: the samples on the outer surface of this pose. keep bool [N]: exactly those
+        samples (same order every frame, so point i is the same body point in every frame).
+        """
+        xyz, buried = self._posed(link_frames)
+        mask = ~buried if keep is None else keep
+        return xyz[mask].astype(np.float32), self.labels[mask]
