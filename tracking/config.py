@@ -25,8 +25,14 @@ class TrackingConfig:
     """Detections before a tentative track is confirmed."""
 
     # --- optical flow -------------------------------------------------------------------------
-    flow_scale: float = 0.5
+    flow_scale: float = 1.0
     """Optical flow is computed on gray frames resized by this factor (speed), then upsampled."""
+    flow_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    """DIS optical flow preset (quality vs speed)."""
+    flow_roi_margin: int | None = 32
+    """Compute the flow only in the box around the people of the previous frame, padded by this
+    many pixels, and take the rest of the scene as static (fast, for fixed cameras); None = the
+    whole frame (moving cameras)."""
     propagate_probs: bool = False
     """Also warp the full probability maps onto propagated (non-key) frames. Off (cheaper):
     propagated frames carry warped labels, scores and person ids, and `probs=None`."""

@@ -17,9 +17,13 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+Roi = tuple[int, int, int, int]
+"""(y0, y1, x0, x1) pixel window, end exclusive."""
+
+
 @dataclass(frozen=True)
 class Motion:
-    """Motion between the previous and the current frame."""
+    """Motion between the previous and the current frame (full resolution)."""
 
     map_x: np.ndarray
     """float32 [H, W] column in the previous frame that each current pixel came from."""
@@ -27,25 +31,43 @@ class Motion:
     """float32 [H, W] row in the previous frame that each current pixel came from."""
     reliable: np.ndarray
     """bool [H, W] forward-backward consistent and inside the previous frame."""
-    forward_small: np.ndarray
-    """float32 [h, w, 2] flow previous -> current at flow resolution (for moving points)."""
+    residual: np.ndarray
+    """uint8 [H, W] |current gray - previous gray warped by the flow|: large where the flow does
+    not explain the change (occlusion, a vanished person, something new)."""
+    forward: np.ndarray
+    """float32 [h, w, 2] flow previous -> current inside `roi`, at `scale` (for moving points)."""
+    roi: Roi
+    """Window the flow was computed in; outside it the scene is taken as static."""
     scale: float
     """Flow resolution / full resolution."""
-    residual_small: np.ndarray
-    """uint8 [h, w] |current gray - previous gray warped by the flow| at flow resolution: large
-    where the flow does not explain the image change (occlusion, a vanished person)."""
+
+
+_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] gray image of uint8 RGB [H, W, 3]."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def resize_to(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:
+    """Image [H, W(, C)] resized by `scale` (at least 8 px a side); area or nearest interpolation."""
+    import cv2
+
+    if scale == 1.0:
+        return np.ascontiguousarray(image)
+    h = max(8, round(image.shape[0] * scale))
+    w = max(8, round(image.shape[1] * scale))
+    src = image.astype(np.uint8) if image.dtype == bool else image
+    out = cv2.resize(src, (w, h), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+    return out.astype(bool) if image.dtype == bool else out
 
 
 def to_gray_small(rgb: np.ndarray, scale: float) -> np.ndarray:
     """uint8 [h, w] gray image resized by `scale` (area interpolation) from uint8 RGB [H, W, 3]."""
-    import cv2
-
-    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    if scale == 1.0:
-        return gray
-    h = max(8, round(rgb.shape[0] * scale))
-    w = max(8, round(rgb.shape[1] * scale))
-    return cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+    return resize_to(to_gray(rgb), scale)
 
 
 def identity_maps(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,17 +77,41 @@ def identity_maps(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(xs, (height, width)).copy(), np.broadcast_to(ys[:, None], (height, width)).copy()
 
 
-class FlowEstimator:
-    """Dense flow between consecutive downscaled gray frames (DIS or Farneback)."""
+def person_roi(person_ids: np.ndarray, margin: int) -> Roi | None:
+    """Padded bounding window of all person pixels (int [H, W], -1 = none); None when empty."""
+    mask = np.asarray(person_ids) >= 0
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return None
+    H, W = mask.shape
+    return (
+        max(0, int(rows[0]) - margin),
+        min(H, int(rows[-1]) + 1 + margin),
+        max(0, int(cols[0]) - margin),
+        min(W, int(cols[-1]) + 1 + margin),
+    )
 
-    def __init__(self, method: Literal["dis", "farneback"] = "dis", scale: float = 0.5, fb_threshold_px: float = 1.5):
+
+class FlowEstimator:
+    """Dense flow between consecutive gray frames (DIS or Farneback), optionally in a window only."""
+
+    def __init__(
+        self,
+        method: Literal["dis", "farneback"] = "dis",
+        scale: float = 0.5,
+        fb_threshold_px: float = 1.5,
+        preset: Literal["ultrafast", "fast", "medium"] = "medium",
+    ):
         if method not in ("dis", "farneback"):
             raise ValueError(f"unknown flow method {method!r}; choose 'dis' or 'farneback'")
+        if preset not in _PRESETS:
+            raise ValueError(f"unknown DIS preset {preset!r}; choose one of {', '.join(_PRESETS)}")
         if not 0.05 <= scale <= 1.0:
             raise ValueError(f"flow scale must be in [0.05, 1], got {scale}")
         self.method = method
         self.scale = float(scale)
         self.fb_threshold_px = float(fb_threshold_px)
+        self.preset = preset
         self._dis: Any = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -77,7 +123,7 @@ class FlowEstimator:
             flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
             return np.asarray(flow, dtype=np.float32)
         if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # type: ignore[attr-defined]
+            self._dis = cv2.DISOpticalFlow_create(_PRESETS[self.preset])  # type: ignore[attr-defined]
         return self._dis.calc(a, b, None)
 
     def _full_grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,31 +131,59 @@ class FlowEstimator:
             self._grid = identity_maps(height, width)
         return self._grid
 
-    def estimate(self, prev_small: np.ndarray, cur_small: np.ndarray, full_shape: tuple[int, int]) -> Motion:
-        """Motion from `prev_small` to `cur_small` (uint8 [h, w]) at full resolution `full_shape` (H, W)."""
+    def _window_flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(backward flow, forward flow, consistent bool, residual uint8) at flow resolution."""
         import cv2
 
-        fwd = self._flow(prev_small, cur_small)
-        bwd = self._flow(cur_small, prev_small)
-        h, w = cur_small.shape
+        fwd = self._flow(prev, cur)
+        bwd = self._flow(cur, prev)
+        h, w = cur.shape
         gx, gy = identity_maps(h, w)
         bx, by = gx + bwd[..., 0], gy + bwd[..., 1]
         fwd_at = cv2.remap(fwd, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err = np.linalg.norm(bwd + fwd_at, axis=-1)
         tol = self.fb_threshold_px * self.scale + 0.05 * np.linalg.norm(bwd, axis=-1)
         inside = (bx >= -0.5) & (bx <= w - 0.5) & (by >= -0.5) & (by <= h - 0.5)
-        ok_small = ((err <= tol) & inside).astype(np.uint8)
-        residual = cv2.absdiff(
-            cv2.remap(prev_small, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), cur_small
-        )
-        H, W = full_shape
-        sx, sy = W / w, H / h
-        flow_full = cv2.resize(bwd, (W, H), interpolation=cv2.INTER_LINEAR)
+        warped = cv2.remap(prev, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return bwd, fwd, (err <= tol) & inside, cv2.absdiff(warped, cur)
+
+    def estimate(self, prev_gray: np.ndarray, cur_gray: np.ndarray, roi: Roi | None = None) -> Motion:
+        """Motion from `prev_gray` to `cur_gray` (uint8 [H, W], full resolution).
+
+        roi: compute the flow only inside this window (the people), taking the rest as static
+        (zero flow, residual = plain frame difference); None = the whole frame.
+        """
+        import cv2
+
+        H, W = cur_gray.shape
+        y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
+        prev_c = resize_to(prev_gray[y0:y1, x0:x1], self.scale)
+        cur_c = resize_to(cur_gray[y0:y1, x0:x1], self.scale)
+        bwd, fwd, ok, res = self._window_flow(prev_c, cur_c)
+        size = (x1 - x0, y1 - y0)
+        sx, sy = size[0] / cur_c.shape[1], size[1] / cur_c.shape[0]
+        flow_roi = cv2.resize(bwd, size, interpolation=cv2.INTER_LINEAR)
         fx, fy = self._full_grid(H, W)
-        map_x = fx + flow_full[..., 0] * np.float32(sx)
-        map_y = fy + flow_full[..., 1] * np.float32(sy)
-        reliable = cv2.resize(ok_small, (W, H), interpolation=cv2.INTER_NEAREST).astype(bool)
-        return Motion(map_x, map_y, reliable, fwd, w / W, residual)
+        map_x, map_y = fx.copy(), fy.copy()
+        map_x[y0:y1, x0:x1] += flow_roi[..., 0] * np.float32(sx)
+        map_y[y0:y1, x0:x1] += flow_roi[..., 1] * np.float32(sy)
+        reliable = np.ones((H, W), dtype=bool)
+        reliable[y0:y1, x0:x1] = cv2.resize(ok.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        residual = cv2.absdiff(prev_gray, cur_gray)
+        residual[y0:y1, x0:x1] = cv2.resize(res, size, interpolation=cv2.INTER_NEAREST)
+        return Motion(map_x, map_y, reliable, residual, fwd, (y0, y1, x0, x1), cur_c.shape[1] / size[0])
+
+
+def static_motion(prev_gray: np.ndarray, cur_gray: np.ndarray) -> Motion:
+    """Zero motion between two uint8 [H, W] gray frames (residual = plain frame difference)."""
+    import cv2
+
+    H, W = cur_gray.shape
+    map_x, map_y = identity_maps(H, W)
+    reliable = np.ones((H, W), dtype=bool)
+    return Motion(
+        map_x, map_y, reliable, cv2.absdiff(prev_gray, cur_gray), np.zeros((1, 1, 2), np.float32), (0, 1, 0, 1), 1.0
+    )
 
 
 def warp_linear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
@@ -140,10 +214,14 @@ def compose_maps(acc_x: np.ndarray, acc_y: np.ndarray, step: Motion) -> tuple[np
 
 
 def move_points(points_xy: np.ndarray, motion: Motion) -> np.ndarray:
-    """float32 [..., 2] full-resolution points moved by the forward flow (previous -> current)."""
-    fwd = motion.forward_small
+    """float32 [..., 2] full-resolution points moved by the forward flow (previous -> current);
+    points outside the flow window stay where they are."""
+    fwd = motion.forward
     h, w = fwd.shape[:2]
+    y0, y1, x0, x1 = motion.roi
     s = motion.scale
-    u = np.clip(np.rint(points_xy[..., 0] * s), 0, w - 1).astype(np.int64)
-    v = np.clip(np.rint(points_xy[..., 1] * s), 0, h - 1).astype(np.int64)
-    return (points_xy + fwd[v, u] / s).astype(np.float32)
+    u = np.rint((points_xy[..., 0] - x0) * s).astype(np.int64)
+    v = np.rint((points_xy[..., 1] - y0) * s).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    step = fwd[np.clip(v, 0, h - 1), np.clip(u, 0, w - 1)] / s
+    return (points_xy + np.where(inside[..., None], step, 0.0)).astype(np.float32)

@@ -14,8 +14,6 @@ from typing import Literal
 
 import numpy as np
 
-from tracking.propagate import warp_linear
-
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """float32 [H, W, C] one-hot encoding of int labels [H, W] (values clipped to 0..C-1)."""
@@ -24,7 +22,11 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 class ProbSmoother:
-    """Streaming smoother of float32 [H, W, C] probabilities (channels last, as cv2 warps them)."""
+    """Streaming smoother of float32 [h, w, C] probability windows (channels last, as cv2 warps them).
+
+    Each step covers a window of the frame (its top-left `origin` in frame pixels) - typically the
+    box around the people - so the cost follows the people's size, not the frame's.
+    """
 
     def __init__(self, mode: Literal["none", "ema", "window"] = "ema", alpha: float = 0.4, window: int = 3):
         if mode not in ("none", "ema", "window"):
@@ -36,37 +38,62 @@ class ProbSmoother:
         self.mode = mode
         self.alpha = float(alpha)
         self.window = int(window)
-        self._history: deque[np.ndarray] = deque(maxlen=self.window - 1)
-        """ema: [smoothed]; window: the last window - 1 raw frames, each aligned to the last step."""
+        self._history: deque[tuple[np.ndarray, tuple[int, int]]] = deque(maxlen=self.window - 1)
+        """(probabilities [h, w, C], origin (y0, x0)); ema: the smoothed window; window mode: the
+        last window - 1 raw windows, each aligned to the last step."""
 
     def reset(self) -> None:
         self._history.clear()
 
     @property
-    def state(self) -> np.ndarray | None:
-        """float32 [H, W, C] latest smoothed probabilities (None before the first step)."""
-        return self._history[-1] if self.mode == "ema" and self._history else None
+    def extent(self) -> tuple[int, int, int, int] | None:
+        """(y0, y1, x0, x1) frame window of the last step (None before the first step)."""
+        if not self._history:
+            return None
+        arr, (y0, x0) = self._history[-1]
+        return (y0, y0 + arr.shape[0], x0, x0 + arr.shape[1])
 
     def nbytes(self) -> int:
-        return sum(h.nbytes for h in self._history)
+        return sum(h.nbytes for h, _ in self._history)
+
+    def _aligned(self, shape: tuple[int, int], origin: tuple[int, int], maps: tuple[np.ndarray, np.ndarray] | None):
+        """History warped onto the current window, and bool [h, w] where it is defined."""
+        import cv2
+
+        h, w = shape
+        if maps is None:
+            xs = np.arange(origin[1], origin[1] + w, dtype=np.float32)
+            ys = np.arange(origin[0], origin[0] + h, dtype=np.float32)
+            maps = (np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)))
+        out, defined = [], np.ones((h, w), dtype=bool)
+        for arr, (hy, hx) in self._history:
+            mx = np.ascontiguousarray(maps[0] - np.float32(hx))
+            my = np.ascontiguousarray(maps[1] - np.float32(hy))
+            warped = cv2.remap(arr, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0,) * 4)
+            out.append(warped.reshape(h, w, -1))
+            defined &= out[-1].sum(-1) > 0.99
+        return out, defined
 
     def step(
         self,
         probs: np.ndarray,
-        maps: tuple[np.ndarray, np.ndarray] | None,
-        keep: np.ndarray | None,
+        origin: tuple[int, int] = (0, 0),
+        maps: tuple[np.ndarray, np.ndarray] | None = None,
+        keep: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Smoothed float32 [H, W, C] for this frame.
+        """Smoothed float32 [h, w, C] for this frame's window.
 
-        probs: float32 [H, W, C] current probabilities. maps: (map_x, map_y) float32 [H, W] from the
-        current frame into the frame of the last `step` (None = no motion / not aligned).
-        keep: bool [H, W] where the history may be used (None = everywhere).
+        probs: float32 [h, w, C] current probabilities of the window at `origin` (y0, x0).
+        maps: (map_x, map_y) float32 [h, w]: for each window pixel, where it was (frame pixel
+        coordinates) at the last `step` (None = no motion). keep: bool [h, w] where the history
+        may be used (None = everywhere it is defined).
         """
         if self.mode == "none":
             return probs
-        if self._history and self._history[-1].shape != probs.shape:
+        if self._history and self._history[-1][0].shape[-1] != probs.shape[-1]:
             self.reset()
-        warped = [warp_linear(h, *maps) for h in self._history] if maps is not None else list(self._history)
+        warped, defined = self._aligned((probs.shape[0], probs.shape[1]), origin, maps)
+        keep = defined if keep is None else keep & defined
         if not warped:
             out = probs
         elif self.mode == "ema":
@@ -74,14 +101,12 @@ class ProbSmoother:
         else:
             out = (probs + sum(warped)) / (len(warped) + 1)
             warped.append(probs)
-        if warped and keep is not None:
+        if warped:
             out = np.where(keep[..., None], out, probs)
-            if self.mode == "window":
-                warped = [np.where(keep[..., None], w, probs) for w in warped]
+        self._history.clear()
         if self.mode == "ema":
-            self._history.clear()
-            self._history.append(out.astype(np.float32, copy=False))
+            self._history.append((out.astype(np.float32, copy=False), origin))
         else:
-            self._history.clear()
-            self._history.extend(w.astype(np.float32, copy=False) for w in (warped or [probs]))
+            kept = [np.where(keep[..., None], w, probs) for w in warped] if warped else [probs]
+            self._history.extend((w.astype(np.float32, copy=False), origin) for w in kept)
         return out.astype(np.float32, copy=False)

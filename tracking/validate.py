@@ -1,11 +1,11 @@
 """Validation of a propagated frame: should the parser run on it instead?
 
-Triggers (checked on flow-resolution images, cheap):
+Triggers (checked on half-resolution images, cheap):
 - "lost_target": a tracked person kept less than `lost_area_fraction` of its parsed area;
 - "area_change": a person's propagated area drifted by more than `max_area_change`;
 - "lost_target" also when most of a propagated person changed in a way the flow cannot explain;
 - "drift": too many of the propagated person pixels are flow-inconsistent;
-- "new_target": moving pixels (frame difference) outside the dilated person masks of this and
+- "new_target": moving pixels (frame difference, flow-compensated near the people) outside the dilated person masks of this and
   the previous frame - something the last parse did not know about.
 """
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracking.config import TrackingConfig
+from tracking.propagate import resize_to
 
 
 @dataclass
@@ -30,24 +31,19 @@ class KeyState:
     """float32 [H, W]."""
     probs: np.ndarray | None
     """float32 [H, W, C] (only kept when propagated frames carry probabilities)."""
-    flow_scale: float
+    check_scale: float
+    """Resolution of the validation images relative to the frame."""
     areas: dict[int, int] = field(default_factory=dict)
     """Flow-resolution pixel count of each track at the parsed frame."""
     prev_person_small: np.ndarray | None = None
-    """bool [h, w] person mask of the previous output frame at flow resolution."""
+    """bool [h, w] person mask of the previous output frame at `check_scale`."""
 
     def __post_init__(self) -> None:
         self.areas = track_areas(self.small(self.person_ids))
 
     def small(self, image: np.ndarray) -> np.ndarray:
-        """Resize a label/mask image [H, W] to flow resolution (nearest)."""
-        import cv2
-
-        h = max(8, round(image.shape[0] * self.flow_scale))
-        w = max(8, round(image.shape[1] * self.flow_scale))
-        src = image.astype(np.uint8) if image.dtype == bool else image
-        out = cv2.resize(src, (w, h), interpolation=cv2.INTER_NEAREST)
-        return out.astype(bool) if image.dtype == bool else out
+        """Resize a label/mask image [H, W] to `check_scale` (nearest)."""
+        return resize_to(image, self.check_scale, nearest=True)
 
     def nbytes(self) -> int:
         arrays = [self.labels, self.person_ids, self.scores, self.probs, self.prev_person_small]
@@ -66,15 +62,12 @@ def check_propagation(
     key: KeyState,
     person_ids: np.ndarray,
     reliable: np.ndarray | None,
-    residual_small: np.ndarray | None,
-    prev_small: np.ndarray | None,
-    small: np.ndarray | None,
+    residual: np.ndarray | None,
 ) -> str | None:
     """Reason to re-parse this propagated frame, or None when propagation can be trusted.
 
     person_ids: int16 [H, W] propagated track map; reliable: bool [H, W] composed flow reliability;
-    residual_small: uint8 [h, w] flow-warped residual of this step (`Motion.residual_small`);
-    prev_small, small: uint8 [h, w] previous and current gray frames at flow resolution.
+    residual: uint8 [H, W] flow-compensated frame difference of this step (`Motion.residual`).
     """
     pid_small = key.small(person_ids)
     areas = track_areas(pid_small)
@@ -85,26 +78,24 @@ def check_propagation(
         if abs(ratio - 1.0) > cfg.max_area_change:
             return "area_change"
     person = pid_small >= 0
-    if residual_small is not None and person.any():
-        unexplained = person & (residual_small > cfg.motion_threshold)
+    moving = key.small(residual) > cfg.motion_threshold if residual is not None else None
+    if moving is not None and person.any():
+        unexplained = person & moving
         if unexplained.sum() > cfg.max_unexplained * person.sum():
             return "lost_target"
     if reliable is not None and person.any():
         bad = person & ~key.small(reliable)
         if bad.sum() > cfg.drift_max_inconsistent * person.sum():
             return "drift"
-    if prev_small is not None and small is not None and _moving_outside(cfg, key, person, prev_small, small):
+    if moving is not None and _moving_outside(cfg, key, person, moving):
         return "new_target"
     return None
 
 
-def _moving_outside(
-    cfg: TrackingConfig, key: KeyState, person: np.ndarray, prev_small: np.ndarray, small: np.ndarray
-) -> bool:
-    """True when frame-difference motion outside the dilated person masks exceeds the threshold."""
+def _moving_outside(cfg: TrackingConfig, key: KeyState, person: np.ndarray, moving: np.ndarray) -> bool:
+    """True when motion (bool [h, w]) outside the dilated person masks exceeds the threshold."""
     import cv2
 
-    moving = cv2.absdiff(prev_small, small) > cfg.motion_threshold
     known = person if key.prev_person_small is None else person | key.prev_person_small
     kernel = np.ones((7, 7), np.uint8)
     known = cv2.dilate(known.astype(np.uint8), kernel).astype(bool)

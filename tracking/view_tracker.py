@@ -22,9 +22,12 @@ from tracking.persons import PersonTracker, detections_from_parse
 from tracking.propagate import (
     FlowEstimator,
     Motion,
+    Roi,
     compose_maps,
     move_points,
-    to_gray_small,
+    person_roi,
+    static_motion,
+    to_gray,
     warp_linear,
     warp_nearest,
 )
@@ -33,6 +36,8 @@ from tracking.validate import KeyState, check_propagation
 
 log = logging.getLogger(__name__)
 
+CHECK_SCALE = 0.5
+"""Resolution of the re-parse checks relative to the frame."""
 REASONS = ("new_target", "lost_target", "drift", "area_change")
 """Re-parse trigger reasons counted in `TrackerStats.reparse`."""
 
@@ -59,14 +64,15 @@ class ViewTracker:
         self.parse_fn = parse_fn
         self.persons = PersonTracker(self.cfg)
         self.smoother = ProbSmoother(self.cfg.smoothing, self.cfg.ema_alpha, self.cfg.window)
-        self.flow = FlowEstimator(self.cfg.flow, self.cfg.flow_scale, self.cfg.fb_threshold_px)
+        self.flow = FlowEstimator(self.cfg.flow, self.cfg.flow_scale, self.cfg.fb_threshold_px, self.cfg.flow_preset)
         self.stats = TrackerStats()
         self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
         self._clear()
 
     def _clear(self) -> None:
         self._key: KeyState | None = None
-        self._prev_small: np.ndarray | None = None
+        self._prev_gray: np.ndarray | None = None
+        self._roi: Roi | None = None
         self._acc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._keypoints: np.ndarray | None = None
         self._since_key = 0
@@ -80,7 +86,7 @@ class ViewTracker:
 
     def state_nbytes(self) -> int:
         """Bytes of array state held between frames (constant over a clip)."""
-        arrays = [self._prev_small, self._keypoints, *(self._acc or ())]
+        arrays = [self._prev_gray, self._keypoints, *(self._acc or ())]
         total = sum(a.nbytes for a in arrays if a is not None)
         total += self._key.nbytes() if self._key is not None else 0
         return total + self.smoother.nbytes() + self.persons.nbytes()
@@ -92,17 +98,15 @@ class ViewTracker:
             log.info("frame size changed to %s: resetting temporal state", shape)
             self._clear()
             self.smoother.reset()
-        small = to_gray_small(frame.rgb, self.cfg.flow_scale) if self._needs_flow else None
+        gray = to_gray(frame.rgb) if self._needs_flow else None
         motion = None
-        if small is not None and self._prev_small is not None:
-            motion = self.flow.estimate(self._prev_small, small, shape)
+        if gray is not None and self._prev_gray is not None:
+            motion = self._motion(self._prev_gray, gray)
             self._accumulate(motion)
         out = None
         if self._key is not None and motion is not None and self._since_key + 1 < self.cfg.keyframe_interval:
             out = self._propagate(frame, motion)
-            reason = check_propagation(
-                self.cfg, self._key, out.person_ids, self._acc_ok(), motion.residual_small, self._prev_small, small
-            )
+            reason = check_propagation(self.cfg, self._key, out.person_ids, self._acc_ok(), motion.residual)
             if reason is not None:
                 log.debug("frame %d: re-parse (%s)", frame.index, reason)
                 self.stats.reparse[reason] += 1
@@ -111,13 +115,21 @@ class ViewTracker:
                 self.stats.propagated += 1
                 self._since_key += 1
         if out is None:
-            out = self._parse(frame, small)
+            out = self._parse(frame)
             self.stats.parsed += 1
-        if small is not None and self._key is not None:
+        if gray is not None and self._key is not None:
             self._key.prev_person_small = self._key.small(out.person_ids >= 0)
-        self._prev_small = small
+            margin = self.cfg.flow_roi_margin
+            self._roi = person_roi(out.person_ids, margin) if margin is not None else None
+        self._prev_gray = gray
         self.stats.frames += 1
         return out
+
+    def _motion(self, prev: np.ndarray, gray: np.ndarray) -> Motion:
+        """Flow in the window around the people (static scene when there are none)."""
+        if self.cfg.flow_roi_margin is not None and self._roi is None:
+            return static_motion(prev, gray)
+        return self.flow.estimate(prev, gray, self._roi)
 
     def _acc_ok(self) -> np.ndarray | None:
         return self._acc[2] if self._acc is not None else None
@@ -150,7 +162,7 @@ class ViewTracker:
             frame.view_id, frame.index, labels, scores.astype(np.float32), pids, probs, self._keypoints, None
         )
 
-    def _parse(self, frame: Frame, small: np.ndarray | None) -> PartParse:
+    def _parse(self, frame: Frame) -> PartParse:
         """Run the parser, assign track ids, smooth probabilities; becomes the new key state."""
         parse = self.parse_fn(frame)
         shape = frame.rgb.shape[:2]
@@ -165,7 +177,7 @@ class ViewTracker:
         track_map = _relabel(parse.person_ids, mapping)
         labels, scores, probs, key_probs = self._smooth(parse, track_map, aligned_prev)
         self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
-        self._key = KeyState(labels, track_map, scores, key_probs, self.cfg.flow_scale)
+        self._key = KeyState(labels, track_map, scores, key_probs, CHECK_SCALE)
         self._acc = None
         self._since_key = 0
         return PartParse(
@@ -175,26 +187,47 @@ class ViewTracker:
     def _smooth(
         self, parse: PartParse, track_map: np.ndarray, aligned_prev: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """(labels int16, scores float32, probs float16 [C,H,W] | None, key probs float32 [H,W,C] | None)."""
+        """(labels int16, scores float32, probs float16 [C,H,W] | None, key probs float32 [H,W,C] | None).
+
+        Smoothing runs in the window around this frame's people and parts and the last smoothed
+        window (moved by up to the ROI margin); outside it the parse is returned unchanged.
+        """
         want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
-        if self.cfg.smoothing == "none":
-            key_probs = None
-            if want_key_probs and parse.probs is not None:
-                key_probs = np.ascontiguousarray(parse.probs.transpose(1, 2, 0), dtype=np.float32)
-            return parse.labels, parse.scores, parse.probs, key_probs
-        if parse.probs is not None:
-            p = np.ascontiguousarray(parse.probs.transpose(1, 2, 0), dtype=np.float32)
-        else:
-            p = one_hot(parse.labels, 15)
-        maps, keep = None, None
-        if self._acc is not None and aligned_prev is not None:
-            maps = (self._acc[0], self._acc[1])
-            keep = self._acc[2] & (aligned_prev == track_map)
-        s = self.smoother.step(p, maps, keep)
-        labels = s.argmax(-1).astype(np.int16)
-        scores = s.max(-1).astype(np.float32)
-        probs = s.transpose(2, 0, 1).astype(np.float16) if parse.probs is not None else None
-        return labels, scores, probs, (s if want_key_probs else None)
+        labels, scores, probs = parse.labels, parse.scores, parse.probs
+        win = _union(
+            person_roi(np.where(labels > 0, 0, parse.person_ids), self.cfg.flow_roi_margin or 32), self.smoother.extent
+        )
+        if self.cfg.smoothing != "none" and win is not None:
+            y0, y1, x0, x1 = win
+            sl = (slice(y0, y1), slice(x0, x1))
+            if probs is not None:
+                p = np.ascontiguousarray(probs[:, y0:y1, x0:x1].transpose(1, 2, 0), dtype=np.float32)
+            else:
+                p = one_hot(labels[sl], 15)
+            maps, keep = None, None
+            if self._acc is not None and aligned_prev is not None:
+                maps = (self._acc[0][sl], self._acc[1][sl])
+                keep = self._acc[2][sl] & (aligned_prev[sl] == track_map[sl])
+            s = self.smoother.step(p, (y0, x0), maps, keep)
+            labels, scores = labels.copy(), scores.copy()
+            labels[sl] = s.argmax(-1)
+            scores[sl] = s.max(-1)
+            if probs is not None:
+                probs = probs.copy()
+                probs[:, y0:y1, x0:x1] = s.transpose(2, 0, 1)
+        elif self.cfg.smoothing != "none":
+            self.smoother.reset()
+        key_probs = None
+        if want_key_probs and probs is not None:
+            key_probs = np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32)
+        return labels, scores, probs, key_probs
+
+
+def _union(a: Roi | None, b: Roi | None) -> Roi | None:
+    """Smallest window holding both (either may be None)."""
+    if a is None or b is None:
+        return a or b
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
 
 
 def _relabel(local_map: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
