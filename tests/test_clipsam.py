@@ -317,6 +317,8 @@ def test_cli_parse_with_clipsam_and_tiny_checkpoints(tmp_path, tiny_sam, tiny_cl
 
 def test_cli_parse_missing_checkpoint_exits_2_naming_the_key(tmp_path, astronaut_png):
     cfg = _cli_config(tmp_path, sam_checkpoint=str(tmp_path / "missing_sam.pth"))
-    code, text = _run_cli(["parse", astronaut_png, "--backend", "clipsam", "--config", cfg, "--out", str(tmp_path / "o")])
+    code, text = _run_cli(
+        ["parse", astronaut_png, "--backend", "clipsam", "--config", cfg, "--out", str(tmp_path / "o")]
+    )
     assert code == 2, text
     assert "parser.clipsam.sam_checkpoint" in text and "missing_sam.pth" in text

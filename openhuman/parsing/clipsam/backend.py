@@ -60,7 +60,9 @@ class ClipSamParser(Parser):
         """Dense CLIP features [E, h, w] of rgb uint8 [H, W, 3] (see dense_clip)."""
         device = next(self.clip.parameters()).device
         image = prepare_image(torch.from_numpy(rgb), self.clip.visual, self.cfg.clip_short_side).to(device)
-        return dense_features(self.clip.visual, image, self.cfg.attention, self.cfg.window_overlap, self.cfg.trase_temperature)
+        return dense_features(
+            self.clip.visual, image, self.cfg.attention, self.cfg.window_overlap, self.cfg.trase_temperature
+        )
 
     def classify(self, rgb: np.ndarray, pose: PoseResult, props: list[Proposal]) -> np.ndarray:
         """Per-pixel probabilities float32 [15, H, W] for the proposals of one person."""

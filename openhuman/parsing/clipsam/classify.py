@@ -40,7 +40,8 @@ def pool_masks(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected features [E, h, w] and masks [N, H, W], got {features.shape} and {masks.shape}")
     if masks.shape[0] == 0:
         return features.new_zeros(0, features.shape[0])
-    weights = F.adaptive_avg_pool2d(masks.float()[:, None], features.shape[1:])[:, 0]  # [N, h, w]
+    h, w = int(features.shape[1]), int(features.shape[2])
+    weights = F.adaptive_avg_pool2d(masks.float()[:, None], (h, w))[:, 0]  # [N, h, w]
     flat_w = weights.flatten(1).to(features.dtype)  # [N, h*w]
     total = flat_w.sum(1, keepdim=True).clamp_min(1e-12)
     return (flat_w @ features.flatten(1).T) / total

@@ -22,7 +22,7 @@ visual projection map each patch token into the joint image-text space.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ _DEFAULT_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _DEFAULT_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def _check_visual(visual: nn.Module) -> None:
+def _check_visual(visual: Any) -> None:
     blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
     if blocks is None or not isinstance(getattr(blocks[-1], "attn", None), nn.MultiheadAttention):
         raise ValueError("dense CLIP features need an open_clip VisionTransformer with standard attention blocks")
@@ -98,7 +98,7 @@ def trase_attention(feats: torch.Tensor, temperature: float = 0.07) -> torch.Ten
     return torch.softmax(logits, dim=-1)
 
 
-def _last_block(block: nn.Module, x: torch.Tensor, mode: AttentionMode, temperature: float) -> torch.Tensor:
+def _last_block(block: Any, x: torch.Tensor, mode: AttentionMode, temperature: float) -> torch.Tensor:
     """Run the last residual block with the chosen attention. x [B, L, D] -> [B, L, D]."""
     h = block.ln_1(x)
     q, k, v = split_qkv(block.attn, h)
@@ -111,7 +111,7 @@ def _last_block(block: nn.Module, x: torch.Tensor, mode: AttentionMode, temperat
     return block.ls_1(out)
 
 
-def dense_tokens(visual: nn.Module, images: torch.Tensor, mode: AttentionMode, temperature: float = 0.07) -> torch.Tensor:
+def dense_tokens(visual: Any, images: torch.Tensor, mode: AttentionMode, temperature: float = 0.07) -> torch.Tensor:
     """Projected tokens [B, 1 + gh*gw, E] (class token first) for normalised images [B, 3, S, S]
     at the model's input size S."""
     _check_visual(visual)
@@ -134,7 +134,7 @@ def window_origins(size: int, win: int, stride: int) -> list[int]:
     return starts
 
 
-def prepare_image(rgb: torch.Tensor, visual: nn.Module, short_side: int) -> torch.Tensor:
+def prepare_image(rgb: torch.Tensor, visual: Any, short_side: int) -> torch.Tensor:
     """uint8/float RGB [H, W, 3] -> normalised [1, 3, H', W'] with min(H', W') >= the model's input
     size, H' and W' multiples of the patch size."""
     win = int(visual.image_size[0])
@@ -152,7 +152,7 @@ def prepare_image(rgb: torch.Tensor, visual: nn.Module, short_side: int) -> torc
 
 
 def dense_features(
-    visual: nn.Module,
+    visual: Any,
     image: torch.Tensor,
     mode: AttentionMode,
     overlap: float = 0.5,
@@ -169,7 +169,7 @@ def dense_features(
     win = int(visual.image_size[0])
     patch = int(visual.patch_size[0])
     _, _, H, W = image.shape
-    if H % patch or W % patch or H < win or W < win:
+    if H % patch or W % patch or min(H, W) < win:
         raise ValueError(f"image {H}x{W} must be at least {win} and a multiple of {patch}; use prepare_image")
     stride = max(patch, int(round(win * (1.0 - overlap) / patch)) * patch)
     origins = [(y, x) for y in window_origins(H, win, stride) for x in window_origins(W, win, stride)]

@@ -43,7 +43,9 @@ def build_tiny_sam() -> nn.Module:
         use_rel_pos=True, window_size=4, global_attn_indexes=(1,),
     )  # fmt: skip
     grid = size // patch
-    prompt = PromptEncoder(embed_dim=dim, image_embedding_size=(grid, grid), input_image_size=(size, size), mask_in_chans=8)
+    prompt = PromptEncoder(
+        embed_dim=dim, image_embedding_size=(grid, grid), input_image_size=(size, size), mask_in_chans=8
+    )
     decoder = MaskDecoder(
         num_multimask_outputs=3,
         transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2),

@@ -77,7 +77,9 @@ def _encode_groups(model: Any, tokenizer: Any, groups: list[list[str]], chunk: i
     """Unit-norm ensemble embedding [G, E] per group of texts, encoding all texts in few batches."""
     texts = [t for g in groups for t in g]
     device = next(model.parameters()).device
-    embs = torch.cat([model.encode_text(tokenizer(texts[i : i + chunk]).to(device)) for i in range(0, len(texts), chunk)])
+    embs = torch.cat(
+        [model.encode_text(tokenizer(texts[i : i + chunk]).to(device)) for i in range(0, len(texts), chunk)]
+    )
     embs = F.normalize(embs.float(), dim=-1)
     out, start = [], 0
     for g in groups:

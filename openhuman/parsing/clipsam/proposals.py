@@ -200,7 +200,7 @@ def propose(predictor: object, rgb: np.ndarray, pose: PoseResult, cfg: ClipSamCo
     if not person.any():
         return []
     predictor.set_image(rgb)  # type: ignore[attr-defined]
-    prompts = build_prompts(pose.landmarks, rgb.shape[:2], cfg.min_visibility)
+    prompts = build_prompts(pose.landmarks, (rgb.shape[0], rgb.shape[1]), cfg.min_visibility)
     props = prompt_proposals(predictor, prompts, person)
     covered = np.zeros_like(person)
     for p in props:
@@ -208,5 +208,7 @@ def propose(predictor: object, rgb: np.ndarray, pose: PoseResult, cfg: ClipSamCo
     uncovered = float((person & ~covered).sum()) / float(person.sum())
     if cfg.auto_masks and uncovered > cfg.auto_min_uncovered:
         props += auto_proposals(predictor, rgb, person, covered, cfg)
-    log.debug("%d part proposals, %.0f%% of the person uncovered before the automatic masks", len(props), 100 * uncovered)
+    log.debug(
+        "%d part proposals, %.0f%% of the person uncovered before the automatic masks", len(props), 100 * uncovered
+    )
     return props
