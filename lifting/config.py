@@ -55,7 +55,7 @@ class LiftingConfig:
     """Lower clamp of the viewing-angle weight (cosine between normal and ray)."""
     drop_background: bool = True
     """Drop points that the views label as background (class 0)."""
-    fill_neighbors: int = 5
+    fill_neighbors: int = 3
     """Points no view sees take the majority label of this many seen neighbours (confidence 0)."""
     lr_correction: Literal["keypoints", "off"] = "keypoints"
     """Swap the left/right channels of a view whose 2D landmarks disagree with the triangulated

@@ -34,7 +34,8 @@ class Fused:
     track_ids: np.ndarray
     """int32 [N] majority person id over the views that see the point (-1 = none)."""
     rgb: np.ndarray
-    """uint8 [N, 3] weighted mean colour over the views that see the point."""
+    """uint8 [N, 3] the points' own colours when they have them (depth points), else the weighted
+    mean colour over the views that see the point."""
     seen: np.ndarray
     """bool [N] whether any view saw the point."""
     visibility_tests: int
@@ -42,36 +43,40 @@ class Fused:
 
 
 def _view_votes(parse: PartParse, pix: np.ndarray, swap_person: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities float32 [n, C] and parse confidence float32 [n] at flat pixels `pix`.
+    """Class probabilities [C, n] (class-major, float16 or float32) and parse confidence float32 [n]
+    at flat pixels `pix`.
 
-    swap_person: bool [n] rows whose left/right channels are swapped (mirrored view), or None.
+    swap_person: bool [n] points whose left/right channels are swapped (mirrored view), or None.
     """
-    labels = parse.labels.ravel()[pix].astype(np.int64)
+    labels = parse.labels.reshape(-1)[pix]
     if parse.probs is not None:
         C = parse.probs.shape[0]
-        probs = parse.probs.reshape(C, -1)[:, pix].T.astype(np.float32)
-        if C < NUM_CLASSES:
-            probs = np.pad(probs, ((0, 0), (0, NUM_CLASSES - C)))
-        probs = probs[:, :NUM_CLASSES]
+        probs = np.take(parse.probs.reshape(C, -1), pix, axis=1)  # float16; upcast when weighted
+        if C != NUM_CLASSES:
+            probs = np.pad(probs, ((0, max(NUM_CLASSES - C, 0)), (0, 0)))[:NUM_CLASSES]
     else:
-        probs = np.zeros((len(pix), NUM_CLASSES), np.float32)
-        probs[np.arange(len(pix)), np.clip(labels, 0, NUM_CLASSES - 1)] = 1.0
+        probs = np.zeros((NUM_CLASSES, len(pix)), np.float32)
+        probs[np.clip(labels, 0, NUM_CLASSES - 1).astype(np.int64), np.arange(len(pix))] = 1.0
     if swap_person is not None and swap_person.any():
-        probs[swap_person] = probs[swap_person][:, LR_SWAP]
-    conf = np.where(labels > 0, parse.scores.ravel()[pix], BACKGROUND_WEIGHT).astype(np.float32)
+        probs[:, swap_person] = probs[LR_SWAP][:, swap_person]
+    conf = np.where(labels > 0, parse.scores.reshape(-1)[pix], np.float32(BACKGROUND_WEIGHT)).astype(np.float32)
     return probs, conf
 
 
-def _angle_weight(xyz: np.ndarray, normals: np.ndarray | None, cam: CameraView, min_cos: float) -> np.ndarray:
-    """cos between the outward normal (or direction from the body centre) and the ray back to the camera."""
-    if normals is None:
-        n = xyz - xyz.mean(0)
-        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-    else:
-        n = normals
-    ray = cam.center[None, :] - xyz
-    ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-9)
-    return np.clip(np.sum(n * ray, axis=1), min_cos, 1.0).astype(np.float32)
+def _outward(xyz: np.ndarray, normals: np.ndarray | None) -> np.ndarray:
+    """float32 [N, 3] unit outward directions: the normals, or the direction from the body centre."""
+    if normals is not None:
+        return np.asarray(normals, np.float32)
+    n = (xyz - xyz.mean(0)).astype(np.float32)
+    n /= np.maximum(np.sqrt(np.einsum("ij,ij->i", n, n)), 1e-9)[:, None]
+    return n
+
+
+def _angle_weight(xyz: np.ndarray, outward: np.ndarray, cam: CameraView, min_cos: float) -> np.ndarray:
+    """float32 [n]: cos between the outward direction and the ray back to the camera, clamped."""
+    ray = cam.center.astype(np.float32)[None, :] - xyz
+    cos = np.einsum("ij,ij->i", outward, ray) / np.maximum(np.sqrt(np.einsum("ij,ij->i", ray, ray)), 1e-9)
+    return np.clip(cos, min_cos, 1.0).astype(np.float32)
 
 
 def _majority_ids(point_idx: np.ndarray, ids: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
@@ -79,12 +84,27 @@ def _majority_ids(point_idx: np.ndarray, ids: np.ndarray, weights: np.ndarray, n
     out = np.full(n, -1, np.int32)
     if len(point_idx) == 0:
         return out
+    if ids.min() == ids.max():  # one person: every point with a vote gets that id
+        has = np.zeros(n, bool)
+        has[point_idx] = True
+        out[has] = ids[0]
+        return out
+    uniq, inv = np.unique(ids, return_inverse=True)
+    if len(uniq) <= 16:  # usual case: a few people, one weight row per id
+        w = np.zeros((len(uniq), n), np.float64)
+        for k in range(len(uniq)):
+            sel = inv == k
+            w[k] = np.bincount(point_idx[sel], weights=weights[sel], minlength=n)
+        best = np.argmax(w, axis=0)
+        has = w[best, np.arange(n)] > 0
+        out[has] = uniq[best[has]]
+        return out
     base = int(ids.max()) + 1
     key = point_idx.astype(np.int64) * base + ids
-    uniq, inv = np.unique(key, return_inverse=True)
-    w = np.bincount(inv, weights=weights)
-    pts, pid = uniq // base, uniq % base
-    order = np.lexsort((-w, pts))
+    ukey, kinv = np.unique(key, return_inverse=True)
+    wk = np.bincount(kinv, weights=weights)
+    pts, pid = ukey // base, ukey % base
+    order = np.lexsort((-wk, pts))
     first = np.r_[True, pts[order][1:] != pts[order][:-1]]
     out[pts[order][first]] = pid[order][first]
     return out
@@ -104,11 +124,13 @@ def fuse_labels(
     mirrored: view id -> int array of person ids whose left/right channels to swap in that view
     (from the 3D skeleton check), or None.
     """
-    xyz = points.xyz.astype(np.float64)
+    xyz = np.asarray(points.xyz, np.float32)
+    outward = _outward(xyz, points.normals)
+    fuse_rgb = points.rgb is None  # depth points already carry their pixel's colour
     N = len(xyz)
-    acc = np.zeros((N, NUM_CLASSES), np.float32)
+    acc = np.zeros((NUM_CLASSES, N), np.float32)  # class-major: contiguous per-class rows
     wsum = np.zeros(N, np.float32)
-    rgb_acc = np.zeros((N, 3), np.float32)
+    rgb_acc = np.zeros((N if fuse_rgb else 0, 3), np.float32)
     tid_pts, tid_ids, tid_w = [], [], []
     for vid, parse in parses.items():
         cam = cameras[vid]
@@ -121,11 +143,10 @@ def fuse_labels(
         if mirrored is not None and vid in mirrored and len(mirrored[vid]):
             swap = np.isin(pids, mirrored[vid])
         probs, conf = _view_votes(parse, pix, swap)
-        normals = None if points.normals is None else points.normals[idx]
-        w = conf * _angle_weight(xyz[idx], normals, cam, cfg.min_view_cos) if len(idx) else conf
-        acc[idx] += probs * w[:, None]
+        w = conf * _angle_weight(xyz[idx], outward[idx], cam, cfg.min_view_cos) if len(idx) else conf
+        acc[:, idx] += probs * w
         wsum[idx] += w
-        if frames is not None and vid in frames:
+        if fuse_rgb and frames is not None and vid in frames:
             rgb_acc[idx] += frames[vid].rgb.reshape(-1, 3)[pix].astype(np.float32) * w[:, None]
         has_id = pids >= 0
         tid_pts.append(idx[has_id])
@@ -147,13 +168,15 @@ def _finish(
 ) -> Fused:
     N = len(wsum)
     seen = wsum > 0
-    labels = np.argmax(acc, axis=1).astype(np.int16)
+    labels = np.argmax(acc, axis=0).astype(np.int16)
     conf = np.zeros(N, np.float32)
-    conf[seen] = acc[seen, labels[seen]] / np.maximum(acc[seen].sum(1), 1e-12)
-    rgb = np.full((N, 3), 160, np.uint8)
-    rgb[seen] = np.clip(np.rint(rgb_acc[seen] / wsum[seen, None]), 0, 255).astype(np.uint8)
+    top = np.take_along_axis(acc, labels[None].astype(np.int64), axis=0)[0]
+    conf[seen] = top[seen] / np.maximum(acc.sum(0)[seen], 1e-12)
     if points.rgb is not None:
-        rgb[~seen] = points.rgb[~seen]
+        rgb = np.asarray(points.rgb, np.uint8)
+    else:
+        rgb = np.full((N, 3), 160, np.uint8)
+        rgb[seen] = np.clip(np.rint(rgb_acc[seen] / wsum[seen, None]), 0, 255).astype(np.uint8)
     track = _majority_ids(
         np.concatenate(tid_pts) if tid_pts else np.zeros(0, np.int64),
         np.concatenate(tid_ids) if tid_ids else np.zeros(0, np.int64),
@@ -173,16 +196,23 @@ def _finish(
 def _fill_unseen(
     xyz: np.ndarray, seen: np.ndarray, labels: np.ndarray, track: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Majority label (and nearest track id) of the k nearest seen points, for unseen points."""
+    """Majority label (and nearest track id) of the k nearest seen points, for unseen points.
+
+    The search tree holds about 2 seen points per unseen point (at least 5000) (a regular subsample), which
+    keeps this cheap when only a few points are unseen.
+    """
     from scipy.spatial import cKDTree
 
     src = np.nonzero(seen)[0]
+    step = max(1, len(src) // max(2 * int((~seen).sum()), 5000))
+    src = src[::step]
     dst = np.nonzero(~seen)[0]
     k = min(k, len(src))
-    _, nn = cKDTree(xyz[src]).query(xyz[dst], k=k, workers=-1)
+    tree = cKDTree(xyz[src], balanced_tree=False, compact_nodes=False)  # faster build, same answers
+    _, nn = tree.query(xyz[dst], k=k)
     nn = np.asarray(nn).reshape(len(dst), k)
-    votes = np.zeros((len(dst), NUM_CLASSES), np.int32)
-    np.add.at(votes, (np.repeat(np.arange(len(dst)), k), labels[src][nn].ravel()), 1)
+    flat = np.repeat(np.arange(len(dst)) * NUM_CLASSES, k) + labels[src][nn].ravel()
+    votes = np.bincount(flat, minlength=len(dst) * NUM_CLASSES).reshape(len(dst), NUM_CLASSES)
     labels = labels.copy()
     track = track.copy()
     labels[dst] = np.argmax(votes, axis=1)
