@@ -181,6 +181,32 @@ def test_landmark_prompts_follow_the_limbs():
     assert 5 not in ids and 7 not in ids and 6 in ids
 
 
+class _FullMaskPredictor:
+    """Stands in for SamPredictor: three masks covering the whole image, the second scored best."""
+
+    def __init__(self, hw: tuple[int, int]) -> None:
+        self.hw = hw
+        self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def predict(self, point_coords, point_labels, box, multimask_output):
+        self.calls.append((point_coords, point_labels, box))
+        masks = np.zeros((3, *self.hw), bool)
+        masks[1] = True
+        return masks, np.array([0.2, 0.9, 0.5], np.float32), None
+
+
+def test_part_proposals_are_clipped_to_the_person_mask():
+    from openhuman.parsing.clipsam.proposals import prompt_proposals
+
+    pose = synthetic_pose()
+    person = pose.person_prob > 0.5
+    predictor = _FullMaskPredictor((120, 96))
+    props = prompt_proposals(predictor, build_prompts(pose.landmarks, (120, 96)), person)
+    assert [p.part_id for p in props] == list(range(1, 15)) and len(predictor.calls) == 14
+    for p in props:
+        assert (p.mask == person).all() and p.score == pytest.approx(0.9)
+
+
 def test_uncovered_grid_keeps_only_uncovered_points():
     uncovered = np.zeros((40, 40), bool)
     uncovered[:, :20] = True
