@@ -48,6 +48,7 @@ NEGATIONS = frozenset(
     {"except", "excluding", "exclude", "without", "minus", "but", "not", "no", "dont", "apart", "than"}
 )
 CONJUNCTIONS = frozenset({"and", "or", "plus", ","})
+MODIFIERS = frozenset({"upper", "lower"})
 _FILLER_WORDS = """
     a an the this that these those it its his her hers their theirs my your our me us i you we
     please segment segmentation show find select highlight mask masks give get track label want need
@@ -298,6 +299,10 @@ class _Clause:
     """Normalised content words (sides and fillers removed)."""
     fixes: list[tuple[str, str, float]] = field(default_factory=list)
     """Spelling fixes: (typed, understood, score)."""
+    plural: bool = False
+    """A content word was plural ("feet"): it does not take the side of the clause before."""
+    inherited: str | None = None
+    """Side of the clause before, for a singular part without its own side."""
 
     @property
     def side(self) -> str | None:
@@ -332,6 +337,19 @@ def split_clauses(tokens: Sequence[str]) -> list[list[str]]:
         else:
             pieces[-1].append(tok)
     return [p for p in pieces if p]
+
+
+def _borrow_part(clauses: list[_Clause], i: int, text: str) -> None:
+    """Give side-only clause `i` the part of the next clause that has one, else the previous."""
+    later = [c for c in clauses[i + 1 :] if c.core]
+    earlier = [c for c in clauses[:i] if c.core]
+    donor = later[0] if later else (earlier[-1] if earlier else None)
+    clause = clauses[i]
+    if donor is not None:
+        clause.core = list(donor.core)
+        clause.text = f"{clause.text} ... {donor.text}"
+    elif clause.side == "both":
+        raise InputError(f"query {text!r}: 'both' needs a part after it, e.g. 'both hands'")
 
 
 def _describe(ids: Iterable[int]) -> str:
@@ -444,20 +462,22 @@ class QueryResolver:
     # -- clauses --
 
     def _clauses(self, tokens: list[str], text: str) -> list[_Clause]:
-        """Parse each conjunct; a side-only conjunct borrows the part of its neighbour
-        ("left and right hand"), or alone means all parts on that side ("right")."""
+        """Parse each conjunct and let neighbouring conjuncts complete each other:
+        a side alone borrows its neighbour's part ("left and right hand") or alone means all
+        parts on that side ("right"); "upper"/"lower" alone borrows the next noun ("upper and
+        lower arm"); a singular part without a side takes the side before it ("left arm and leg")."""
         clauses = [c for c in (self._read_clause(p) for p in split_clauses(tokens)) if c.sides or c.core]
         for i, clause in enumerate(clauses):
-            if clause.core:
-                continue
-            later = [c for c in clauses[i + 1 :] if c.core]
-            earlier = [c for c in clauses[:i] if c.core]
-            donor = later[0] if later else (earlier[-1] if earlier else None)
-            if donor is not None:
-                clause.core = list(donor.core)
-                clause.text = f"{clause.text} ... {donor.text}"
-            elif clause.side == "both":
-                raise InputError(f"query {text!r}: 'both' needs a part after it, e.g. 'both hands'")
+            if not clause.core:
+                _borrow_part(clauses, i, text)
+            elif len(clause.core) == 1 and clause.core[0] in MODIFIERS and i + 1 < len(clauses):
+                after = clauses[i + 1]
+                if len(after.core) > 1 and after.core[0] in MODIFIERS:
+                    clause.core += after.core[1:]
+                    clause.sides = clause.sides or set(after.sides)
+                    clause.text += " ... " + " ".join(after.core[1:])
+            if not clause.sides and not clause.plural and i > 0:
+                clause.inherited = clauses[i - 1].side or clauses[i - 1].inherited
         return clauses
 
     def _read_clause(self, tokens: list[str]) -> _Clause:
@@ -482,6 +502,7 @@ class QueryResolver:
                 clause.sides.add(SIDE_WORDS[word])
             else:
                 clause.core.append(word)
+                clause.plural = clause.plural or word != tok
         return clause
 
     @property
@@ -528,7 +549,10 @@ class QueryResolver:
                 index, score, phrase = self._encoder_match(" ".join(clause.core), clause.text)
                 indices, how = [index], f"encoder: '{' '.join(clause.core)}' ~ '{phrase}'"
         entries = [self.vocab.entries[i] for i in indices]
-        ids = frozenset().union(*(e.part_ids(clause.side) for e in entries))
+        side = clause.side
+        if side is None and all(e.kind != "person" for e in entries):
+            side = clause.inherited
+        ids = frozenset().union(*(e.part_ids(side) for e in entries))
         approximate = any(e.approximate for e in entries)
         note = ", approximate" if approximate else ""
         explanation = f"{_describe(ids)} <- '{clause.text}' ({how}, {score:.2f}{note})"
