@@ -42,14 +42,14 @@ def write_ply(cloud: LabeledPointCloud, path: str | os.PathLike[str]) -> Path:
         else:
             import open3d as o3d
 
-            t = o3d.core.Tensor
+            t = o3d.core.Tensor.from_numpy
             pcd = o3d.t.geometry.PointCloud()
             pcd.point.positions = t(np.ascontiguousarray(cloud.xyz, np.float32))
             pcd.point.colors = t(np.ascontiguousarray(cloud.rgb, np.uint8))
             pcd.point.label = t(np.asarray(cloud.labels, np.int32).reshape(-1, 1))
             pcd.point.confidence = t(np.asarray(cloud.confidence, np.float32).reshape(-1, 1))
             pcd.point.track_id = t(np.asarray(cloud.track_ids, np.int32).reshape(-1, 1))
-            if not o3d.t.io.write_point_cloud(str(tmp), pcd):
+            if not o3d.t.io.write_point_cloud(tmp, pcd):
                 raise OSError(f"open3d could not write {target}")
     return target
 
@@ -71,7 +71,7 @@ def read_ply(
     if not p.is_file():
         raise InputError(f"point cloud file {p} does not exist")
     fi = _frame_from_name(p) if frame_index is None else frame_index
-    pcd = o3d.t.io.read_point_cloud(str(p))
+    pcd = o3d.t.io.read_point_cloud(p)
     if "positions" not in pcd.point or pcd.point.positions.shape[0] == 0:
         return LabeledPointCloud(
             np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.int16),

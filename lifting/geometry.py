@@ -69,7 +69,7 @@ def to_camera(xyz: np.ndarray, cam: CameraView) -> np.ndarray:
     """
     xyz = np.asarray(xyz)
     dt = np.float32 if xyz.dtype == np.float32 else np.float64
-    T = cam.cam_from_world.astype(dt)
+    T: np.ndarray = np.asarray(cam.cam_from_world, dtype=dt)
     cols = np.ascontiguousarray(xyz.T, dtype=dt)
     return (T[:3, :3] @ cols + T[:3, 3:4]).T
 
@@ -138,7 +138,7 @@ def zbuffer(
 
         kernel = np.ones((2 * radius_px + 1, 2 * radius_px + 1), np.uint8)
         big = np.float32(3e38)
-        near = cv2.erode(np.minimum(img, big), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=float(big))
+        near = cv2.erode(np.minimum(img, big), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=float(big))  # type: ignore[call-overload]
         near[near >= big] = np.inf
         img = np.where(img > near + fill_gap, near, img)
     return img

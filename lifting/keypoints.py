@@ -140,7 +140,8 @@ def mirrored_views(
     if V < 3:
         return out
     base = _robust_cost(kps, cams, min_vis, threshold_px)
-    best, best_set = base, ()
+    best = base
+    best_set: tuple[int, ...] = ()
     max_k = (V - 1) // 2
     if V <= 10:
         candidates = [c for k in range(1, max_k + 1) for c in itertools.combinations(range(V), k)]

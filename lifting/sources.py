@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,7 +160,7 @@ def load_geometry(path: str | Path, n_samples: int, seed: int = 0) -> Points:
     import trimesh
 
     try:
-        geom = trimesh.load(p, process=False)
+        geom: Any = trimesh.load(p, process=False)
     except Exception as exc:  # trimesh raises many types for unreadable files
         raise InputError(f"cannot read geometry file {p}: {exc}") from None
     if isinstance(geom, trimesh.Scene):
