@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,7 +294,10 @@ def generate_capture(out_dir: str | Path, cfg: SynthConfig | None = None, overwr
         with CaptureWriter(
             out, cfg.fps, synth.cameras, overwrite=overwrite, lossless=cfg.lossless, extra=extra
         ) as writer:
+            t0 = time.perf_counter()
             for fr in synth.frames():
+                if fr.index and fr.index % 50 == 0:
+                    log.info("synth: frame %d/%d (%.1f s)", fr.index, len(synth), time.perf_counter() - t0)
                 for v in fr.views:
                     writer.write_frame(
                         v.view_id,
