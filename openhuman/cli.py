@@ -53,21 +53,24 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def command(func: F) -> F:
+def command(func: F | None = None, *, name: str | None = None) -> Any:
     """Register a CLI command with the project's error handling (InputError -> exit 2)."""
 
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted; finished outputs are kept, re-run to resume[/]")
-            raise typer.Exit(130) from None
+    def register(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except InputError as exc:
+                console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+                raise typer.Exit(2) from None
+            except KeyboardInterrupt:
+                console.print("[yellow]interrupted; finished outputs are kept, re-run to resume[/]")
+                raise typer.Exit(130) from None
 
-    return app.command()(wrapper)  # type: ignore[return-value]
+        return app.command(name=name)(wrapper)  # type: ignore[return-value]
+
+    return register(func) if func is not None else register
 
 
 @app.callback()
@@ -326,6 +329,23 @@ def export(
 
     n = export_sequence(run_dir, out, query=query, formats=[f.strip() for f in formats.split(",")], preview=preview)
     Console().print(f"exported {n} frame(s) to {out}")
+
+
+@command(name="config")
+def config_cmd(
+    out: str = typer.Option(None, "--out", "-o", help="Write to this file instead of printing."),
+    base: str = typer.Option(None, "--from", help="Start from this YAML instead of the defaults."),
+) -> None:
+    """Print the pipeline configuration as YAML, every key commented (edit it, pass it with --config)."""
+    from openhuman.config import PipelineConfig, commented_yaml, load_config
+    from openhuman.io import write_text_atomic
+
+    cfg = load_config(base, PipelineConfig) if base else PipelineConfig()
+    text = commented_yaml(cfg)
+    if out:
+        write_text_atomic(out, text)
+    else:
+        sys.stdout.write(text)
 
 
 def main() -> None:

@@ -130,6 +130,43 @@ def save_config(cfg: Any, path: str | Path) -> None:
     write_text_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Docstrings written under each field of a config dataclass (read from its source)."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        is_field = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        is_doc = isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)
+        if is_field and is_doc:
+            docs[node.target.id] = " ".join(nxt.value.value.split())  # type: ignore[attr-defined]
+    return docs
+
+
+def commented_yaml(cfg: Any, indent: int = 0) -> str:
+    """YAML of a config dataclass with each field's docstring as a comment above it."""
+    import textwrap
+
+    docs = field_docs(type(cfg))
+    pad = " " * indent
+    lines: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        for line in textwrap.wrap(docs.get(f.name, ""), 100 - indent):
+            lines.append(f"{pad}# {line}")
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{pad}{f.name}:")
+            lines.append(commented_yaml(value, indent + 2).rstrip("\n"))
+        else:
+            dumped = yaml.safe_dump({f.name: _plain(value)}, default_flow_style=True, width=1000).strip()
+            lines.append(pad + dumped[1:-1].strip())
+    return "\n".join(lines) + "\n"
+
+
 def override(cfg: T, **changes: Any) -> T:
     """Copy of a config with top-level fields replaced (`dataclasses.replace`, typed)."""
     return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
