@@ -73,9 +73,8 @@ def voxel_downsample(pts: Points, voxel: float) -> Points:
     _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
 
     def mean(a: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(counts), a.shape[1]), np.float64)
-        np.add.at(out, inv, a)
-        return out / counts[:, None]
+        cols = [np.bincount(inv, weights=a[:, j], minlength=len(counts)) for j in range(a.shape[1])]
+        return np.stack(cols, axis=1) / counts[:, None]
 
     xyz = mean(pts.xyz.astype(np.float64)).astype(np.float32)
     rgb = None if pts.rgb is None else np.clip(np.rint(mean(pts.rgb.astype(np.float64))), 0, 255).astype(np.uint8)

@@ -99,3 +99,17 @@ def test_lifting_never_imports_tracking_or_the_pipeline():
         text = path.read_text(encoding="utf-8")
         assert "import tracking" not in text and "from tracking" not in text, path
         assert "openhuman.pipeline" not in text, path
+
+
+def test_voxel_downsample_averages_and_outlier_removal_drops_strays():
+    from lifting.sources import Points, remove_outliers, voxel_downsample
+
+    xyz = np.array([[0.001, 0.001, 0.001], [0.003, 0.003, 0.003], [0.5, 0.5, 0.5]], np.float32)
+    rgb = np.array([[0, 0, 0], [10, 20, 30], [5, 5, 5]], np.uint8)
+    down = voxel_downsample(Points(xyz, None, rgb), 0.01)
+    np.testing.assert_allclose(down.xyz, [[0.002, 0.002, 0.002], [0.5, 0.5, 0.5]], atol=1e-6)
+    assert down.rgb.tolist() == [[5, 10, 15], [5, 5, 5]]
+    grid = np.stack(np.meshgrid(*[np.arange(10) * 0.01] * 3, indexing="ij"), -1).reshape(-1, 3)
+    cloud = Points(np.vstack([grid, [[1.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]]).astype(np.float32))
+    kept = remove_outliers(cloud, neighbors=8, std_ratio=2.0)
+    assert len(kept) == 1000 and kept.xyz.max() < 0.1

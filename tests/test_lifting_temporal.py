@@ -78,7 +78,23 @@ def test_temporal_smoothing_removes_a_one_frame_flip():
     assert smoother.changed > 0
 
 
-def test_window_of_one_changes_nothing():
-    clouds, _ = _sequence(2)
+def test_window_of_one_changes_nothing_and_empty_clouds_pass_through():
+    from lifting import empty_cloud
+
+    rng = np.random.default_rng(0)
+    clouds = [
+        dataclasses.replace(
+            empty_cloud(t, t / 30.0),
+            xyz=rng.random((50, 3)).astype(np.float32),
+            rgb=np.zeros((50, 3), np.uint8),
+            labels=rng.integers(1, 15, 50).astype(np.int16),
+            confidence=np.ones(50, np.float32),
+            track_ids=np.zeros(50, np.int32),
+        )  # fmt: skip
+        for t in range(3)
+    ]
     smoother = TemporalLabelSmoother(LiftingConfig(temporal_window=1))
     assert all(smoother.step(c) is c for c in clouds)
+    smoother = TemporalLabelSmoother(LiftingConfig(temporal_window=3))
+    smoother.step(clouds[0])
+    assert len(smoother.step(empty_cloud(1, 0.0))) == 0
