@@ -41,8 +41,9 @@ class LiftingConfig:
     hull_bounds: list[float] | None = None
     """Visual hull search box [xmin, ymin, zmin, xmax, ymax, zmax] in metres; None = around the
     point nearest to all optical axes, sized from the camera distances."""
-    hull_mask_dilate_px: int = 1
-    """Person masks are dilated by this many pixels before carving (tolerates calibration error)."""
+    hull_mask_dilate_px: int = 0
+    """Person masks are dilated by this many pixels before carving (tolerates calibration error at
+    the cost of a fatter hull; 0 suits exact calibration)."""
 
     # --- label fusion -------------------------------------------------------------------------
     splat_radius_px: int = 1
