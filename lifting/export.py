@@ -46,9 +46,9 @@ def write_ply(cloud: LabeledPointCloud, path: str | os.PathLike[str]) -> Path:
             pcd = o3d.t.geometry.PointCloud()
             pcd.point.positions = t(np.ascontiguousarray(cloud.xyz, np.float32))
             pcd.point.colors = t(np.ascontiguousarray(cloud.rgb, np.uint8))
-            pcd.point.label = t(np.asarray(cloud.labels, np.int32).reshape(-1, 1))
-            pcd.point.confidence = t(np.asarray(cloud.confidence, np.float32).reshape(-1, 1))
-            pcd.point.track_id = t(np.asarray(cloud.track_ids, np.int32).reshape(-1, 1))
+            pcd.point.label = t(np.ascontiguousarray(np.reshape(cloud.labels, (-1, 1)), np.int32))
+            pcd.point.confidence = t(np.ascontiguousarray(np.reshape(cloud.confidence, (-1, 1)), np.float32))
+            pcd.point.track_id = t(np.ascontiguousarray(np.reshape(cloud.track_ids, (-1, 1)), np.int32))
             if not o3d.t.io.write_point_cloud(tmp, pcd):
                 raise OSError(f"open3d could not write {target}")
     return target
@@ -172,10 +172,15 @@ class SequenceWriter:
                 self._frames = {int(f["index"]): f for f in data.get("frames", [])}
             except (ValueError, KeyError, TypeError):
                 log.warning("%s is unreadable; rebuilding it from the frame files", manifest)
-        for npz in sorted((self.root / "frames").glob("[0-9]*.npz")):
-            if int(npz.stem) not in self._frames:
+        for npz in sorted((self.root / "frames").glob("*.npz")):
+            if not npz.stem.isdigit() or int(npz.stem) in self._frames:
+                continue
+            try:
                 cloud = read_npz(npz)
-                self._frames[cloud.frame_index] = self._entry(cloud, self.source)
+            except InputError as exc:
+                log.warning("resume: skipping unreadable %s (%s)", npz, exc)
+                continue
+            self._frames[cloud.frame_index] = self._entry(cloud, self.source)
         if self._frames:
             log.info("resuming sequence in %s with %d frames", self.root, len(self._frames))
 

@@ -46,6 +46,29 @@ def _clean_depth(vid: str, cam: CameraView, depth: np.ndarray) -> np.ndarray | N
     return d
 
 
+def _check_parse(vid: str, p: PartParse, cam: CameraView) -> None:
+    """InputError unless every per-pixel array of the parse has the camera's size."""
+    hw = (cam.height, cam.width)
+    arrays = {"labels": p.labels, "scores": p.scores, "person_ids": p.person_ids}
+    for name, arr in arrays.items():
+        if np.shape(arr) != hw:
+            raise InputError(
+                f"parse {name} of view {vid!r} is {np.shape(arr)} but camera {vid!r} is {hw} (h, w); "
+                "parse frames at the camera resolution"
+            )
+    if p.probs is not None and (np.ndim(p.probs) != 3 or np.shape(p.probs)[1:] != hw):
+        raise InputError(f"parse probs of view {vid!r} are {np.shape(p.probs)}, expected [C, {hw[0]}, {hw[1]}]")
+
+
+def _usable_keypoints(p: PartParse) -> bool:
+    kp = p.keypoints
+    if kp is None or np.ndim(kp) != 3 or np.shape(kp)[1:] != (33, 3):
+        if kp is not None and np.size(kp):
+            log.warning("view %s: keypoints of shape %s are not [P, 33, 3]; ignored", p.view_id, np.shape(kp))
+        return False
+    return len(kp) > 0
+
+
 class Lifter:
     """Lift per-view part parses of a synchronised frame onto a 3D point cloud.
 
@@ -80,11 +103,7 @@ class Lifter:
                     "fix cameras.json or the video resolution"
                 )
         for vid, p in pmap.items():
-            cam = self.cameras[vid]
-            if p.labels.shape != (cam.height, cam.width):
-                raise InputError(
-                    f"parse of view {vid!r} is {p.labels.shape[::-1]} (w, h), camera {cam.width}x{cam.height}"
-                )
+            _check_parse(vid, p, self.cameras[vid])
         return fmap, pmap
 
     def _points(
@@ -107,7 +126,7 @@ class Lifter:
 
     def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, np.ndarray]:
         """view id -> person ids whose left/right is mirrored in that view."""
-        views = [v for v, p in pmap.items() if p.keypoints is not None and len(p.keypoints)]
+        views = [v for v, p in pmap.items() if _usable_keypoints(p)]
         if self.cfg.lr_correction == "off" or len(views) < 3:
             return {}
         out: dict[str, list[int]] = {}

@@ -139,6 +139,14 @@ def test_mismatched_cameras_and_unknown_views_are_input_errors(scene):
         lifter.lift(0, 0.0, scene.frames, scene.parses, {"cam0": np.ones((10, 10), np.float32)})
     with pytest.raises(InputError, match="calibrated cameras"):
         Lifter(None)
+    bad_probs = dataclasses.replace(scene.parses[0], probs=scene.parses[0].probs[:, :100])
+    with pytest.raises(InputError, match="parse probs"):
+        lifter.lift(0, 0.0, scene.frames, [bad_probs] + scene.parses[1:], scene.depths)
+    bad_scores = dataclasses.replace(scene.parses[0], scores=np.ones((3, 3), np.float32))
+    with pytest.raises(InputError, match="parse scores"):
+        lifter.lift(0, 0.0, scene.frames, [bad_scores] + scene.parses[1:], scene.depths)
+    odd_kps = [dataclasses.replace(p, keypoints=np.zeros((1, 17, 3), np.float32)) for p in scene.parses]
+    assert len(lifter.lift(0, 0.0, scene.frames, odd_kps, scene.depths)) > 1000
 
 
 def test_bad_depth_and_empty_views_give_flagged_empty_clouds(scene, caplog):
