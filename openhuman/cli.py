@@ -83,6 +83,34 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 
 @command
+def train(
+    config: str = typer.Argument(..., help="Training config YAML (a TrainConfig; see configs/schnet_*.yaml)."),
+    steps: int = typer.Option(None, "--steps", help="Override the config's number of steps."),
+    out: str = typer.Option(None, "--out", "-o", help="Override the config's out_dir."),
+    device: str = typer.Option(None, "--device", help="auto, cpu or cuda (overrides the config)."),
+) -> None:
+    """Train SCHNet (SAM + CLIP human parser); resumable checkpoints go to out_dir/last.pt, best.pt."""
+    from openhuman.config import load_config
+    from openhuman.parsing.schnet.config import TrainConfig
+    from openhuman.parsing.schnet.train import train as run_training
+
+    cfg = load_config(config, TrainConfig)
+    if steps is not None:
+        if steps < 1:
+            raise InputError("--steps must be >= 1")
+        cfg.steps = steps
+    if out is not None:
+        cfg.out_dir = out
+    if device is not None:
+        cfg.device = device
+    result = run_training(cfg)
+    Console().print(
+        f"[bold]trained[/] {result['step']} steps; best validation mIoU {result['best_miou']:.4f}; "
+        f"checkpoints {result['last']} and {result['best']}"
+    )
+
+
+@command
 def synth(
     out: str = typer.Argument(..., help="Capture directory to create."),
     clip: list[str] = typer.Option(

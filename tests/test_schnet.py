@@ -75,7 +75,7 @@ def test_pretrained_backbones_are_frozen_and_modules_get_gradients(pretrained_fi
     frozen = list(model.sam.parameters()) + list(model.clip.parameters())
     assert all(p.grad is None and not p.requires_grad for p in frozen)
     for name in ("srm.0.semantic.weight", "srm.0.down.weight", "srm.3.up.weight", "ftm.0.tokens.tokens",
-                 "ftm.0.rho", "ftm.3.mlp.net.1.weight", "head.embed.weight", "head.background"):  # fmt: skip
+                 "ftm.0.rho", "ftm.0.mlp.net.1.weight", "head.embed.weight", "head.background"):  # fmt: skip
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -95,17 +95,18 @@ def _toy_batch(n: int = 2, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_tiny_model_overfits_a_tiny_batch():
     torch.manual_seed(0)
-    model = build_schnet(dataclasses.replace(TINY, vocabulary=["red part", "green part", "blue part"])).train()
+    cfg = dataclasses.replace(TINY, image_size=48, vocabulary=["red part", "green part", "blue part"])
+    model = build_schnet(cfg).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
-    images, labels = _toy_batch()
+    images, labels = _toy_batch(2, 48)
     losses = []
-    for _ in range(40):
+    for _ in range(20):
         loss = torch.nn.functional.cross_entropy(model(images), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0], losses[::8]
+    assert losses[-1] < 0.5 * losses[0], losses[::4]
 
 
 def _same_logits(a, b) -> None:

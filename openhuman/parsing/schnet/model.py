@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,16 @@ def _split(n: int, parts: int) -> list[range]:
 
 class SchnetModel(nn.Module):
     """SCHNet. `forward(images [B, 3, H, W] in [0, 1]) -> logits [B, K + 1, H, W]` (0 = background)."""
+
+    sam: Any
+    """segment_anything ImageEncoderViT."""
+    clip: Any
+    """open_clip CLIP (visual + text towers)."""
+    sam_mean: torch.Tensor
+    sam_std: torch.Tensor
+    clip_mean: torch.Tensor
+    clip_std: torch.Tensor
+    text_tokens: torch.Tensor
 
     def __init__(self, sam_encoder: nn.Module, clip_model: nn.Module, tokenizer, cfg: SchnetConfig) -> None:  # type: ignore[no-untyped-def]
         super().__init__()

@@ -34,8 +34,12 @@ def boundary_weights(labels: torch.Tensor, radius: int, weight: float) -> torch.
     """labels int64 [B, H, W] -> float [B, H, W]: 1 + weight within `radius` px of a label edge."""
     lab = labels.float()
     edge = torch.zeros_like(lab, dtype=torch.bool)
-    edge[:, 1:, :] |= lab[:, 1:, :] != lab[:, :-1, :]
-    edge[:, :, 1:] |= lab[:, :, 1:] != lab[:, :, :-1]
+    dy = lab[:, 1:, :] != lab[:, :-1, :]
+    dx = lab[:, :, 1:] != lab[:, :, :-1]
+    edge[:, 1:, :] |= dy
+    edge[:, :-1, :] |= dy
+    edge[:, :, 1:] |= dx
+    edge[:, :, :-1] |= dx
     if radius > 0:
         band = F.max_pool2d(edge.float()[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0] > 0
     else:
@@ -184,8 +188,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.resume and (out / "last.pt").is_file():
         step, best = _resume(model, opt, out / "last.pt")
     cuda = device.type == "cuda"
-    loader = torch.utils.data.DataLoader(
-        train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train_ds) >= cfg.batch_size,
+    dataset: Any = train_ds  # a map-style dataset (len + getitem), not a torch Dataset subclass
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train_ds) >= cfg.batch_size,
         num_workers=cfg.num_workers if cuda else 0, pin_memory=cuda, persistent_workers=cuda and cfg.num_workers > 0,
     )  # fmt: skip
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)

@@ -1,0 +1,85 @@
+"""SCHNet training loop: loss terms, LR schedule, end-to-end run with validation and resume."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from openhuman.errors import InputError  # noqa: E402
+from openhuman.ontology import taxonomy  # noqa: E402
+from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint  # noqa: E402
+from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig  # noqa: E402
+from openhuman.parsing.schnet.train import boundary_weights, parsing_loss, poly_lr_factor, train  # noqa: E402
+
+
+def test_boundary_weights_mark_a_band_around_edges():
+    labels = torch.zeros(1, 10, 10, dtype=torch.long)
+    labels[:, :, 5:] = 3
+    w = boundary_weights(labels, radius=1, weight=2.0)
+    assert torch.all(w[0, :, 3:7] == 3.0)
+    assert torch.all(w[0, :, :3] == 1.0) and torch.all(w[0, :, 7:] == 1.0)
+
+
+def test_parsing_loss_ignores_255_and_is_zero_when_right():
+    labels = torch.tensor([[[0, 1], [255, 1]]])
+    logits = torch.full((1, 2, 2, 2), -20.0)
+    logits[0, 0, 0, 0] = logits[0, 1, 0, 1] = logits[0, 1, 1, 1] = 20.0
+    logits[0, 0, 1, 0] = 20.0  # wrong at the ignored pixel: must not count
+    assert parsing_loss(logits, labels, 1.0, 1).item() < 1e-6
+    labels[0, 0, 0] = 1
+    assert parsing_loss(logits, labels, 1.0, 1).item() > 1.0
+
+
+def test_poly_schedule():
+    assert poly_lr_factor(0, 100, 10, 0.9) == pytest.approx(0.1)
+    assert poly_lr_factor(10, 100, 10, 0.9) == pytest.approx(0.9**0.9)
+    assert poly_lr_factor(100, 100, 10, 0.9) == 0.0
+
+
+def _fabricate_ppp(root, n: int = 3, size: int = 32) -> None:
+    rng = np.random.default_rng(0)
+    (root / "JPEGImages").mkdir(parents=True)
+    (root / "SegmentationPart").mkdir()
+    for i in range(n):
+        labels = np.zeros((size, size), dtype=np.uint8)
+        labels[4 + i : 14 + i, 8:20] = 1 + i % 6
+        rgb = (rng.random((size, size, 3)) * 60).astype(np.uint8)
+        rgb[labels > 0] = 220
+        cv2.imwrite(str(root / "JPEGImages" / f"{i}.jpg"), rgb)
+        cv2.imwrite(str(root / "SegmentationPart" / f"{i}.png"), labels)
+    (root / "train_id.txt").write_text("0\n1\n2\n")
+    (root / "val_id.txt").write_text("2\n")
+
+
+def _cfg(tmp_path, steps: int) -> TrainConfig:
+    return TrainConfig(
+        model=SchnetConfig(size="tiny", image_size=32, vocabulary=list(taxonomy("pascal_person_part").classes[1:])),
+        data=DataConfig(format="ppp", root=str(tmp_path / "ppp"), train_split="train", val_split="val"),
+        out_dir=str(tmp_path / "run"), steps=steps, batch_size=2, val_every=2, warmup_steps=1, threads=1,
+    )  # fmt: skip
+
+
+def test_train_validates_checkpoints_and_resumes(tmp_path, caplog):
+    _fabricate_ppp(tmp_path / "ppp")
+    result = train(_cfg(tmp_path, steps=3))
+    assert result["step"] == 3 and np.isfinite(result["final_loss"])
+    last = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["step"] == 3 and "optimizer" in last and 0.0 <= last["best_miou"] <= 1.0
+    assert (tmp_path / "run" / "train_config.yaml").is_file()
+    model = load_schnet(tmp_path / "run" / "best.pt")
+    assert model.vocabulary == list(taxonomy("pascal_person_part").classes[1:])
+    caplog.set_level("INFO")
+    again = train(_cfg(tmp_path, steps=4))
+    assert again["step"] == 4
+    assert "resumed from" in caplog.text and read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
+
+
+def test_train_rejects_vocabulary_that_does_not_fit_the_data(tmp_path):
+    _fabricate_ppp(tmp_path / "ppp")
+    cfg = _cfg(tmp_path, steps=1)
+    cfg.model.vocabulary = ["head", "torso"]
+    with pytest.raises(InputError, match="model.vocabulary has 2 names"):
+        train(cfg)
