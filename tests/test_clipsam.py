@@ -290,6 +290,7 @@ def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip):
     assert (out.person_ids[~person] == -1).all()
     assert out.keypoints is not None and out.keypoints.shape == (1, 33, 3)
     assert len(np.unique(out.labels[person])) > 1
+    assert all(parser.stage_seconds[k] > 0 for k in ("pose", "sam", "clip"))
     parser.pose_fn = lambda rgb: None
     empty = parser(Frame("cam0", 4, 0.2, rgb))
     assert (empty.labels == 0).all() and (empty.person_ids == -1).all()

@@ -80,6 +80,7 @@ def _run_size(size: str, cap: Any, n: int, args: argparse.Namespace) -> dict[str
         c = confusion_matrix(parse.labels, cap.gt_2d(view, frame.index), NUM_CLASSES)
         conf = c if conf is None else conf + c
     parser.close()
+    stages = {k: round(v / max(len(times), 1), 3) for k, v in parser.stage_seconds.items()}
     timed = times[1:] if len(times) > 2 else times  # the first call warms caches up
     per_frame = sum(timed) / max(len(timed), 1)
     ious = iou_per_class(conf) if conf is not None else []
@@ -90,16 +91,20 @@ def _run_size(size: str, cap: Any, n: int, args: argparse.Namespace) -> dict[str
         "build_s": round(build_s, 2),
         "s_per_frame": round(per_frame, 3),
         "frames_per_s": round(1.0 / per_frame, 3) if per_frame > 0 else None,
+        "stage_s_per_frame": stages,
         "iou": {BODY14[i]: (None if v != v else round(float(v), 4)) for i, v in enumerate(ious)},
         "miou_parts": round(mean_iou(conf), 4) if conf is not None else None,
     }
 
 
 def _print_tables(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'size':<8}{'weights':<9}{'frames':>7}{'build s':>9}{'s/frame':>9}{'frames/s':>10}")
+    head = f"{'size':<8}{'weights':<9}{'frames':>7}{'build s':>9}{'s/frame':>9}{'frames/s':>10}"
+    print(f"\n{head}{'pose s':>8}{'sam s':>8}{'clip s':>8}")
     for r in results:
         weights = "real" if r["real_weights"] else "RANDOM"
-        print(f"{r['size']:<8}{weights:<9}{r['frames']:>7}{r['build_s']:>9.2f}{r['s_per_frame']:>9.3f}{r['frames_per_s']:>10.3f}")
+        st = r["stage_s_per_frame"]
+        row = f"{r['size']:<8}{weights:<9}{r['frames']:>7}{r['build_s']:>9.2f}{r['s_per_frame']:>9.3f}"
+        print(f"{row}{r['frames_per_s']:>10.3f}{st['pose']:>8.3f}{st['sam']:>8.3f}{st['clip']:>8.3f}")
     for r in results:
         print(f"\nper-class IoU, {r['size']} ({'real weights' if r['real_weights'] else 'RANDOM WEIGHTS'}):")
         if not r["real_weights"]:

@@ -10,6 +10,7 @@ are built once in `from_config`.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,8 @@ class ClipSamParser(Parser):
         self.predictor = make_predictor(sam)
         self.pose_fn = pose_fn
         self.text: TextBank = build_text_bank(clip, tokenizer, load_prompts(cfg.prompts_file))
+        self.stage_seconds: dict[str, float] = {"pose": 0.0, "sam": 0.0, "clip": 0.0}
+        """Wall-clock seconds spent per stage over all calls (pose, SAM proposals, CLIP + classify)."""
 
     @classmethod
     def from_config(cls, cfg: ParserConfig, pose_fn: PoseFn | None = None) -> ClipSamParser:
@@ -88,12 +91,18 @@ class ClipSamParser(Parser):
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"frame {frame.index}: expected RGB uint8 [H, W, 3], got {rgb.dtype} {rgb.shape}")
         H, W = rgb.shape[:2]
+        t0 = time.perf_counter()
         pose = self.pose_fn(rgb)
+        t1 = time.perf_counter()
+        self.stage_seconds["pose"] += t1 - t0
         if pose is None or not (pose.person_prob > self.cfg.person_threshold).any():
             return _empty_parse(frame, H, W)
         with torch.inference_mode():
             props = propose(self.predictor, rgb, pose, self.cfg)
+            t2 = time.perf_counter()
             probs = self.classify(rgb, pose, props)
+        self.stage_seconds["sam"] += t2 - t1
+        self.stage_seconds["clip"] += time.perf_counter() - t2
         person = pose.person_prob > self.cfg.person_threshold
         labels = probs.argmax(0).astype(np.int16)
         return PartParse(
