@@ -23,23 +23,33 @@ Roi = tuple[int, int, int, int]
 
 @dataclass(frozen=True)
 class Motion:
-    """Motion between the previous and the current frame (full resolution)."""
+    """Motion between the previous and the current frame inside a window (`roi`); the scene
+    outside the window is taken as static."""
 
-    map_x: np.ndarray
-    """float32 [H, W] column in the previous frame that each current pixel came from."""
-    map_y: np.ndarray
-    """float32 [H, W] row in the previous frame that each current pixel came from."""
-    reliable: np.ndarray
-    """bool [H, W] forward-backward consistent and inside the previous frame."""
-    residual: np.ndarray
-    """uint8 [H, W] |current gray - previous gray warped by the flow|: large where the flow does
-    not explain the change (occlusion, a vanished person, something new)."""
-    forward: np.ndarray
-    """float32 [h, w, 2] flow previous -> current inside `roi`, at `scale` (for moving points)."""
     roi: Roi
-    """Window the flow was computed in; outside it the scene is taken as static."""
+    """(y0, y1, x0, x1) window the flow was computed in (empty = static scene)."""
+    map_xy: np.ndarray
+    """float32 [h, w, 2] for each window pixel (x, y) in the previous frame it came from (frame
+    pixel coordinates)."""
+    reliable: np.ndarray
+    """bool [h, w] forward-backward consistent and inside the window."""
+    residual: np.ndarray
+    """uint8 [H, W] |current gray - previous gray warped by the flow| over the whole frame (the
+    plain frame difference outside the window): large where the flow does not explain the change
+    (occlusion, a vanished person, something new)."""
+    forward: np.ndarray
+    """float32 [h', w', 2] flow previous -> current inside `roi` at `scale` (for moving points)."""
     scale: float
     """Flow resolution / full resolution."""
+
+    def full_map(self) -> np.ndarray:
+        """float32 [H, W, 2] map over the whole frame (identity outside the window)."""
+        H, W = self.residual.shape
+        gx, gy = identity_maps(H, W)
+        out = np.dstack([gx, gy])
+        y0, y1, x0, x1 = self.roi
+        out[y0:y1, x0:x1] = self.map_xy
+        return out
 
 
 _PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
@@ -100,7 +110,8 @@ class FlowEstimator:
         method: Literal["dis", "farneback"] = "dis",
         scale: float = 0.5,
         fb_threshold_px: float = 1.5,
-        preset: Literal["ultrafast", "fast", "medium"] = "medium",
+        preset: Literal["ultrafast", "fast", "medium"] = "ultrafast",
+        finest_scale: int | None = 1,
     ):
         if method not in ("dis", "farneback"):
             raise ValueError(f"unknown flow method {method!r}; choose 'dis' or 'farneback'")
@@ -112,8 +123,8 @@ class FlowEstimator:
         self.scale = float(scale)
         self.fb_threshold_px = float(fb_threshold_px)
         self.preset = preset
+        self.finest_scale = finest_scale
         self._dis: Any = None
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """float32 [h, w, 2] flow from gray `a` to gray `b` (a(x) ~ b(x + flow(x)))."""
@@ -124,12 +135,9 @@ class FlowEstimator:
             return np.asarray(flow, dtype=np.float32)
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(_PRESETS[self.preset])  # type: ignore[attr-defined]
+            if self.finest_scale is not None:
+                self._dis.setFinestScale(int(self.finest_scale))
         return self._dis.calc(a, b, None)
-
-    def _full_grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._grid is None or self._grid[0].shape != (height, width):
-            self._grid = identity_maps(height, width)
-        return self._grid
 
     def _window_flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(backward flow, forward flow, consistent bool, residual uint8) at flow resolution."""
@@ -161,56 +169,52 @@ class FlowEstimator:
         cur_c = resize_to(cur_gray[y0:y1, x0:x1], self.scale)
         bwd, fwd, ok, res = self._window_flow(prev_c, cur_c)
         size = (x1 - x0, y1 - y0)
-        sx, sy = size[0] / cur_c.shape[1], size[1] / cur_c.shape[0]
-        flow_roi = cv2.resize(bwd, size, interpolation=cv2.INTER_LINEAR)
-        fx, fy = self._full_grid(H, W)
-        map_x, map_y = fx.copy(), fy.copy()
-        map_x[y0:y1, x0:x1] += flow_roi[..., 0] * np.float32(sx)
-        map_y[y0:y1, x0:x1] += flow_roi[..., 1] * np.float32(sy)
-        reliable = np.ones((H, W), dtype=bool)
-        reliable[y0:y1, x0:x1] = cv2.resize(ok.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        flow = np.asarray(cv2.resize(bwd, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+        flow *= np.array([size[0] / cur_c.shape[1], size[1] / cur_c.shape[0]], dtype=np.float32)
+        gx, gy = identity_maps(size[1], size[0])
+        flow[..., 0] += gx + np.float32(x0)
+        flow[..., 1] += gy + np.float32(y0)
+        reliable = cv2.resize(ok.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         residual = cv2.absdiff(prev_gray, cur_gray)
         residual[y0:y1, x0:x1] = cv2.resize(res, size, interpolation=cv2.INTER_NEAREST)
-        return Motion(map_x, map_y, reliable, residual, fwd, (y0, y1, x0, x1), cur_c.shape[1] / size[0])
+        return Motion((y0, y1, x0, x1), flow, reliable, residual, fwd, cur_c.shape[1] / size[0])
 
 
 def static_motion(prev_gray: np.ndarray, cur_gray: np.ndarray) -> Motion:
     """Zero motion between two uint8 [H, W] gray frames (residual = plain frame difference)."""
     import cv2
 
-    H, W = cur_gray.shape
-    map_x, map_y = identity_maps(H, W)
-    reliable = np.ones((H, W), dtype=bool)
-    return Motion(
-        map_x, map_y, reliable, cv2.absdiff(prev_gray, cur_gray), np.zeros((1, 1, 2), np.float32), (0, 1, 0, 1), 1.0
-    )
+    empty = np.zeros((0, 0, 2), np.float32)
+    return Motion((0, 0, 0, 0), empty, np.zeros((0, 0), bool), cv2.absdiff(prev_gray, cur_gray), empty, 1.0)
 
 
-def warp_linear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Bilinear backward warp of float32 [H, W] or [H, W, C] (borders replicated)."""
+def remap_xy(
+    image: np.ndarray, map_xy: np.ndarray, nearest: bool = False, fill: float | tuple | None = None
+) -> np.ndarray:
+    """Backward warp of image [H, W(, C)] by a float32 map [h, w, 2] of (x, y) source positions.
+
+    Bilinear or nearest; outside the image: replicate the border (fill None) or use `fill`.
+    """
     import cv2
 
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def warp_nearest(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, fill: float | tuple = 0) -> np.ndarray:
-    """Nearest-neighbour backward warp (labels, ids, masks); pixels from outside get `fill`."""
-    import cv2
-
-    if image.dtype == bool:
-        return warp_nearest(image.astype(np.uint8), map_x, map_y, int(bool(fill))).astype(bool)
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    if fill is None:
+        return cv2.remap(image, map_xy, None, interp, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
     border = fill if isinstance(fill, tuple) else (fill,) * 4
-    return cv2.remap(image, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.remap(image, map_xy, None, interp, borderMode=cv2.BORDER_CONSTANT, borderValue=border)  # type: ignore[call-overload]
 
 
-def compose_maps(acc_x: np.ndarray, acc_y: np.ndarray, step: Motion) -> tuple[np.ndarray, np.ndarray]:
-    """Maps current -> reference frame: the step map (current -> previous) followed by
-    `acc` (previous -> reference). float32 [H, W] each."""
-    import cv2
+def warp_linear(image: np.ndarray, map_xy: np.ndarray) -> np.ndarray:
+    """Bilinear backward warp of float32 [H, W] or [H, W, C] by float32 map [h, w, 2] (borders replicated)."""
+    return remap_xy(image, map_xy)
 
-    both = np.dstack([acc_x, acc_y])
-    out = cv2.remap(both, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return np.ascontiguousarray(out[..., 0]), np.ascontiguousarray(out[..., 1])
+
+def warp_nearest(image: np.ndarray, map_xy: np.ndarray, fill: float | tuple = 0) -> np.ndarray:
+    """Nearest-neighbour backward warp (labels, ids, masks) by float32 map [h, w, 2]; pixels from
+    outside the image get `fill`."""
+    if image.dtype == bool:
+        return warp_nearest(image.view(np.uint8), map_xy, int(bool(fill))).astype(bool)
+    return remap_xy(image, map_xy, nearest=True, fill=fill)
 
 
 def move_points(points_xy: np.ndarray, motion: Motion) -> np.ndarray:
@@ -218,7 +222,9 @@ def move_points(points_xy: np.ndarray, motion: Motion) -> np.ndarray:
     points outside the flow window stay where they are."""
     fwd = motion.forward
     h, w = fwd.shape[:2]
-    y0, y1, x0, x1 = motion.roi
+    if h == 0 or w == 0:
+        return points_xy.astype(np.float32)
+    y0, _, x0, _ = motion.roi
     s = motion.scale
     u = np.rint((points_xy[..., 0] - x0) * s).astype(np.int64)
     v = np.rint((points_xy[..., 1] - y0) * s).astype(np.int64)

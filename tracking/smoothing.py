@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from tracking.propagate import remap_xy
+
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """float32 [H, W, C] one-hot encoding of int labels [H, W] (values clipped to 0..C-1)."""
@@ -56,20 +58,17 @@ class ProbSmoother:
     def nbytes(self) -> int:
         return sum(h.nbytes for h, _ in self._history)
 
-    def _aligned(self, shape: tuple[int, int], origin: tuple[int, int], maps: tuple[np.ndarray, np.ndarray] | None):
+    def _aligned(self, shape: tuple[int, int], origin: tuple[int, int], maps: np.ndarray | None):
         """History warped onto the current window, and bool [h, w] where it is defined."""
-        import cv2
-
         h, w = shape
         if maps is None:
             xs = np.arange(origin[1], origin[1] + w, dtype=np.float32)
             ys = np.arange(origin[0], origin[0] + h, dtype=np.float32)
-            maps = (np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)))
+            maps = np.dstack([np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w))])
         out, defined = [], np.ones((h, w), dtype=bool)
         for arr, (hy, hx) in self._history:
-            mx = np.ascontiguousarray(maps[0] - np.float32(hx))
-            my = np.ascontiguousarray(maps[1] - np.float32(hy))
-            warped = cv2.remap(arr, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0,) * 4)
+            m: np.ndarray = maps - np.array([hx, hy], dtype=np.float32)
+            warped = remap_xy(arr, m, fill=0.0)
             out.append(warped.reshape(h, w, -1))
             defined &= out[-1].sum(-1) > 0.99
         return out, defined
@@ -78,14 +77,14 @@ class ProbSmoother:
         self,
         probs: np.ndarray,
         origin: tuple[int, int] = (0, 0),
-        maps: tuple[np.ndarray, np.ndarray] | None = None,
+        maps: np.ndarray | None = None,
         keep: np.ndarray | None = None,
     ) -> np.ndarray:
         """Smoothed float32 [h, w, C] for this frame's window.
 
         probs: float32 [h, w, C] current probabilities of the window at `origin` (y0, x0).
-        maps: (map_x, map_y) float32 [h, w]: for each window pixel, where it was (frame pixel
-        coordinates) at the last `step` (None = no motion). keep: bool [h, w] where the history
+        maps: float32 [h, w, 2]: for each window pixel, where (x, y) it was in frame pixel
+        coordinates at the last `step` (None = no motion). keep: bool [h, w] where the history
         may be used (None = everywhere it is defined).
         """
         if self.mode == "none":

@@ -23,7 +23,7 @@ from tracking.propagate import (
     FlowEstimator,
     Motion,
     Roi,
-    compose_maps,
+    identity_maps,
     move_points,
     person_roi,
     static_motion,
@@ -64,7 +64,13 @@ class ViewTracker:
         self.parse_fn = parse_fn
         self.persons = PersonTracker(self.cfg)
         self.smoother = ProbSmoother(self.cfg.smoothing, self.cfg.ema_alpha, self.cfg.window)
-        self.flow = FlowEstimator(self.cfg.flow, self.cfg.flow_scale, self.cfg.fb_threshold_px, self.cfg.flow_preset)
+        self.flow = FlowEstimator(
+            self.cfg.flow,
+            self.cfg.flow_scale,
+            self.cfg.fb_threshold_px,
+            self.cfg.flow_preset,
+            self.cfg.flow_finest_scale,
+        )
         self.stats = TrackerStats()
         self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
         self._clear()
@@ -73,7 +79,16 @@ class ViewTracker:
         self._key: KeyState | None = None
         self._prev_gray: np.ndarray | None = None
         self._roi: Roi | None = None
-        self._acc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._smooth_box: Roi | None = None
+        self._acc_xy: np.ndarray | None = None
+        """float32 [H, W, 2] where each pixel of the current frame was in the last parsed frame
+        (None = nowhere moved since)."""
+        self._acc_ok: np.ndarray | None = None
+        """bool [H, W] that path was flow-consistent all along."""
+        self._acc_box: Roi | None = None
+        """Window where `_acc_xy` differs from the identity."""
+        self._key_lp: np.ndarray | None = None
+        """int16 [H, W, 2] the key's labels and track ids, stacked for one warp."""
         self._keypoints: np.ndarray | None = None
         self._since_key = 0
 
@@ -86,7 +101,7 @@ class ViewTracker:
 
     def state_nbytes(self) -> int:
         """Bytes of array state held between frames (constant over a clip)."""
-        arrays = [self._prev_gray, self._keypoints, *(self._acc or ())]
+        arrays = [self._prev_gray, self._keypoints, self._acc_xy, self._acc_ok, self._key_lp]
         total = sum(a.nbytes for a in arrays if a is not None)
         total += self._key.nbytes() if self._key is not None else 0
         return total + self.smoother.nbytes() + self.persons.nbytes()
@@ -106,7 +121,7 @@ class ViewTracker:
         out = None
         if self._key is not None and motion is not None and self._since_key + 1 < self.cfg.keyframe_interval:
             out = self._propagate(frame, motion)
-            reason = check_propagation(self.cfg, self._key, out.person_ids, self._acc_ok(), motion.residual)
+            reason = check_propagation(self.cfg, self._key, out.person_ids, self._acc_ok, motion.residual)
             if reason is not None:
                 log.debug("frame %d: re-parse (%s)", frame.index, reason)
                 self.stats.reparse[reason] += 1
@@ -131,36 +146,44 @@ class ViewTracker:
             return static_motion(prev, gray)
         return self.flow.estimate(prev, gray, self._roi)
 
-    def _acc_ok(self) -> np.ndarray | None:
-        return self._acc[2] if self._acc is not None else None
-
     def _accumulate(self, motion: Motion) -> None:
-        """Compose the step motion into the maps current frame -> last parsed frame."""
-        if self._acc is None:
-            self._acc = (motion.map_x, motion.map_y, motion.reliable)
+        """Compose the step motion into the map current frame -> last parsed frame."""
+        y0, y1, x0, x1 = motion.roi
+        if y1 <= y0 or x1 <= x0:
             return
-        ax, ay, ok = self._acc
-        nx, ny = compose_maps(ax, ay, motion)
-        ok = warp_nearest(ok, motion.map_x, motion.map_y, fill=False) & motion.reliable
-        self._acc = (nx, ny, ok)
+        if self._acc_xy is None or self._acc_ok is None:
+            H, W = motion.residual.shape
+            self._acc_xy = np.dstack(identity_maps(H, W))
+            self._acc_ok = np.ones((H, W), dtype=bool)
+        xy = warp_linear(self._acc_xy, motion.map_xy)
+        ok = warp_nearest(self._acc_ok, motion.map_xy, fill=False) & motion.reliable
+        self._acc_xy[y0:y1, x0:x1] = xy
+        self._acc_ok[y0:y1, x0:x1] = ok
+        self._acc_box = _union(self._acc_box, motion.roi)
+
+    def _warp_from_key(self, image: np.ndarray, nearest: bool, fill: float | tuple = 0) -> np.ndarray:
+        """A key-frame image [H, W(, C)] pulled to the current frame (copied; only the moved window warped)."""
+        out = image.copy()
+        if self._acc_box is not None and self._acc_xy is not None:
+            y0, y1, x0, x1 = self._acc_box
+            m = self._acc_xy[y0:y1, x0:x1]
+            out[y0:y1, x0:x1] = warp_nearest(image, m, fill) if nearest else warp_linear(image, m)
+        return out
 
     def _propagate(self, frame: Frame, motion: Motion) -> PartParse:
-        """Pull the last parsed frame forward to this frame with the composed flow maps."""
+        """Pull the last parsed frame forward to this frame with the composed flow map."""
         key = self._key
-        assert key is not None and self._acc is not None
-        ax, ay, _ = self._acc
-        lp = warp_nearest(np.dstack([key.labels, key.person_ids]), ax, ay, fill=(0, -1, 0, 0))
+        assert key is not None and self._key_lp is not None
+        lp = self._warp_from_key(self._key_lp, nearest=True, fill=(0, -1, 0, 0))
         labels, pids = np.ascontiguousarray(lp[..., 0]), np.ascontiguousarray(lp[..., 1])
-        scores = np.where(pids >= 0, warp_linear(key.scores, ax, ay), key.scores.dtype.type(0))
+        scores = self._warp_from_key(key.scores, nearest=False)
         probs = None
         if self.cfg.propagate_probs and key.probs is not None:
-            probs = warp_linear(key.probs, ax, ay).transpose(2, 0, 1).astype(np.float16)
+            probs = self._warp_from_key(key.probs, nearest=False).transpose(2, 0, 1).astype(np.float16)
         if self._keypoints is not None:
             self._keypoints = self._keypoints.copy()
             self._keypoints[..., :2] = move_points(self._keypoints[..., :2], motion)
-        return PartParse(
-            frame.view_id, frame.index, labels, scores.astype(np.float32), pids, probs, self._keypoints, None
-        )
+        return PartParse(frame.view_id, frame.index, labels, scores, pids, probs, self._keypoints, None)
 
     def _parse(self, frame: Frame) -> PartParse:
         """Run the parser, assign track ids, smooth probabilities; becomes the new key state."""
@@ -168,17 +191,16 @@ class ViewTracker:
         shape = frame.rgb.shape[:2]
         if parse.labels.shape != shape or parse.person_ids.shape != shape:
             raise ValueError(f"parse_fn returned maps of shape {parse.labels.shape}, frame is {shape}")
-        key, acc = self._key, self._acc
-        aligned_prev = None
-        if key is not None:
-            aligned_prev = key.person_ids if acc is None else warp_nearest(key.person_ids, acc[0], acc[1], fill=-1)
+        key = self._key
+        aligned_prev = None if key is None else self._warp_from_key(key.person_ids, nearest=True, fill=-1)
         dets = detections_from_parse(frame.rgb, parse.person_ids)
         mapping = self.persons.update(dets, parse.person_ids, aligned_prev)
         track_map = _relabel(parse.person_ids, mapping)
         labels, scores, probs, key_probs = self._smooth(parse, track_map, aligned_prev)
         self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
         self._key = KeyState(labels, track_map, scores, key_probs, CHECK_SCALE)
-        self._acc = None
+        self._key_lp = np.dstack([labels, track_map]).astype(np.int16)
+        self._acc_xy, self._acc_ok, self._acc_box = None, None, None
         self._since_key = 0
         return PartParse(
             parse.view_id, parse.frame_index, labels, scores, track_map, probs, self._keypoints, parse.fine_labels
@@ -190,13 +212,12 @@ class ViewTracker:
         """(labels int16, scores float32, probs float16 [C,H,W] | None, key probs float32 [H,W,C] | None).
 
         Smoothing runs in the window around this frame's people and parts and the last smoothed
-        window (moved by up to the ROI margin); outside it the parse is returned unchanged.
+        people and parts (each padded by the ROI margin); outside it the parse is returned unchanged.
         """
         want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
         labels, scores, probs = parse.labels, parse.scores, parse.probs
-        win = _union(
-            person_roi(np.where(labels > 0, 0, parse.person_ids), self.cfg.flow_roi_margin or 32), self.smoother.extent
-        )
+        margin = self.cfg.flow_roi_margin or 32
+        win = _union(person_roi(np.where(labels > 0, 0, parse.person_ids), margin), self._smooth_box)
         if self.cfg.smoothing != "none" and win is not None:
             y0, y1, x0, x1 = win
             sl = (slice(y0, y1), slice(x0, x1))
@@ -204,19 +225,23 @@ class ViewTracker:
                 p = np.ascontiguousarray(probs[:, y0:y1, x0:x1].transpose(1, 2, 0), dtype=np.float32)
             else:
                 p = one_hot(labels[sl], 15)
-            maps, keep = None, None
-            if self._acc is not None and aligned_prev is not None:
-                maps = (self._acc[0][sl], self._acc[1][sl])
-                keep = self._acc[2][sl] & (aligned_prev[sl] == track_map[sl])
+            maps = self._acc_xy[sl] if self._acc_xy is not None else None
+            keep = None
+            if aligned_prev is not None:
+                keep = aligned_prev[sl] == track_map[sl]
+                if self._acc_ok is not None:
+                    keep &= self._acc_ok[sl]
             s = self.smoother.step(p, (y0, x0), maps, keep)
             labels, scores = labels.copy(), scores.copy()
             labels[sl] = s.argmax(-1)
+            self._smooth_box = person_roi(np.where(labels > 0, 0, track_map), margin)
             scores[sl] = s.max(-1)
             if probs is not None:
                 probs = probs.copy()
                 probs[:, y0:y1, x0:x1] = s.transpose(2, 0, 1)
         elif self.cfg.smoothing != "none":
             self.smoother.reset()
+            self._smooth_box = None
         key_probs = None
         if want_key_probs and probs is not None:
             key_probs = np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32)
