@@ -81,9 +81,9 @@ def _run_size(size: str, cap: Any, n: int, args: argparse.Namespace) -> dict[str
         conf = c if conf is None else conf + c
     parser.close()
     stages = {k: round(v / max(len(times), 1), 3) for k, v in parser.stage_seconds.items()}
-    timed = times[1:] if len(times) > 2 else times  # the first call warms caches up
+    timed = times[1:] if len(times) > 1 else times  # the first call warms caches up
     per_frame = sum(timed) / max(len(timed), 1)
-    ious = iou_per_class(conf) if conf is not None else []
+    ious: list[float] = [] if conf is None else iou_per_class(conf).tolist()
     return {
         "size": size,
         "real_weights": real,
