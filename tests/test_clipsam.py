@@ -279,7 +279,7 @@ def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip):
     from openhuman.parsing.clipsam.backend import ClipSamParser
 
     pose = synthetic_pose()
-    cfg = tiny_cfg(auto_pred_iou_thresh=0.0, auto_stability_thresh=0.0)
+    cfg = tiny_cfg(auto_pred_iou_thresh=0.0, auto_stability_thresh=0.0, auto_points_per_side=4)
     parser = ClipSamParser(tiny_sam, tiny_clip[0], tiny_clip[1], cfg, pose_fn=lambda rgb: pose)
     rgb = np.random.default_rng(0).integers(0, 255, (120, 96, 3), dtype=np.uint8)
     out = parser(Frame("cam0", 3, 0.1, rgb))
@@ -349,3 +349,28 @@ def test_cli_parse_missing_checkpoint_exits_2_naming_the_key(tmp_path, astronaut
     )
     assert code == 2, text
     assert "parser.clipsam.sam_checkpoint" in text and "missing_sam.pth" in text
+
+
+def test_automatic_masks_fill_only_the_uncovered_person(tiny_sam):
+    from openhuman.parsing.clipsam.proposals import auto_proposals, make_predictor
+
+    pose = synthetic_pose()
+    person = pose.person_prob > 0.5
+    covered = np.zeros_like(person)
+    covered[:60] = person[:60]  # part proposals covered the upper body only
+    cfg = tiny_cfg(auto_pred_iou_thresh=0.0, auto_stability_thresh=0.0, auto_points_per_side=4)
+    rgb = np.random.default_rng(0).integers(0, 255, (120, 96, 3), dtype=np.uint8)
+    predictor = make_predictor(tiny_sam)
+    encoder_calls = []
+    hook = tiny_sam.image_encoder.register_forward_hook(lambda *a: encoder_calls.append(1))
+    try:
+        with torch.inference_mode():
+            predictor.set_image(rgb)  # type: ignore[attr-defined]
+            props = auto_proposals(predictor, rgb, person, covered, cfg)
+    finally:
+        hook.remove()
+    assert len(encoder_calls) == 1  # the generator reused the image embedding
+    assert props and all(p.part_id == 0 for p in props)
+    for p in props:
+        assert p.mask.any() and not (p.mask & ~(person & ~covered)).any()
+    assert auto_proposals(predictor, rgb, person, person.copy(), cfg) == []  # nothing uncovered
