@@ -31,6 +31,13 @@ class LiftingConfig:
     mask_erode_px: int = 0
     """Person masks are eroded by this many pixels before unprojecting depth (drops flying
     pixels on silhouette edges); 0 = off."""
+    silhouette_consensus: float = 0.5
+    """Depth source: keep a point only if it projects inside the person mask (dilated by
+    silhouette_dilate_px) in at least this share of the views. A body point does so in every
+    view aimed at the person, occluded or not; flying pixels on silhouette edges and floor that
+    one view's mask took for the person do not. 0 = off."""
+    silhouette_dilate_px: int = 3
+    """Tolerance, in pixels, of the silhouette-consensus test for mask boundary errors."""
     outlier_neighbors: int = 8
     """Statistical outlier removal: neighbours per point (0 = off)."""
     outlier_std_ratio: float = 2.5

@@ -131,7 +131,33 @@ def depth_points(
         return empty_points()
     pts = Points(np.concatenate(xyz_all), None, np.concatenate(rgb_all))
     pts = voxel_downsample(pts, cfg.voxel_size)
+    if cfg.silhouette_consensus > 0 and len(parses) >= 2:
+        keep = silhouette_support(pts.xyz, cameras, parses, cfg.silhouette_dilate_px) >= cfg.silhouette_consensus
+        if not keep.all():
+            log.debug("depth source: %d of %d points outside the other views' silhouettes", (~keep).sum(), len(pts))
+        pts = pts.subset(keep)
     return remove_outliers(pts, cfg.outlier_neighbors, cfg.outlier_std_ratio)
+
+
+def silhouette_support(
+    xyz: np.ndarray, cameras: dict[str, CameraView], parses: dict[str, PartParse], dilate_px: int
+) -> np.ndarray:
+    """float32 [N]: share of the views whose (dilated) person mask contains each point's projection.
+
+    Occlusion does not matter: a point of the body projects inside the body's silhouette in every
+    view of a rig aimed at the person. A point outside a view's image (or behind it) counts
+    against: flying pixels on silhouette edges unproject onto the far floor, out of the other
+    cameras' frames.
+    """
+    inside = np.zeros(len(xyz), np.float32)
+    for vid, parse in parses.items():
+        cam = cameras[vid]
+        mask = _morph(person_mask(parse), dilate_px, erode=False)
+        uv, z = project_points(xyz, cam)
+        col, row = np.floor(uv[:, 0] + 0.5).astype(np.int64), np.floor(uv[:, 1] + 0.5).astype(np.int64)
+        ok = (z > 0) & (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height)
+        inside[ok] += mask[row[ok], col[ok]]
+    return inside / max(len(parses), 1)
 
 
 def find_geometry_file(folder: str | Path, frame_index: int) -> Path | None:
