@@ -174,3 +174,27 @@ def test_bad_depth_and_empty_views_give_flagged_empty_clouds(scene, caplog):
     cloud = lifter.lift(0, 0.0, scene.frames, scene.parses, holes)
     assert np.isfinite(cloud.xyz).all()
     assert point_miou(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85
+
+
+def test_silhouette_consensus_drops_flying_pixels_from_a_too_large_mask(scene):
+    """One view's person mask spills 6 px past the body onto a far background: those pixels
+    unproject metres behind the person. The silhouette test against the other views drops them."""
+    import cv2
+
+    from lifting.scene import parse_from_labels
+
+    depths = {v: d.copy() for v, d in scene.depths.items()}
+    p0 = scene.parses[0]
+    grown = cv2.dilate(p0.labels.astype(np.uint8), np.ones((13, 13), np.uint8))
+    depths[p0.view_id] = np.where(np.isfinite(depths[p0.view_id]), depths[p0.view_id], 8.0).astype(np.float32)
+    parses = [parse_from_labels(p0.view_id, 0, grown)] + list(scene.parses[1:])
+    centre = scene.gt_xyz.mean(0)
+
+    def far_points(cloud):
+        return int((np.linalg.norm(cloud.xyz - centre, axis=1) > 1.5).sum())
+
+    leaky, _ = _lift(scene, parses, depths, source="depth", silhouette_consensus=0.0, outlier_neighbors=0)
+    assert far_points(leaky) > 50, "the test setup did not produce flying pixels"
+    clean, _ = _lift(scene, parses, depths, source="depth")
+    assert far_points(clean) == 0
+    assert point_miou(clean.xyz, clean.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85
