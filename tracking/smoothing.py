@@ -23,6 +23,14 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[idx]
 
 
+def _blend(a: np.ndarray, alpha: float, b: np.ndarray) -> np.ndarray:
+    """alpha * a + (1 - alpha) * b for float32 [h, w, C] (cv2, much faster than numpy here)."""
+    import cv2
+
+    out = cv2.addWeighted(a, alpha, b, 1.0 - alpha, 0.0)
+    return np.asarray(out, dtype=np.float32).reshape(a.shape)
+
+
 class ProbSmoother:
     """Streaming smoother of float32 [h, w, C] probability windows (channels last, as cv2 warps them).
 
@@ -68,9 +76,9 @@ class ProbSmoother:
         out, defined = [], np.ones((h, w), dtype=bool)
         for arr, (hy, hx) in self._history:
             m: np.ndarray = maps - np.array([hx, hy], dtype=np.float32)
-            warped = remap_xy(arr, m, fill=0.0)
-            out.append(warped.reshape(h, w, -1))
-            defined &= out[-1].sum(-1) > 0.99
+            out.append(remap_xy(arr, m, fill=0.0).reshape(h, w, -1))
+            inside = remap_xy(np.ones(arr.shape[:2], np.float32), m, fill=0.0)
+            defined &= inside > 0.99
         return out, defined
 
     def step(
@@ -96,7 +104,7 @@ class ProbSmoother:
         if not warped:
             out = probs
         elif self.mode == "ema":
-            out = self.alpha * probs + (1.0 - self.alpha) * warped[-1]
+            out = _blend(probs, self.alpha, warped[-1])
         else:
             out = (probs + sum(warped)) / (len(warped) + 1)
             warped.append(probs)

@@ -233,9 +233,10 @@ class ViewTracker:
                     keep &= self._acc_ok[sl]
             s = self.smoother.step(p, (y0, x0), maps, keep)
             labels, scores = labels.copy(), scores.copy()
-            labels[sl] = s.argmax(-1)
+            best = s.argmax(-1)
+            labels[sl] = best
             self._smooth_box = person_roi(np.where(labels > 0, 0, track_map), margin)
-            scores[sl] = s.max(-1)
+            scores[sl] = s.reshape(-1, s.shape[-1])[np.arange(best.size), best.ravel()].reshape(best.shape)
             if probs is not None:
                 probs = probs.copy()
                 probs[:, y0:y1, x0:x1] = s.transpose(2, 0, 1)
