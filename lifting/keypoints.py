@@ -155,5 +155,5 @@ def mirrored_views(
             best, best_set = cost, subset
     if best_set and base - best >= 0.3:
         out[list(best_set)] = True
-        log.info("left/right mirrored in views %s; their left/right labels are swapped", list(best_set))
+        log.debug("left/right mirrored in views %s; their left/right labels are swapped", list(best_set))
     return out
