@@ -253,6 +253,14 @@ def test_missing_checkpoints_are_errors_naming_the_config_key(tmp_path):
         ClipSamParser.from_config(cfg, pose_fn=lambda rgb: None)
 
 
+def test_config_values_are_validated_naming_the_key():
+    tiny_cfg().validate()
+    with pytest.raises(InputError, match=r"parser\.clipsam\.window_overlap"):
+        tiny_cfg(window_overlap=1.0).validate()
+    with pytest.raises(InputError, match=r"parser\.clipsam\.prior_weight"):
+        tiny_cfg(prior_weight=-1.0).validate()
+
+
 def write_checkpoints(tmp_path, tiny_sam, tiny_clip) -> tuple[str, str]:
     sam_path, clip_path = tmp_path / "sam_tiny.pth", tmp_path / "clip_tiny.pt"
     torch.save(tiny_sam.state_dict(), sam_path)

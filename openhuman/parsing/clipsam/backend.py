@@ -53,6 +53,7 @@ class ClipSamParser(Parser):
         `pose_fn` replaces mediapipe Pose (any `rgb -> PoseResult | None`).
         """
         c = cfg.clipsam
+        c.validate()
         sam = build_sam(c, cfg.device)
         clip, tokenizer = build_clip(c, cfg.device)
         if pose_fn is None:
