@@ -42,6 +42,14 @@ class EvalResult:
     """view id -> parsed frames."""
     view_seconds: dict[str, float] = field(default_factory=dict)
     """view id -> seconds inside the parser (per-view speed)."""
+    view_first_seconds: dict[str, float] = field(default_factory=dict)
+    """view id -> seconds of the view's first frame (includes model start-up)."""
+
+    def steady_fps(self, view: str) -> float | None:
+        """Frames/s of a view after its first frame (model start-up excluded); None if < 2 frames."""
+        n = self.view_frames.get(view, 0) - 1
+        t = self.view_seconds.get(view, 0.0) - self.view_first_seconds.get(view, 0.0)
+        return n / t if n > 0 and t > 0 else None
 
     @property
     def overall(self) -> np.ndarray:
@@ -55,6 +63,7 @@ class EvalResult:
             "parse_fps": round(self.frames / self.parse_seconds, 2) if self.parse_seconds > 0 else None,
             "overall": scores_from_confusion(self.overall),
             "views": {v: scores_from_confusion(c) for v, c in self.views.items()},
+            "view_steady_fps": {v: _round(f) for v in self.view_frames if (f := self.steady_fps(v)) is not None},
             "view_fps": {
                 v: round(self.view_frames[v] / t, 2)
                 for v, t in self.view_seconds.items()
@@ -133,6 +142,8 @@ def evaluate_capture(
                 dt = time.perf_counter() - t0
                 result.parse_seconds += dt
                 result.view_seconds[view] += dt
+                if not result.view_frames[view]:
+                    result.view_first_seconds[view] = dt
                 result.view_frames[view] += 1
                 conf += confusion_matrix(parse.labels, cap.gt_2d(view, frame.index), NUM_CLASSES)
                 result.frames += 1
