@@ -88,3 +88,16 @@ def test_sequence_flip_rate_and_miou():
     assert scores.miou == pytest.approx(150 / 151)
     assert scores.j[2] == pytest.approx((1 + 50 / 51 + 1) / 3)
     assert np.isnan(scores.j[1])
+
+
+def test_smoother_windows_at_different_origins_are_aligned():
+    sm = ProbSmoother("ema", alpha=0.5)
+    a = np.zeros((4, 4, 2), np.float32)
+    a[..., 0] = 1
+    sm.step(a, origin=(0, 0))
+    b = np.zeros((4, 4, 2), np.float32)
+    b[..., 1] = 1
+    out = sm.step(b, origin=(2, 2))  # frame pixels 2..5; only 2..3 had history
+    assert np.allclose(out[:2, :2], 0.5)
+    assert np.allclose(out[3, 3], [0.0, 1.0]) and np.allclose(out[:2, 3], [0.0, 1.0])
+    assert sm.extent == (2, 6, 2, 6)

@@ -35,6 +35,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], help="keyframe intervals")
     p.add_argument("--smoothing", choices=["ema", "window", "none"], default="ema")
     p.add_argument("--flow", choices=["dis", "farneback"], default="dis")
+    p.add_argument("--static-image", action="store_true", help="mediapipe in static-image mode (no landmark smoothing)")
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
     p.add_argument("--out", type=Path, default=Path("bench_out/tracking.json"))
     return p.parse_args()
@@ -100,12 +101,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = _args()
     from openhuman.parsing import Parser
-    from openhuman.parsing.config import ParserConfig
+    from openhuman.parsing.config import MediapipeConfig, ParserConfig
     from tracking.config import TrackingConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         frames, gts, root = _load(args, Path(tmp))
-        parser = Parser.from_config(ParserConfig())
+        parser = Parser.from_config(ParserConfig(mediapipe=MediapipeConfig(static_image_mode=args.static_image)))
         parser(frames[0])  # warm-up (model load, first inference)
         base = TrackingConfig(flow=args.flow, smoothing=args.smoothing)
         settings = [dataclasses.replace(base, keyframe_interval=1, smoothing="none")]
@@ -135,6 +136,7 @@ def _report(rows: list[dict], args: argparse.Namespace, root: Path, frames: list
         "frames": len(frames),
         "size": [frames[0].width, frames[0].height],
         "flow": args.flow,
+        "static_image": args.static_image,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
