@@ -149,11 +149,13 @@ class FlowEstimator:
         gx, gy = identity_maps(h, w)
         bx, by = gx + bwd[..., 0], gy + bwd[..., 1]
         fwd_at = cv2.remap(fwd, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        err = np.linalg.norm(bwd + fwd_at, axis=-1)
-        tol = self.fb_threshold_px * self.scale + 0.05 * np.linalg.norm(bwd, axis=-1)
+        d = bwd + fwd_at
+        err2 = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1]
+        mag = np.sqrt(bwd[..., 0] * bwd[..., 0] + bwd[..., 1] * bwd[..., 1])
+        tol = self.fb_threshold_px * self.scale + 0.05 * mag
         inside = (bx >= -0.5) & (bx <= w - 0.5) & (by >= -0.5) & (by <= h - 0.5)
         warped = cv2.remap(prev, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return bwd, fwd, (err <= tol) & inside, cv2.absdiff(warped, cur)
+        return bwd, fwd, (err2 <= tol * tol) & inside, cv2.absdiff(warped, cur)
 
     def estimate(self, prev_gray: np.ndarray, cur_gray: np.ndarray, roi: Roi | None = None) -> Motion:
         """Motion from `prev_gray` to `cur_gray` (uint8 [H, W], full resolution).
