@@ -28,6 +28,8 @@ class MediapipeConfig:
     hands_retry_every: int = 5
     """Video mode: after a frame where Hands found no hand, try again only every n-th frame (its
     palm detector is the costliest step when no hand is visible). 1 = every frame."""
+    fix_lr_flips: bool = True
+    """Video mode: undo sudden left/right swaps of a limb pair against the previous frame."""
     grid_size: int = 160
     """Long side (pixels) of the grid the landmark geometry is computed on before upsampling;
     larger gives finer part boundaries at some speed cost."""

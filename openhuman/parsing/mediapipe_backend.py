@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from openhuman.errors import InputError
-from openhuman.parsing._bodysplit import L_WR, R_WR, Refinements, body_scale, split_parts
+from openhuman.parsing._bodysplit import L_WR, R_WR, PoseLandmarks, Refinements, body_scale, split_parts
 from openhuman.parsing._mp_runtime import FaceRunner, HandRunner, PoseResult, PoseRunner
 from openhuman.parsing.base import Parser
 from openhuman.parsing.config import MediapipeConfig, ParserConfig
@@ -53,6 +53,8 @@ class _ViewState:
     frames: int = 0
     hands_missed: int = 0
     """Consecutive Hands runs that found nothing."""
+    previous: dict[int, PoseResult] = field(default_factory=dict)
+    """Last frame's pose per person slot (for left/right flip repair)."""
 
     def close(self) -> None:
         for p in self.poses:
@@ -138,7 +140,12 @@ class MediapipeParser(Parser):
         for i in range(self.cfg.max_people):
             res = self._pose_slot(st, i)(image)
             if res is None:
+                for j in range(i, self.cfg.max_people):
+                    st.previous.pop(j, None)
                 break
+            if self.cfg.fix_lr_flips and not self.cfg.static_image_mode and i in st.previous:
+                res = _unflip_limbs(res, st.previous[i])
+            st.previous[i] = res
             found.append(res)
             if i + 1 < self.cfg.max_people:
                 image = _blank_out(image, res.person_prob)
@@ -339,6 +346,44 @@ def _blank_out(rgb: np.ndarray, person_prob: np.ndarray) -> np.ndarray:
     out = rgb.copy()
     out[np.asarray(mask).astype(bool)] = 127
     return out
+
+
+# (left, right) landmark pairs of each limb chain, elbow/knee outwards
+_LIMB_PAIRS = (
+    ((13, 14), (15, 16), (17, 18), (19, 20), (21, 22)),
+    ((25, 26), (27, 28), (29, 30), (31, 32)),
+)
+
+
+def _unflip_limbs(res: PoseResult, prev: PoseResult) -> PoseResult:
+    """Undo a sudden left/right swap of the arms or legs against the previous frame.
+
+    mediapipe occasionally swaps a pair of limbs for a few frames (mostly in side views). If
+    exchanging the left and right landmarks of a limb pair moves them much closer to where they
+    were a frame earlier, the swap is undone. Crossing limbs (both near each other) stay as given.
+    """
+    lm, old = res.landmarks, prev.landmarks
+    scale = body_scale(lm)
+    xy, z, vis = lm.xy.copy(), lm.z.copy(), lm.vis.copy()
+    changed = False
+    for pairs in _LIMB_PAIRS:
+        left = [a for a, _b in pairs]
+        right = [b for _a, b in pairs]
+        same = (
+            np.linalg.norm(xy[left] - old.xy[left], axis=1).sum()
+            + np.linalg.norm(xy[right] - old.xy[right], axis=1).sum()
+        )
+        swap = (
+            np.linalg.norm(xy[left] - old.xy[right], axis=1).sum()
+            + np.linalg.norm(xy[right] - old.xy[left], axis=1).sum()
+        )
+        if swap < 0.5 * same and same > 0.15 * scale * len(pairs):
+            for arr in (xy, z, vis):
+                arr[left + right] = arr[right + left]
+            changed = True
+    if not changed:
+        return res
+    return PoseResult(PoseLandmarks(xy=xy, z=z, vis=vis), res.person_prob)
 
 
 def _head_guess(pose: PoseResult) -> tuple[np.ndarray, float]:
