@@ -33,6 +33,7 @@ import numpy as np
 
 from openhuman.errors import InputError
 from openhuman.parsing._bodysplit import L_WR, R_WR, PoseLandmarks, Refinements, body_scale, split_parts
+from openhuman.parsing._compose import full_resolution, grid_shape, merge_people, person_region
 from openhuman.parsing._mp_runtime import FaceRunner, HandRunner, PoseResult, PoseRunner
 from openhuman.parsing.base import Parser
 from openhuman.parsing.config import MediapipeConfig, ParserConfig
@@ -198,18 +199,18 @@ class MediapipeParser(Parser):
         if not people:
             return _empty_parse(frame)
         p = np.max(person, axis=0) if len(people) > 1 else person[0]
-        region = _person_region(p)
+        region = person_region(p)
         if region is None:
             return _empty_parse(frame)
         x0, y0, x1, y1 = region
         p_crop = np.ascontiguousarray(p[y0:y1, x0:x1])
         owner = np.stack(person)[:, y0:y1, x0:x1].argmax(0) if len(people) > 1 else None
-        grid = _grid_shape(y1 - y0, x1 - x0, self.cfg.grid_size)
+        grid = grid_shape(y1 - y0, x1 - x0, self.cfg.grid_size)
         parts = [split_parts(q.pose.landmarks, grid, (h, w), q.ref, region) for q in people]
-        q = parts[0] if owner is None else _merge_people(parts, owner, grid)
+        q = parts[0] if owner is None else merge_people(parts, owner, grid)
         t1 = time.perf_counter()
         self.timings["split"] += t1 - t0
-        probs_c, labels_c, scores_c = _full_resolution(q, p_crop)
+        probs_c, labels_c, scores_c = full_resolution(q, p_crop)
         probs = np.zeros((NUM_CLASSES, h, w), np.float16)
         probs[0] = 1.0
         probs[:, y0:y1, x0:x1] = probs_c
@@ -252,79 +253,6 @@ def _keypoints(people: list[_Person]) -> np.ndarray:
         return np.zeros((0, 33, 3), np.float32)
     lms = [q.pose.landmarks for q in people]
     return np.stack([np.concatenate([lm.xy, lm.vis[:, None]], 1) for lm in lms]).astype(np.float32)
-
-
-PERSON_MIN_PROB = 0.02
-"""Person probabilities below this count as 0 (outside the region every pixel is background)."""
-
-
-def _person_region(p: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding box (x0, y0, x1, y1) of person probability >= PERSON_MIN_PROB, padded; None if empty."""
-    mask = p >= PERSON_MIN_PROB
-    rows = np.flatnonzero(mask.any(1))
-    if not rows.size:
-        return None
-    cols = np.flatnonzero(mask.any(0))
-    h, w = p.shape
-    pad = max(2, int(0.01 * max(h, w)))
-    return (max(cols[0] - pad, 0), max(rows[0] - pad, 0), min(cols[-1] + pad + 1, w), min(rows[-1] + pad + 1, h))
-
-
-def _merge_people(parts: list[np.ndarray], owner: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """Part probabilities [14, h, w] on the grid taken from each pixel's owner (most likely person)."""
-    import cv2
-
-    own = cv2.resize(owner.astype(np.uint8), (grid[1], grid[0]), interpolation=cv2.INTER_NEAREST)
-    out = parts[0].copy()
-    for i in range(1, len(parts)):
-        sel = own == i
-        out[:, sel] = parts[i][:, sel]
-    return out
-
-
-def _full_resolution(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Upsample grid part probabilities and combine them with the person probability.
-
-    Args:
-        q: float32 [14, h, w] P(part | person) on the grid.
-        p: float32 [H, W] person probability.
-
-    Returns:
-        probs float16 [15, H, W] (channel 0 = 1 - p), labels int16 [H, W], scores float32 [H, W].
-        Labels take the part argmax at half resolution (nearest-upsampled; boundaries between
-        parts are at most 2 px coarse) and background wherever it is the most likely class.
-    """
-    import cv2
-
-    H, W = p.shape
-    k = q.shape[0]
-    up = np.empty((k, H, W), np.float32)
-    for c in range(k):
-        cv2.resize(q[c], (W, H), dst=up[c], interpolation=cv2.INTER_LINEAR)
-    qmax = up.max(0)
-    half = (max(W // 2, 1), max(H // 2, 1))
-    qh = np.stack([cv2.resize(q[c], half, interpolation=cv2.INTER_LINEAR) for c in range(k)])
-    # argmax over channels as a max over (quantised value, channel) keys: much faster than argmax(0)
-    keys = (qh * 65536.0).astype(np.int32)
-    keys <<= 4
-    keys |= np.arange(k, dtype=np.int32)[:, None, None]
-    part = cv2.resize((keys.max(0) & 15).astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
-    up *= p[None]
-    probs = np.empty((k + 1, H, W), np.float16)
-    probs[1:] = cv2.convertFp16(up.reshape(k * H, W)).view(np.float16).reshape(k, H, W)
-    bg = 1.0 - p
-    probs[0] = cv2.convertFp16(np.ascontiguousarray(bg, np.float32)).view(np.float16)
-    best = qmax * p
-    labels = part.astype(np.int16)
-    labels += 1
-    labels[best <= bg] = 0
-    scores = np.maximum(best, bg).astype(np.float32, copy=False)
-    return probs, labels, scores
-
-
-def _grid_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
-    s = min(1.0, long_side / max(h, w))
-    return max(int(round(h * s)), 1), max(int(round(w * s)), 1)
 
 
 def _empty_parse(frame: Frame, people: list[_Person] | None = None) -> PartParse:
