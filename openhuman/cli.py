@@ -153,7 +153,7 @@ def synth(
     console.print(f"wrote {path}")
 
 
-def _mediapipe_parser_config(backend: str | None, static: bool, config: str | None = None) -> Any:
+def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
     from openhuman.config import PipelineConfig, load_config
     from openhuman.parsing.base import BACKENDS
     from openhuman.parsing.config import ParserConfig
@@ -187,7 +187,7 @@ def parse(
         raise InputError("--stride and --max-frames must be >= 1")
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
-    cfg = _mediapipe_parser_config(backend, static, config)
+    cfg = _parser_config_for_cli(backend, static, config)
     total = count_frames(source, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=total is not None and total < 10) as bar:
@@ -218,7 +218,7 @@ def eval(  # noqa: A001 - the command's name
 
     if max_frames is not None and max_frames < 1:
         raise InputError("--max-frames must be >= 1")
-    cfg = _mediapipe_parser_config(backend, static)
+    cfg = _parser_config_for_cli(backend, static)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
         result = evaluate_capture(capture, cfg, max_frames=max_frames, on_frame=lambda n: bar.update(task, completed=n))
