@@ -15,11 +15,14 @@ def tiny_sam_encoder():
     return backbones.build_sam_image_encoder("tiny")
 
 
-def test_tiny_sam_encoder_runs_and_is_eval(tiny_sam_encoder):
-    assert not tiny_sam_encoder.training
-    with torch.inference_mode():
-        out = tiny_sam_encoder(torch.zeros(1, 3, 1024, 1024))
-    assert out.shape == (1, 256, 64, 64)
+def test_tiny_sam_encoder_is_sams_own_encoder_in_eval_mode(tiny_sam_encoder):
+    from segment_anything.modeling import ImageEncoderViT
+
+    assert isinstance(tiny_sam_encoder, ImageEncoderViT) and not tiny_sam_encoder.training
+    assert len(tiny_sam_encoder.blocks) == 4 and tiny_sam_encoder.pos_embed.shape == (1, 64, 64, 64)
+    with torch.inference_mode():  # patch embedding of SAM's 1024 x 1024 input: a 64 x 64 token grid
+        tokens = tiny_sam_encoder.patch_embed(torch.zeros(1, 3, 1024, 1024))
+    assert tokens.shape == (1, 64, 64, 64)
 
 
 def test_sam_encoder_loads_official_layout_strictly(tmp_path, tiny_sam_encoder):

@@ -22,6 +22,15 @@ from openhuman.types import Frame  # noqa: E402
 TINY = SchnetConfig(size="tiny", image_size=64)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not spin-wait on a busy shared CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def pretrained_files(tmp_path_factory):
     """Tiny 'pretrained' SAM (official full-Sam layout) and CLIP checkpoints."""
