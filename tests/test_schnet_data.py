@@ -137,3 +137,19 @@ def test_parsing_dataset_items(tmp_path):
     val = ParsingDataset(pairs, 32, AugmentConfig(), train=False)
     _, vlab = val[1]
     assert np.all(vlab[:, 16:] == 255) and np.all(vlab[:, :16] < 7)  # letterboxed: padding ignored
+
+
+def test_synth_reader_on_a_generated_capture(synth_capture):
+    pairs = open_pairs("synth", str(synth_capture), "")
+    from openhuman.capture import Capture
+
+    cap = Capture.open(synth_capture)
+    assert len(pairs) == len(cap.view_ids) * cap.frame_count
+    assert pairs.classes == tuple(BODY14[1:])
+    rgb, lab = pairs[0]
+    assert rgb.shape[:2] == lab.shape and lab.dtype == np.uint8
+    assert np.array_equal(lab, cap.gt_2d(cap.view_ids[0], 0))
+    assert {1, 2} <= set(np.unique(lab))  # head and torso are visible
+    # a folder of captures, selected by name
+    with pytest.raises(InputError, match="no capture directories"):
+        open_pairs("synth", str(synth_capture.parent / "nothing"), "")
