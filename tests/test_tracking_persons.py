@@ -39,13 +39,13 @@ def crossing(i: int) -> list[tuple[str, int, int, int]]:
     return [("blue", 130 - 5 * i, 40, 11), ("red", 20 + 5 * i, 40, 16)]
 
 
-@pytest.mark.parametrize("smoothing", ["none", "ema"])
-def test_people_crossing_keep_their_ids(smoothing):
+@pytest.mark.parametrize(("smoothing", "k"), [("none", 1), ("ema", 1), ("ema", 3)])
+def test_people_crossing_keep_their_ids(smoothing, k):
     def parse(frame: Frame) -> PartParse:
         _, labels, pids = _scene(crossing(frame.index), frame.index)
         return PartParse("v", frame.index, labels, np.ones((H, W), np.float32), pids)
 
-    tracker = ViewTracker(parse, TrackingConfig(smoothing=smoothing, keyframe_interval=1))
+    tracker = ViewTracker(parse, TrackingConfig(smoothing=smoothing, keyframe_interval=k))
     red_ids, blue_ids = set(), set()
     for i in range(24):
         rgb, _, _ = _scene(crossing(i), i)

@@ -127,6 +127,7 @@ class ViewTracker:
                 self.stats.reparse[reason] += 1
                 out = None
             else:
+                self.persons.coast(out.person_ids)
                 self.stats.propagated += 1
                 self._since_key += 1
         if out is None:
