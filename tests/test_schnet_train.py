@@ -83,3 +83,19 @@ def test_train_rejects_vocabulary_that_does_not_fit_the_data(tmp_path):
     cfg.model.vocabulary = ["head", "torso"]
     with pytest.raises(InputError, match="model.vocabulary has 2 names"):
         train(cfg)
+
+
+@pytest.mark.parametrize("name", ["schnet_synth", "schnet_lip", "schnet_ppp"])
+def test_shipped_train_configs_load_and_fit_their_data(name):
+    from pathlib import Path
+
+    from openhuman.config import load_config
+    from openhuman.ontology import BODY14
+
+    cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / f"{name}.yaml", TrainConfig)
+    classes = {
+        "synth": BODY14[1:],
+        "lip": taxonomy("lip").classes[1:],
+        "ppp": taxonomy("pascal_person_part").classes[1:],
+    }
+    assert tuple(cfg.model.vocabulary) == tuple(classes[cfg.data.format])
