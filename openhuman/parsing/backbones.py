@@ -192,6 +192,13 @@ def build_sam_image_encoder(size: str, checkpoint: str | None = None, key: str =
     return encoder.eval()
 
 
+class _DropRandomInitWarning(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded" warning (random init is asked for explicitly)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+
 def build_clip(arch: str, checkpoint: str | None = None, key: str = "clip_checkpoint") -> tuple[nn.Module, Any, Any]:
     """open_clip model, its eval preprocess transform and tokenizer: `(model, preprocess, tokenizer)`.
 
@@ -208,11 +215,15 @@ def build_clip(arch: str, checkpoint: str | None = None, key: str = "clip_checkp
     pretrained: str | None = None
     if checkpoint is not None:
         pretrained = str(_check_file(checkpoint, key, f"point it at an open_clip checkpoint file for {arch}"))
+    quiet = _DropRandomInitWarning()
+    logging.getLogger().addFilter(quiet)  # random init is intended here (weights come later or not at all)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device="cpu")
     except (RuntimeError, KeyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{key}: {checkpoint} does not match open_clip {arch}: {first}") from None
+    finally:
+        logging.getLogger().removeFilter(quiet)
     tokenizer = open_clip.get_tokenizer(arch)
     return model.eval(), preprocess, tokenizer
 
