@@ -298,9 +298,10 @@ def print_summary(summary: Any) -> None:
     table.add_row("parts found", f"{found}  [dim](view-frames)[/]")
     if summary.points_per_frame:
         table.add_row("points", f"{summary.points_per_frame:,.0f} per frame")
-    total = sum(summary.stage_seconds.values()) or 1e-9
+    total = summary.wall_seconds or 1e-9
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stage_seconds.items() if v > 0.0005)
-    table.add_row("time", f"{total:.1f}s ({summary.frames / total:.1f} frames/s): {stages}")
+    table.add_row("time", f"{total:.1f}s wall ({summary.frames / total:.2f} frames/s); main thread: {stages}; "
+                  f"export thread {summary.export_thread_seconds:.1f}s")  # fmt: skip
     table.add_row("parser calls", str(summary.parser_calls))
     for key, value in summary.metrics.items():
         table.add_row(key, f"{value:.3f}")

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +47,14 @@ ANNOTATIONS = "masks_annotations.jsonl"
 
 
 class RunWriter:
-    """Streams FrameResults into a run directory (see module docs)."""
+    """Streams FrameResults into a run directory (see module docs).
+
+    `submit(result)` hands a frame to one background thread, so encoding PNGs, PLYs and video
+    overlaps with parsing the next frames; at most `max_pending` frames wait (memory stays flat),
+    and frames are written in order, each listed in state.json only once all its files exist.
+    """
+
+    max_pending = 3
 
     def __init__(
         self,
@@ -67,6 +77,10 @@ class RunWriter:
         self._videos: dict[str, Any] = {}
         self._best_overlay: dict[str, int] = {}
         self._points: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openhuman-export")
+        self._pending: deque[Future[None]] = deque()
+        self.busy_seconds = 0.0
+        """Time the export thread spent writing."""
         self._last_cloud: Any = None
 
     # --- resume ---------------------------------------------------------------------------
@@ -105,7 +119,26 @@ class RunWriter:
 
     # --- per frame ------------------------------------------------------------------------
 
+    def submit(self, r: FrameResult) -> None:
+        """Queue a frame for writing (raises here the error of an earlier frame's write)."""
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self.max_pending):
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._timed_write, r))
+
+    def flush(self) -> None:
+        """Wait until every queued frame is written."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def _timed_write(self, r: FrameResult) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.write(r)
+        finally:
+            self.busy_seconds += time.perf_counter() - t0
+
     def write(self, r: FrameResult) -> None:
+        """Write one frame's files now, then list it in state.json."""
         records: list[dict[str, Any]] = []
         for frame, parse, masks in zip(r.frames, r.parses, r.masks, strict=True):
             v = frame.view_id
@@ -167,6 +200,8 @@ class RunWriter:
 
     def close(self, summary: RunSummary) -> None:
         """Finish videos, the COCO JSON, point sequences and previews."""
+        self.flush()
+        self._pool.shutdown()
         for writer in self._videos.values():
             writer.close()
         if self.resuming and "overlay" in self.formats and not self.src.is_single_image:
@@ -184,6 +219,10 @@ class RunWriter:
 
     def abort(self) -> None:
         """After an error or Ctrl-C: drop unfinished videos; finished frames stay listed in state.json."""
+        for fut in self._pending:
+            fut.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
         for writer in self._videos.values():
             writer.abort()
         self._videos.clear()

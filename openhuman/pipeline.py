@@ -66,6 +66,10 @@ class RunSummary:
     """Queried part name -> number of view-frames where it was found."""
     points_per_frame: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Main-thread seconds per stage ("export" = waiting for the export thread)."""
+    wall_seconds: float = 0.0
+    export_thread_seconds: float = 0.0
+    """Seconds the background export thread spent writing (overlaps the other stages)."""
     parser_calls: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     """2D/3D mIoU and flip rates against ground truth, when the source has it."""
@@ -206,12 +210,13 @@ class Pipeline:
             summary.query_parts = [BODY14[i] for i in self.query.part_ids]
             summary.query_explanation = self.query.explanation
         evaluator = _Evaluator(src) if evaluate and src.has_gt_2d else None
+        t_start = time.perf_counter()
         total = _expected_frames(src, self.cfg)
         bar = _progress(total, progress, desc="frames")
         points = 0
         try:
             for result in self.stream(src, skip=done.__contains__):
-                self.timer.wrap("export", writer.write)(result)
+                self.timer.wrap("export", writer.submit)(result)
                 if evaluator is not None:
                     self.timer.wrap("eval", evaluator.add)(result)
                 _count_parts(summary.parts_found, result.masks)
@@ -228,6 +233,8 @@ class Pipeline:
             bar.close()
         summary.points_per_frame = points / max(summary.frames, 1)
         summary.parser_calls = self.parser_calls
+        summary.wall_seconds = round(time.perf_counter() - t_start, 3)
+        summary.export_thread_seconds = round(writer.busy_seconds, 3)
         summary.stage_seconds = {k: round(s, 4) for k, s in self.timer.seconds.items()}
         if evaluator is not None:
             summary.metrics = evaluator.result()
