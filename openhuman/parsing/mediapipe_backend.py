@@ -211,13 +211,16 @@ class MediapipeParser(Parser):
         t1 = time.perf_counter()
         self.timings["split"] += t1 - t0
         probs_c, labels_c, scores_c = full_resolution(q, p_crop)
-        probs = np.zeros((NUM_CLASSES, h, w), np.float16)
-        probs[0] = 1.0
-        probs[:, y0:y1, x0:x1] = probs_c
-        labels = np.zeros((h, w), np.int16)
-        labels[y0:y1, x0:x1] = labels_c
-        scores = np.ones((h, w), np.float32)
-        scores[y0:y1, x0:x1] = scores_c
+        if (x1 - x0, y1 - y0) == (w, h):
+            probs, labels, scores = probs_c, labels_c, scores_c
+        else:
+            probs = np.zeros((NUM_CLASSES, h, w), np.float16)
+            probs[0] = 1.0
+            probs[:, y0:y1, x0:x1] = probs_c
+            labels = np.zeros((h, w), np.int16)
+            labels[y0:y1, x0:x1] = labels_c
+            scores = np.ones((h, w), np.float32)
+            scores[y0:y1, x0:x1] = scores_c
         person_ids = np.full((h, w), -1, np.int16)
         person_ids[y0:y1, x0:x1] = np.where(labels_c > 0, 0 if owner is None else owner, -1)
         fine = self._fine_labels(frame.view_id, rgb, labels, people) if self.cfg.fine_parts else None
