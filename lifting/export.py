@@ -11,14 +11,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 from lifting.render import render_preview
 from openhuman.errors import InputError
-from openhuman.io import atomic_path, write_json_atomic
+from openhuman.io import FinishingWriter, atomic_path, write_json_atomic
 from openhuman.ontology import BODY14, NUM_CLASSES
 from openhuman.types import CameraView, LabeledPointCloud
 
@@ -130,7 +129,7 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
     return {BODY14[i]: int(c) for i, c in enumerate(counts) if c}
 
 
-class SequenceWriter:
+class SequenceWriter(FinishingWriter):
     """Write a sequence of labelled clouds: frames/<frame:06d>.ply/.npz as they come, optional
     query/<frame:06d>.ply (only the queried parts' points), optional previews/<frame:06d>.png,
     and sequence.json (frames, timestamps, class names, query, point source, counts).
@@ -242,15 +241,6 @@ class SequenceWriter:
         """Mark the sequence complete (rewrites sequence.json)."""
         self._complete = True
         self._write_manifest()
-
-    def __enter__(self) -> SequenceWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
 
 
 def _subset(cloud: LabeledPointCloud, keep: np.ndarray) -> LabeledPointCloud:

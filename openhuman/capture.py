@@ -24,13 +24,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 from openhuman.errors import InputError
-from openhuman.io import read_png, write_json_atomic, write_png_atomic
+from openhuman.io import FinishingWriter, read_png, write_json_atomic, write_png_atomic
 from openhuman.types import CameraView, Frame
 from openhuman.video import VideoInfo, VideoWriter, probe_video, read_video
 
@@ -422,7 +421,7 @@ def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
     return np.where(bad, 0, mm).astype(np.uint16)
 
 
-class CaptureWriter:
+class CaptureWriter(FinishingWriter):
     """Write a capture directory; atomic: a temporary sibling folder is renamed onto `root` on success.
 
     `write_frame(view_id, index, rgb, depth_m=None, gt_2d=None)` takes each view's frames in index
@@ -467,17 +466,6 @@ class CaptureWriter:
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.", suffix=".tmp", dir=self.root.parent))
         self._tmp.chmod(0o755)  # mkdtemp makes it 0700; a capture is an ordinary folder
-
-    def __enter__(self) -> CaptureWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def _check_open(self) -> None:
         if self._done:

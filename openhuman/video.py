@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 from openhuman.errors import InputError
+from openhuman.io import FinishingWriter
 from openhuman.types import Frame
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def open_frames(
     return read_video(p, view_id or "video", start=start, stride=stride, max_frames=max_frames)
 
 
-class VideoWriter:
+class VideoWriter(FinishingWriter):
     """Write RGB frames to an H.264 MP4 with PyAV, atomically.
 
     Frames go to a temporary file next to `path`, renamed onto `path` by `close()`; if the
@@ -291,17 +291,6 @@ class VideoWriter:
         self._stream: Any = None
         self._size: tuple[int, int] | None = None  # (height, width) of the input frames
         self._tmp: Path | None = None
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def _open(self, height: int, width: int) -> None:
         import av
