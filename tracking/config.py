@@ -44,7 +44,7 @@ class TrackingConfig:
     more than this many full-resolution pixels (plus 5% of the flow magnitude)."""
 
     # --- keyframe validation (re-parse triggers) -----------------------------------------------
-    drift_max_inconsistent: float = 0.3
+    drift_max_inconsistent: float = 0.2
     """Re-parse ("drift") when more than this share of the propagated person pixels is
     flow-inconsistent."""
     max_area_change: float = 0.35
