@@ -104,15 +104,17 @@ class MaskExporter:
     Use as a context manager; the JSON appears only when the block finishes without error.
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str], categories: Sequence[int], multi_view: bool = False) -> None:
+    def __init__(
+        self, out_dir: str | os.PathLike[str], categories: Sequence[int] | None = None, multi_view: bool = False
+    ) -> None:
         """
         Args:
             out_dir: output folder (created).
-            categories: body14 ids that may appear (the query's parts).
+            categories: body14 ids that may appear (the query's parts); None = all 14 parts.
             multi_view: write `masks/<view>/<frame>.png` instead of `masks/<frame>.png`.
         """
         self.out_dir = Path(out_dir)
-        self.categories = _check_part_ids(categories)
+        self.categories = _check_part_ids(range(1, NUM_CLASSES) if categories is None else categories)
         self.multi_view = multi_view
         self._images: list[dict[str, Any]] = []
         self._annotations: list[dict[str, Any]] = []
