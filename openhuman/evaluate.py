@@ -156,7 +156,8 @@ def evaluate_capture(
 
 
 def results_table(result: EvalResult, title: str = "2D parsing IoU") -> Any:
-    """A rich Table: one row per class (body14, then PPP), one column per view and overall."""
+    """A rich Table: one row per class (body14, then PASCAL-Person-Part = "PPP"), one column per
+    view and overall."""
     from rich.table import Table
 
     views = list(result.views)
@@ -174,8 +175,9 @@ def results_table(result: EvalResult, title: str = "2D parsing IoU") -> Any:
 
     ppp = taxonomy(PPP)
     for tax, names in (("body14", BODY14[1:]), (PPP, ppp.classes[1:])):
+        shown = "PPP" if tax == PPP else tax
         for name in names:
-            table.add_row(tax, name, *[cell(s[tax]["iou"][name]) for s in per_view], cell(overall[tax]["iou"][name]))
+            table.add_row(shown, name, *[cell(s[tax]["iou"][name]) for s in per_view], cell(overall[tax]["iou"][name]))
         table.add_row(
             tax, "[b]mIoU[/b]", *[cell(s[tax]["miou"]) for s in per_view], cell(overall[tax]["miou"]), end_section=True
         )
