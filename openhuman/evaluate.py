@@ -179,7 +179,11 @@ def results_table(result: EvalResult, title: str = "2D parsing IoU") -> Any:
         for name in names:
             table.add_row(shown, name, *[cell(s[tax]["iou"][name]) for s in per_view], cell(overall[tax]["iou"][name]))
         table.add_row(
-            tax, "[b]mIoU[/b]", *[cell(s[tax]["miou"]) for s in per_view], cell(overall[tax]["miou"]), end_section=True
+            shown,
+            "[b]mIoU[/b]",
+            *[cell(s[tax]["miou"]) for s in per_view],
+            cell(overall[tax]["miou"]),
+            end_section=True,
         )
     table.add_row("", "person IoU", *[cell(s["person_iou"]) for s in per_view], cell(overall["person_iou"]))
     return table
