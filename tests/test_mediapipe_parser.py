@@ -178,3 +178,49 @@ def test_bodysplit_t_pose_geometry():
     assert at(190, 60) == 7 and at(10, 60) == 8
     assert at(113, 140) == 9 and at(87, 140) == 10 and at(115, 180) == 11 and at(85, 180) == 12
     assert at(118, 206) == 13 and at(82, 206) == 14
+
+
+def _pose(xy: np.ndarray):
+    from openhuman.parsing._bodysplit import PoseLandmarks
+    from openhuman.parsing._mp_runtime import PoseResult
+
+    lm = PoseLandmarks(xy=xy.astype(np.float32), z=np.zeros(33, np.float32), vis=np.ones(33, np.float32))
+    return PoseResult(lm, np.zeros((4, 4), np.float32))
+
+
+def _standing() -> np.ndarray:
+    xy = np.zeros((33, 2), np.float32)
+    xy[[11, 12, 23, 24]] = [(120, 60), (80, 60), (112, 120), (88, 120)]
+    for left, right, y in ((25, 26, 160), (27, 28, 200), (29, 30, 205), (31, 32, 207)):
+        xy[left], xy[right] = (125, y), (75, y)
+    for left, right, x in ((13, 14, 60), (15, 16, 60), (17, 18, 62), (19, 20, 58), (21, 22, 55)):
+        xy[left], xy[right] = (140, 100 + x - 60), (60, 100 + x - 60)
+    return xy
+
+
+def test_sudden_limb_swap_is_repaired_but_crossing_is_kept():
+    from openhuman.parsing.mediapipe_backend import _unflip_limbs
+
+    prev = _pose(_standing())
+    swapped = _standing()
+    legs = [25, 27, 29, 31]
+    swapped[legs], swapped[[i + 1 for i in legs]] = _standing()[[i + 1 for i in legs]], _standing()[legs]
+    fixed = _unflip_limbs(_pose(swapped), prev).landmarks.xy
+    np.testing.assert_allclose(fixed, _standing())
+    crossing = _standing()
+    crossing[legs, 0] = crossing[[i + 1 for i in legs], 0] = 100.0  # legs meet in the middle
+    kept = _unflip_limbs(_pose(crossing), prev).landmarks.xy
+    np.testing.assert_allclose(kept, crossing)
+
+
+def test_hands_are_matched_to_wrists_by_distance():
+    from openhuman.parsing.mediapipe_backend import _match_hands
+
+    pose = _pose(_standing())
+    near_left = np.tile(np.float32([[141, 101]]), (21, 1))
+    near_right = np.tile(np.float32([[59, 99]]), (21, 1))
+    far = np.tile(np.float32([[400, 400]]), (21, 1))
+    ((left, right),) = _match_hands([near_right, far, near_left], [pose])
+    assert left is near_left and right is near_right
+    ((left, right),) = _match_hands([far], [pose])
+    assert left is None and right is None
