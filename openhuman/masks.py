@@ -179,21 +179,31 @@ def draw_overlay(
     """
     import cv2
 
-    img = np.asarray(rgb)
+    img = np.ascontiguousarray(rgb, dtype=np.uint8)
     lab = np.asarray(labels)
     if img.shape[:2] != lab.shape:
         raise ValueError(f"image {img.shape[:2]} and labels {lab.shape} differ in size")
     hl = set(range(1, NUM_CLASSES)) if highlight_ids is None else {int(i) for i in highlight_ids}
-    lab_c = np.clip(lab, 0, NUM_CLASSES - 1)
-    colour = PALETTE[lab_c].astype(np.float32)
-    strong = np.isin(lab_c, list(hl)) & (lab_c > 0)
-    weight = np.where(strong, alpha, np.where(lab_c > 0, alpha * 0.25, 0.0)).astype(np.float32)[..., None]
-    base = img.astype(np.float32) * np.where(strong[..., None] | (highlight_ids is None), 1.0, 0.6)
-    out = (base * (1 - weight) + colour * weight).clip(0, 255).astype(np.uint8)
+    lab_c = lab.astype(np.intp)
+    if lab_c.size and (lab_c.min() < 0 or lab_c.max() >= NUM_CLASSES):
+        lab_c = np.clip(lab_c, 0, NUM_CLASSES - 1)
+    counts = np.bincount(lab_c.ravel(), minlength=NUM_CLASSES)
+    is_hl = np.zeros(NUM_CLASSES, bool)
+    is_hl[[i for i in hl if 0 < i < NUM_CLASSES]] = True
+    strong = is_hl[lab_c]
+    weak = (lab_c > 0) & ~strong
+    colour = PALETTE[lab_c]
+    out = img.copy() if highlight_ids is None else cv2.convertScaleAbs(img, alpha=0.6)
+    if highlight_ids is not None:
+        np.copyto(out, img, where=strong[..., None])
+    a = float(np.clip(alpha, 0.0, 1.0))
+    for where, w in ((weak, a * 0.25), (strong, a)):
+        if where.any():
+            np.copyto(out, cv2.addWeighted(out, 1.0 - w, colour, w, 0.0), where=where[..., None])
     if strong.any():
         edges = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
         out[edges] = 255
-    present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and (lab_c == i).any()]
+    present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and counts[i] > 0]
     _legend(out, present)
     return out
 
