@@ -30,6 +30,11 @@ class MediapipeConfig:
     palm detector is the costliest step when no hand is visible). 1 = every frame."""
     fix_lr_flips: bool = True
     """Video mode: undo sudden left/right swaps of a limb pair against the previous frame."""
+    zoom_small_people: bool = True
+    """When Pose finds nobody in the full frame, search overlapping tiles for a small (far) person
+    and follow them with a crop (person slot 0 only)."""
+    zoom_retry_every: int = 10
+    """Video mode: while nobody is found, search the tiles only every n-th frame (4 Pose runs)."""
     grid_size: int = 160
     """Long side (pixels) of the grid the landmark geometry is computed on before upsampling;
     larger gives finer part boundaries at some speed cost."""

@@ -35,6 +35,7 @@ from openhuman.errors import InputError
 from openhuman.parsing._bodysplit import L_WR, R_WR, PoseLandmarks, Refinements, body_scale, split_parts
 from openhuman.parsing._compose import full_resolution, grid_shape, merge_people, person_region
 from openhuman.parsing._mp_runtime import FaceRunner, HandRunner, PoseResult, PoseRunner
+from openhuman.parsing._zoom import ZoomSearch
 from openhuman.parsing.base import Parser
 from openhuman.parsing.config import MediapipeConfig, ParserConfig
 from openhuman.types import Frame, PartParse
@@ -54,6 +55,8 @@ class _ViewState:
     frames: int = 0
     hands_missed: int = 0
     """Consecutive Hands runs that found nothing."""
+    zoom: ZoomSearch | None = None
+    """Small-person search for person slot 0."""
     previous: dict[int, PoseResult] = field(default_factory=dict)
     """Last frame's pose per person slot (for left/right flip repair)."""
 
@@ -64,6 +67,8 @@ class _ViewState:
             self.hands.close()
         if self.face is not None:
             self.face.close()
+        if self.zoom is not None:
+            self.zoom.close()
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,17 @@ class MediapipeParser(Parser):
             st.poses.append(PoseRunner(c.static_image_mode, c.min_detection_confidence, c.min_tracking_confidence))
         return st.poses[i]
 
+    def _zoom(self, st: _ViewState) -> ZoomSearch | None:
+        """The view's small-person search (None when disabled); photos never follow a crop."""
+        if not self.cfg.zoom_small_people:
+            return None
+        if st.zoom is None:
+            every = 1 if self.cfg.static_image_mode else self.cfg.zoom_retry_every
+            st.zoom = ZoomSearch(self.cfg.min_detection_confidence, every)
+        if self.cfg.static_image_mode:
+            st.zoom.crop = None
+        return st.zoom
+
     def reset(self) -> None:
         self.close()
 
@@ -139,7 +155,12 @@ class MediapipeParser(Parser):
         found: list[PoseResult] = []
         image = rgb
         for i in range(self.cfg.max_people):
-            res = self._pose_slot(st, i)(image)
+            zoom = self._zoom(st) if i == 0 else None
+            res = None
+            if zoom is None or not zoom.following:
+                res = self._pose_slot(st, i)(image)
+            if res is None and zoom is not None:
+                res = zoom(image, st.frames)
             if res is None:
                 for j in range(i, self.cfg.max_people):
                     st.previous.pop(j, None)
