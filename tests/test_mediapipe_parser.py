@@ -224,3 +224,27 @@ def test_hands_are_matched_to_wrists_by_distance():
     assert left is near_left and right is near_right
     ((left, right),) = _match_hands([far], [pose])
     assert left is None and right is None
+
+
+def test_small_far_person_is_found_by_zoom():
+    import cv2
+
+    from openhuman.parsing.mediapipe_backend import MediapipeParser
+
+    canvas = np.full((480, 640, 3), 200, np.uint8)
+    canvas[300:390, 420:510] = cv2.resize(_astronaut(), (90, 90), interpolation=cv2.INTER_AREA)
+    found = {}
+    for zoom in (False, True):
+        cfg = MediapipeConfig(static_image_mode=True, use_hands=False, use_face=False, zoom_small_people=zoom)
+        p = MediapipeParser(cfg)
+        try:
+            found[zoom] = p(Frame("far", 0, 0.0, canvas))
+        finally:
+            p.close()
+    assert found[False].num_people == 0  # too small for Pose's full-frame detector
+    parse = found[True]
+    assert parse.num_people == 1
+    ys, xs = np.nonzero(parse.labels > 0)
+    assert 410 <= xs.mean() <= 520 and 290 <= ys.mean() <= 400
+    nose = parse.keypoints[0, 0]
+    assert 420 <= nose[0] <= 510 and 300 <= nose[1] <= 390
