@@ -4,6 +4,8 @@ Per frame and view:
 1. mediapipe Pose (model_complexity=1, the bundled one) gives 33 landmarks and a person
    segmentation probability. In video mode (the default) landmarks and masks are smoothed over
    time; every view keeps its own mediapipe state, so one parser can serve several views.
+   When the full frame finds nobody, `_zoom.ZoomSearch` looks for a small (far) person on
+   overlapping tiles and follows them with a crop (Pose's detector misses people < ~80 px tall).
 2. Hands (lite) refine the hands where it fires; detected hands are matched to the pose wrists by
    distance (mediapipe's handedness labels assume a mirrored selfie image and are ignored). Face
    detection on a crop around the head refines the head's centre and size.
