@@ -53,16 +53,16 @@ def test_occluded_pixels_are_flagged_unreliable():
 
 def test_smoother_ema_resets_where_not_kept():
     sm = ProbSmoother("ema", alpha=0.25)
-    a = np.zeros((4, 4, 3), np.float32)
-    a[..., 0] = 1
+    a = np.zeros((3, 4, 4), np.float32)
+    a[0] = 1
     b = np.zeros_like(a)
-    b[..., 1] = 1
+    b[1] = 1
     sm.step(a)
     keep = np.ones((4, 4), bool)
     keep[0, 0] = False
     out = sm.step(b, keep=keep)
-    assert out[1, 1].argmax() == 0 and np.isclose(out[1, 1, 1], 0.25)
-    assert out[0, 0].argmax() == 1 and np.isclose(out[0, 0, 1], 1.0)
+    assert out[:, 1, 1].argmax() == 0 and np.isclose(out[1, 1, 1], 0.25)
+    assert out[:, 0, 0].argmax() == 1 and np.isclose(out[1, 0, 0], 1.0)
 
 
 def test_region_and_boundary_scores():
@@ -92,12 +92,12 @@ def test_sequence_flip_rate_and_miou():
 
 def test_smoother_windows_at_different_origins_are_aligned():
     sm = ProbSmoother("ema", alpha=0.5)
-    a = np.zeros((4, 4, 2), np.float32)
-    a[..., 0] = 1
+    a = np.zeros((2, 4, 4), np.float32)
+    a[0] = 1
     sm.step(a, origin=(0, 0))
-    b = np.zeros((4, 4, 2), np.float32)
-    b[..., 1] = 1
+    b = np.zeros((2, 4, 4), np.float32)
+    b[1] = 1
     out = sm.step(b, origin=(2, 2))  # frame pixels 2..5; only 2..3 had history
-    assert np.allclose(out[:2, :2], 0.5)
-    assert np.allclose(out[3, 3], [0.0, 1.0]) and np.allclose(out[:2, 3], [0.0, 1.0])
+    assert np.allclose(out[:, :2, :2], 0.5)
+    assert np.allclose(out[:, 3, 3], [0.0, 1.0]) and np.allclose(out[1, :2, 3], 1.0)
     assert sm.extent == (2, 6, 2, 6)

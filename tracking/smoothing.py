@@ -18,21 +18,33 @@ from tracking.propagate import remap_xy
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """float32 [H, W, C] one-hot encoding of int labels [H, W] (values clipped to 0..C-1)."""
-    idx = np.clip(np.asarray(labels).astype(np.int64), 0, num_classes - 1)
-    return np.eye(num_classes, dtype=np.float32)[idx]
+    """float32 [C, h, w] one-hot encoding of int labels [h, w] (values clipped to 0..C-1)."""
+    idx = np.clip(np.asarray(labels), 0, num_classes - 1)
+    return (idx[None] == np.arange(num_classes)[:, None, None]).astype(np.float32)
+
+
+def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(argmax int16 [h, w], max float32 [h, w]) over the channels of float32 [C, h, w]."""
+    best = np.zeros(probs.shape[1:], dtype=np.int16)
+    top = probs[0].copy()
+    for c in range(1, probs.shape[0]):
+        better = probs[c] > top
+        best[better] = c
+        np.maximum(top, probs[c], out=top)
+    return best, top
 
 
 def _blend(a: np.ndarray, alpha: float, b: np.ndarray) -> np.ndarray:
-    """alpha * a + (1 - alpha) * b for float32 [h, w, C] (cv2, much faster than numpy here)."""
+    """alpha * a + (1 - alpha) * b for float32 [C, h, w] (cv2, much faster than numpy here)."""
     import cv2
 
-    out = cv2.addWeighted(a, alpha, b, 1.0 - alpha, 0.0)
+    C, h, w = a.shape
+    out = cv2.addWeighted(a.reshape(C * h, w), alpha, b.reshape(C * h, w), 1.0 - alpha, 0.0)
     return np.asarray(out, dtype=np.float32).reshape(a.shape)
 
 
 class ProbSmoother:
-    """Streaming smoother of float32 [h, w, C] probability windows (channels last, as cv2 warps them).
+    """Streaming smoother of float32 [C, h, w] probability windows.
 
     Each step covers a window of the frame (its top-left `origin` in frame pixels) - typically the
     box around the people - so the cost follows the people's size, not the frame's.
@@ -49,7 +61,7 @@ class ProbSmoother:
         self.alpha = float(alpha)
         self.window = int(window)
         self._history: deque[tuple[np.ndarray, tuple[int, int]]] = deque(maxlen=self.window - 1)
-        """(probabilities [h, w, C], origin (y0, x0)); ema: the smoothed window; window mode: the
+        """(probabilities [C, h, w], origin (y0, x0)); ema: the smoothed window; window mode: the
         last window - 1 raw windows, each aligned to the last step."""
 
     def reset(self) -> None:
@@ -61,7 +73,7 @@ class ProbSmoother:
         if not self._history:
             return None
         arr, (y0, x0) = self._history[-1]
-        return (y0, y0 + arr.shape[0], x0, x0 + arr.shape[1])
+        return (y0, y0 + arr.shape[1], x0, x0 + arr.shape[2])
 
     def nbytes(self) -> int:
         return sum(h.nbytes for h, _ in self._history)
@@ -76,8 +88,11 @@ class ProbSmoother:
         out, defined = [], np.ones((h, w), dtype=bool)
         for arr, (hy, hx) in self._history:
             m: np.ndarray = maps - np.array([hx, hy], dtype=np.float32)
-            out.append(remap_xy(arr, m, fill=0.0).reshape(h, w, -1))
-            inside = remap_xy(np.ones(arr.shape[:2], np.float32), m, fill=0.0)
+            warped = np.empty((arr.shape[0], h, w), dtype=np.float32)
+            for c in range(arr.shape[0]):
+                warped[c] = remap_xy(arr[c], m, fill=0.0)
+            out.append(warped)
+            inside = remap_xy(np.ones(arr.shape[1:], np.float32), m, fill=0.0)
             defined &= inside > 0.99
         return out, defined
 
@@ -88,18 +103,18 @@ class ProbSmoother:
         maps: np.ndarray | None = None,
         keep: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Smoothed float32 [h, w, C] for this frame's window.
+        """Smoothed float32 [C, h, w] for this frame's window.
 
-        probs: float32 [h, w, C] current probabilities of the window at `origin` (y0, x0).
+        probs: float32 [C, h, w] current probabilities of the window at `origin` (y0, x0).
         maps: float32 [h, w, 2]: for each window pixel, where (x, y) it was in frame pixel
         coordinates at the last `step` (None = no motion). keep: bool [h, w] where the history
         may be used (None = everywhere it is defined).
         """
         if self.mode == "none":
             return probs
-        if self._history and self._history[-1][0].shape[-1] != probs.shape[-1]:
+        if self._history and self._history[-1][0].shape[0] != probs.shape[0]:
             self.reset()
-        warped, defined = self._aligned((probs.shape[0], probs.shape[1]), origin, maps)
+        warped, defined = self._aligned((probs.shape[1], probs.shape[2]), origin, maps)
         keep = defined if keep is None else keep & defined
         if not warped:
             out = probs
@@ -109,11 +124,11 @@ class ProbSmoother:
             out = (probs + sum(warped)) / (len(warped) + 1)
             warped.append(probs)
         if warped:
-            out = np.where(keep[..., None], out, probs)
+            out = np.where(keep[None], out, probs)
         self._history.clear()
         if self.mode == "ema":
             self._history.append((out.astype(np.float32, copy=False), origin))
         else:
-            kept = [np.where(keep[..., None], w, probs) for w in warped] if warped else [probs]
+            kept = [np.where(keep[None], w, probs) for w in warped] if warped else [probs]
             self._history.extend((w.astype(np.float32, copy=False), origin) for w in kept)
         return out.astype(np.float32, copy=False)

@@ -31,7 +31,7 @@ from tracking.propagate import (
     warp_linear,
     warp_nearest,
 )
-from tracking.smoothing import ProbSmoother, one_hot
+from tracking.smoothing import ProbSmoother, argmax_max, one_hot
 from tracking.validate import KeyState, check_propagation
 
 log = logging.getLogger(__name__)
@@ -222,10 +222,7 @@ class ViewTracker:
         if self.cfg.smoothing != "none" and win is not None:
             y0, y1, x0, x1 = win
             sl = (slice(y0, y1), slice(x0, x1))
-            if probs is not None:
-                p = np.ascontiguousarray(probs[:, y0:y1, x0:x1].transpose(1, 2, 0), dtype=np.float32)
-            else:
-                p = one_hot(labels[sl], 15)
+            p = probs[:, y0:y1, x0:x1].astype(np.float32) if probs is not None else one_hot(labels[sl], 15)
             maps = self._acc_xy[sl] if self._acc_xy is not None else None
             keep = None
             if aligned_prev is not None:
@@ -234,13 +231,13 @@ class ViewTracker:
                     keep &= self._acc_ok[sl]
             s = self.smoother.step(p, (y0, x0), maps, keep)
             labels, scores = labels.copy(), scores.copy()
-            best = s.argmax(-1)
+            best, top = argmax_max(s)
             labels[sl] = best
             self._smooth_box = person_roi(np.where(labels > 0, 0, track_map), margin)
-            scores[sl] = s.reshape(-1, s.shape[-1])[np.arange(best.size), best.ravel()].reshape(best.shape)
+            scores[sl] = top
             if probs is not None:
                 probs = probs.copy()
-                probs[:, y0:y1, x0:x1] = s.transpose(2, 0, 1)
+                probs[:, y0:y1, x0:x1] = s
         elif self.cfg.smoothing != "none":
             self.smoother.reset()
             self._smooth_box = None
