@@ -208,7 +208,7 @@ class MediapipeParser(Parser):
             return none
         t0 = time.perf_counter()
         if st.hands is None:
-            st.hands = HandRunner(self.cfg.static_image_mode, max_hands=min(2 * len(poses), 4))
+            st.hands = HandRunner(self.cfg.static_image_mode, max_hands=min(2 * self.cfg.max_people, 4))
         matched = _match_hands(st.hands(rgb), poses)
         found = any(hand is not None for pair in matched for hand in pair)
         st.hands_missed = 0 if found else st.hands_missed + 1
