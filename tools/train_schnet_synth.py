@@ -90,7 +90,10 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="data root (default: the config's data.root)")
     ap.add_argument("--steps", type=int, default=None, help="override the config's steps")
     ap.add_argument("--frames", type=int, default=40, help="frames per training clip and view")
-    ap.add_argument("--views", type=int, default=4)
+    ap.add_argument("--views", type=int, default=4, help="cameras per training clip")
+    ap.add_argument("--test-views", type=int, default=4, help="cameras per held-out clip")
+    ap.add_argument("--test-frames", type=int, default=40, help="frames per held-out clip and view")
+    ap.add_argument("--out", default=None, help="override the config's out_dir")
     ap.add_argument("--size", type=int, default=192, help="rendered image size (square)")
     ap.add_argument("--eval-stride", type=int, default=2, help="evaluate every n-th held-out frame")
     ap.add_argument("--json", default=None, help="result JSON (default <out_dir>/heldout.json)")
@@ -107,12 +110,14 @@ def main() -> None:
         cfg.data.root = args.data
     if args.steps:
         cfg.steps = args.steps
+    if args.out:
+        cfg.out_dir = args.out
     root = Path(cfg.data.root)
     for i, clip in enumerate(TRAIN_CLIPS):
         generate(root, clip, (clip,), args.views, args.frames, args.size, seed=i)
     generate(root, "val", TRAIN_CLIPS, 2, 4, args.size, seed=100)
     held = [
-        generate(root, f"test_{c}", (c,), args.views, args.frames, args.size, seed=200 + i)
+        generate(root, f"test_{c}", (c,), args.test_views, args.test_frames, args.size, seed=200 + i)
         for i, c in enumerate(HELDOUT_CLIPS)
     ]
     t0 = time.perf_counter()
