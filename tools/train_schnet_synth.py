@@ -75,8 +75,12 @@ def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int) -> dic
         total += conf
         log.info("held-out %s: body14 mIoU %.4f", path.name, per_clip[path.name])
     ious = iou_per_class(total)
+    side = np.zeros((15, 9), dtype=np.int64)  # body14 -> side-agnostic parts (left/right merged)
+    side[np.arange(15), [0, 1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8]] = 1
     return {
         "miou": mean_iou(total),
+        "miou_left_right_merged": mean_iou(side.T @ total @ side),
+        "confusion": total.tolist(),
         "miou_with_background": mean_iou(total, include_background=True),
         "per_clip": per_clip,
         "iou": {BODY14[i]: (None if np.isnan(v) else round(float(v), 4)) for i, v in enumerate(ious)},
