@@ -131,6 +131,9 @@ def main() -> None:
     result.update({"train": summary, "train_seconds": round(train_s, 1), "config": args.config,
                    "train_clips": list(TRAIN_CLIPS), "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
+    if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated
+        previous = json.loads(out.read_text())
+        result.update({k: previous[k] for k in ("train", "train_seconds") if k in previous})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(
