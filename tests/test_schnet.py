@@ -179,13 +179,26 @@ def test_missing_and_mismatched_checkpoints_name_the_key(tmp_path, scratch_model
         load_schnet(path)
 
 
-def test_frozen_checkpoint_without_backbone_files_names_keys(tmp_path, pretrained_files):
+def test_frozen_checkpoint_needs_its_backbone_files(tmp_path, pretrained_files):
+    import shutil
+
     sam, clip = pretrained_files
-    cfg = dataclasses.replace(TINY, sam_checkpoint=sam, clip_checkpoint=clip)
+    sam_copy = tmp_path / "sam_copy.pth"
+    shutil.copy(sam, sam_copy)
+    cfg = dataclasses.replace(TINY, sam_checkpoint=str(sam_copy), clip_checkpoint=clip)
     path = tmp_path / "f.pt"
-    save_checkpoint(path, build_schnet(cfg), dataclasses.replace(cfg, sam_checkpoint=None, clip_checkpoint=None))
-    with pytest.raises(CheckpointError, match=r"parser\.schnet\.sam_checkpoint"):
+    save_checkpoint(path, build_schnet(cfg), cfg)
+    sam_copy.unlink()
+    with pytest.raises(CheckpointError, match=r"^parser\.schnet\.sam_checkpoint: file not found"):
         load_schnet(path)
+
+
+def test_frozen_random_backbones_are_stored_whole(tmp_path):
+    model = build_schnet(dataclasses.replace(TINY, freeze_backbones=True))
+    assert not any(p.requires_grad for p in model.sam.parameters())
+    path = tmp_path / "r.pt"
+    save_checkpoint(path, model, TINY)
+    _same_logits(model, load_schnet(path))
 
 
 def test_backend_gives_body14_parse(tmp_path, scratch_model):

@@ -6,9 +6,10 @@ A checkpoint is a plain dict saved with `torch.save` (atomically) and read back 
     format      "openhuman-schnet/1"
     config      SchnetConfig as a dict (size, image_size, prompt template, backbone files, ...)
     vocabulary  the class names it was trained with (background implicit)
-    frozen      whether SAM/CLIP were frozen; then their weights are NOT stored and are rebuilt
-                from config.sam_checkpoint / clip_checkpoint (or the files the caller names)
-    weights     every parameter that had requires_grad (from scratch: the whole model)
+    frozen      SAM/CLIP were frozen pretrained weights: they are NOT stored and are rebuilt from
+                config.sam_checkpoint / clip_checkpoint (or the files the caller names)
+    weights     every parameter that had requires_grad (from scratch, or frozen without known
+                backbone files: the whole model)
     step, best_miou, optimizer (optional)
 """
 
@@ -42,12 +43,15 @@ def save_checkpoint(
 ) -> None:
     """Write `path` atomically (a crash never leaves a partial file under the final name)."""
     frozen = not any(p.requires_grad for p in model.sam.parameters())
+    # Frozen backbones are stored by reference (their files) only when both files are known;
+    # otherwise (e.g. frozen random backbones) every weight goes into the checkpoint.
+    by_reference = frozen and cfg.sam_checkpoint is not None and cfg.clip_checkpoint is not None
     payload: dict[str, Any] = {
         "format": FORMAT,
         "config": to_dict(dataclasses.replace(cfg, checkpoint=None, vocabulary=list(model.vocabulary))),
         "vocabulary": list(model.vocabulary),
-        "frozen": frozen,
-        "weights": model.trainable_state_dict(),
+        "frozen": by_reference,
+        "weights": model.trainable_state_dict(include_frozen=not by_reference),
         "step": int(step),
         "best_miou": float(best_miou),
     }

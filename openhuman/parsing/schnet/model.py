@@ -180,9 +180,9 @@ class SchnetModel(nn.Module):
             p.requires_grad_(trainable)
         self._text_cache = None
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint must store: every parameter with requires_grad."""
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
+    def trainable_state_dict(self, include_frozen: bool = False) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint must store: every parameter with requires_grad (or all of them)."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad or include_frozen}
         return {k: v.detach().cpu() for k, v in self.state_dict().items() if k in names}
 
 
