@@ -104,6 +104,8 @@ class SchnetModel(nn.Module):
         """Set the K class names (background is implicit, id 0); text embeddings are recomputed."""
         if not names or any(not str(n).strip() for n in names):
             raise ValueError("vocabulary must be a non-empty list of non-empty class names")
+        if "{}" not in self.prompt_template:
+            raise ValueError(f"prompt_template must contain '{{}}' for the class name, got {self.prompt_template!r}")
         self.vocabulary = [str(n) for n in names]
         prompts = [self.prompt_template.format(n) for n in self.vocabulary]
         tokens = self.tokenizer(prompts).to(self.text_tokens.device)
