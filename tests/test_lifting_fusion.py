@@ -95,7 +95,7 @@ def _lr_confusions(cloud, scene):
 def test_a_view_with_mirrored_left_right_is_corrected_not_averaged(scene, caplog):
     parses = [_mirror(scene.parses[0])] + list(scene.parses[1:])
     off, _ = _lift(scene, parses, source="depth", lr_correction="off")
-    with caplog.at_level(logging.INFO, logger="lifting.keypoints"):
+    with caplog.at_level(logging.DEBUG, logger="lifting.keypoints"):
         on, _ = _lift(scene, parses, source="depth", lr_correction="keypoints")
     assert "mirrored in views [0]" in caplog.text
     clean, _ = _lift(scene, source="depth")
