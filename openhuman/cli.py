@@ -300,7 +300,7 @@ def print_summary(summary: Any) -> None:
         table.add_row("points", f"{summary.points_per_frame:,.0f} per frame")
     total = summary.wall_seconds or 1e-9
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stage_seconds.items() if v > 0.0005)
-    table.add_row("time", f"{total:.1f}s wall ({summary.frames / total:.2f} frames/s); main thread: {stages}; "
+    table.add_row("time", f"{total:.1f}s wall ({summary.frames / total:.2f} frames/s); per stage: {stages}; "
                   f"export thread {summary.export_thread_seconds:.1f}s")  # fmt: skip
     table.add_row("parser calls", str(summary.parser_calls))
     for key, value in summary.metrics.items():

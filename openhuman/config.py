@@ -43,6 +43,9 @@ class PipelineConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     lifting: LiftingConfig = field(default_factory=LiftingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    workers: int = 0
+    """Threads that parse and track the views of one time step concurrently (0 = one per CPU
+    core, at most one per view; 1 = one view after another)."""
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,8 @@ class RunSummary:
     """Queried part name -> number of view-frames where it was found."""
     points_per_frame: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    """Main-thread seconds per stage ("export" = waiting for the export thread)."""
+    """Seconds per stage; parse and track are summed over the views, which run concurrently, and
+    export is the time spent waiting for the export thread."""
     wall_seconds: float = 0.0
     export_thread_seconds: float = 0.0
     """Seconds the background export thread spent writing (overlaps the other stages)."""
@@ -104,6 +107,33 @@ class _Timer:
             yield item
 
 
+class _ViewStepper:
+    """One view's tracker around the parser, timing the parser calls inside it."""
+
+    def __init__(self, parser: Parser, cfg: Any) -> None:
+        from tracking import ViewTracker
+
+        self.parser = parser
+        self.parse_seconds = 0.0
+        self.calls = 0
+        self.tracker = ViewTracker(self._parse, cfg)
+
+    def _parse(self, frame: Frame) -> PartParse:
+        t0 = time.perf_counter()
+        try:
+            return self.parser(frame)
+        finally:
+            self.parse_seconds += time.perf_counter() - t0
+            self.calls += 1
+
+    def step(self, frame: Frame) -> tuple[PartParse, float, float, int]:
+        """(tracked parse, seconds in the parser, seconds in tracking, parser calls) of one frame."""
+        p0, c0, t0 = self.parse_seconds, self.calls, time.perf_counter()
+        out = self.tracker.step(frame)
+        parse_s = self.parse_seconds - p0
+        return out, parse_s, time.perf_counter() - t0 - parse_s, self.calls - c0
+
+
 class Pipeline:
     """Holds the expensive state (parsers, query embedding); `run`/`stream` process a source."""
 
@@ -128,19 +158,12 @@ class Pipeline:
             self._shared_parser = parser
         return parser
 
-    def _trackers(self, view_ids: tuple[str, ...]) -> list[Any]:
-        from tracking import ViewTracker
+    def _trackers(self, view_ids: tuple[str, ...]) -> list[_ViewStepper]:
+        return [_ViewStepper(self._parser_for_view(), self.cfg.tracking) for _ in view_ids]
 
-        trackers = []
-        for _ in view_ids:
-            parser = self._parser_for_view()
-
-            def parse_fn(frame: Frame, parser: Parser = parser) -> PartParse:
-                self.parser_calls += 1
-                return parser(frame)
-
-            trackers.append(ViewTracker(self.timer.wrap("parse", parse_fn), self.cfg.tracking))
-        return trackers
+    def _workers(self, views: int) -> int:
+        n = self.cfg.workers or (os.cpu_count() or 1)
+        return max(1, min(n, views))
 
     def _lifting(self, source: Source) -> tuple[Any, Any] | None:
         if source.cameras is None:
@@ -164,29 +187,39 @@ class Pipeline:
         v = self.cfg.video
         groups = self.timer.timed_iter("decode", src.synced(v.start, v.stride, v.max_frames))
         gap = False
-        for frames in groups:
-            index = frames[0].index
-            if skip is not None and skip(index):
-                gap = True
-                continue
-            if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
-                trackers, gap = self._trackers(src.view_ids), False
+        with ThreadPoolExecutor(self._workers(len(src.view_ids)), thread_name_prefix="openhuman-view") as pool:
+            for frames in groups:
+                index = frames[0].index
+                if skip is not None and skip(index):
+                    gap = True
+                    continue
+                if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
+                    trackers, gap = self._trackers(src.view_ids), False
+                    if lifting is not None:
+                        lifting = self._lifting(src)
+                parses = self._step_views(pool, trackers, frames)
+                masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
+                cloud = None
                 if lifting is not None:
-                    lifting = self._lifting(src)
-            t0 = time.perf_counter()
-            parses = tuple(tr.step(f) for tr, f in zip(trackers, frames, strict=True))
-            self.timer.seconds["track"] += time.perf_counter() - t0
-            masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
-            cloud = None
-            if lifting is not None:
-                depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
-                lifter, smoother = lifting
-                cloud = self.timer.wrap("lift", lifter.lift)(
-                    index, frames[0].timestamp_s, list(frames), list(parses), depths
-                )
-                cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
-            yield FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud)
-        self.timer.seconds["track"] -= self.timer.seconds["parse"]
+                    depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
+                    lifter, smoother = lifting
+                    cloud = self.timer.wrap("lift", lifter.lift)(
+                        index, frames[0].timestamp_s, list(frames), list(parses), depths
+                    )
+                    cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
+                yield FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud)
+
+    def _step_views(
+        self, pool: ThreadPoolExecutor, trackers: list[_ViewStepper], frames: list[Frame]
+    ) -> tuple[PartParse, ...]:
+        """Parse + track every view of one time step, the views concurrently (model calls
+        release the GIL, so one view's inference overlaps another's numpy work)."""
+        results = list(pool.map(_ViewStepper.step, trackers, frames))
+        for _, parse_s, track_s, calls in results:
+            self.timer.seconds["parse"] += parse_s
+            self.timer.seconds["track"] += track_s
+            self.parser_calls += calls
+        return tuple(r[0] for r in results)
 
     # --- running into a directory -----------------------------------------------------------
 
