@@ -31,13 +31,14 @@ class LiftingConfig:
     mask_erode_px: int = 0
     """Person masks are eroded by this many pixels before unprojecting depth (drops flying
     pixels on silhouette edges); 0 = off."""
-    silhouette_consensus: float = 0.5
-    """Depth source: keep a point only if it projects inside the person mask (dilated by
-    silhouette_dilate_px) in at least this share of the views. A body point does so in every
-    view aimed at the person, occluded or not; flying pixels on silhouette edges and floor that
-    one view's mask took for the person do not. 0 = off."""
-    silhouette_dilate_px: int = 3
-    """Tolerance, in pixels, of the silhouette-consensus test for mask boundary errors."""
+    silhouette_max_px: float = 12.0
+    """Depth source: keep a point only if its projection lies within this many pixels of the
+    person mask in at least `silhouette_views` views (out of frame counts as far). Body points
+    lie on or next to the silhouettes, occluded or not; flying pixels on silhouette edges
+    unproject metres away, near no other view's mask. 0 = off."""
+    silhouette_views: int = 2
+    """Views that must agree for `silhouette_max_px` (2 = the point's own view and one more: thin
+    limbs that some views' masks miss are kept)."""
     outlier_neighbors: int = 8
     """Statistical outlier removal: neighbours per point (0 = off)."""
     outlier_std_ratio: float = 2.5

@@ -151,7 +151,7 @@ def fuse_labels(
         has_id = pids >= 0
         tid_pts.append(idx[has_id])
         tid_ids.append(pids[has_id])
-        tid_w.append(w[has_id])
+        tid_w.append(conf[has_id])  # identity does not depend on the viewing angle
     return _finish(points, acc, wsum, rgb_acc, tid_pts, tid_ids, tid_w, cfg, N * len(parses))
 
 

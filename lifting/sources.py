@@ -110,7 +110,7 @@ def depth_points(
     depths: view id -> float [H, W] metres, NaN/inf/0 = no reading. Only pixels that the view's
     parse marks as person (eroded by `cfg.mask_erode_px`) within [depth_min, depth_max] are used.
     """
-    xyz_all, rgb_all = [], []
+    xyz_all, rgb_all, normals_all = [], [], []
     for vid, depth in depths.items():
         cam = cameras[vid]
         d = np.asarray(depth, dtype=np.float32)
@@ -123,41 +123,73 @@ def depth_points(
             mask = mask & _morph(person_mask(parses[vid]), cfg.mask_erode_px, erode=True)
         xyz, pix = unproject_depth(d, cam, mask)
         xyz_all.append(xyz)
+        normals_all.append(depth_normals(d, cam, pix))
         if vid in frames:
             rgb_all.append(frames[vid].rgb[pix[:, 0], pix[:, 1]])
         else:
             rgb_all.append(np.full((len(xyz), 3), 200, np.uint8))
     if not xyz_all or sum(len(x) for x in xyz_all) == 0:
         return empty_points()
-    pts = Points(np.concatenate(xyz_all), None, np.concatenate(rgb_all))
+    pts = Points(np.concatenate(xyz_all), np.concatenate(normals_all), np.concatenate(rgb_all))
     pts = voxel_downsample(pts, cfg.voxel_size)
-    if cfg.silhouette_consensus > 0 and len(parses) >= 2:
-        keep = silhouette_support(pts.xyz, cameras, parses, cfg.silhouette_dilate_px) >= cfg.silhouette_consensus
+    if cfg.silhouette_max_px > 0 and len(parses) >= 2:
+        dist = silhouette_distances(pts.xyz, cameras, parses)
+        k = min(max(cfg.silhouette_views, 1), len(parses)) - 1
+        keep = np.partition(dist, k, axis=0)[k] <= cfg.silhouette_max_px
         if not keep.all():
-            log.debug("depth source: %d of %d points outside the other views' silhouettes", (~keep).sum(), len(pts))
+            log.debug("depth source: %d of %d points far from the views' silhouettes", (~keep).sum(), len(pts))
         pts = pts.subset(keep)
     return remove_outliers(pts, cfg.outlier_neighbors, cfg.outlier_std_ratio)
 
 
-def silhouette_support(
-    xyz: np.ndarray, cameras: dict[str, CameraView], parses: dict[str, PartParse], dilate_px: int
-) -> np.ndarray:
-    """float32 [N]: share of the views whose (dilated) person mask contains each point's projection.
+def depth_normals(depth: np.ndarray, cam: CameraView, pix: np.ndarray, max_jump: float = 0.05) -> np.ndarray:
+    """float32 [N, 3] world unit normals at depth pixels `pix` (int [N, 2] row, col), facing the camera.
 
-    Occlusion does not matter: a point of the body projects inside the body's silhouette in every
-    view of a rig aimed at the person. A point outside a view's image (or behind it) counts
-    against: flying pixels on silhouette edges unproject onto the far floor, out of the other
-    cameras' frames.
+    From the cross product of central differences of the back-projected depth map; where a
+    neighbour is missing or lies across a depth jump (> max_jump metres) the normal falls back to
+    the direction back to the camera.
     """
-    inside = np.zeros(len(xyz), np.float32)
-    for vid, parse in parses.items():
+    from lifting.geometry import pixel_rays
+
+    if len(pix) == 0:
+        return np.zeros((0, 3), np.float32)
+    r0, c0 = np.maximum(pix.min(0) - 1, 0)
+    r1, c1 = np.minimum(pix.max(0) + 2, (cam.height, cam.width))
+    z = np.asarray(depth[r0:r1, c0:c1], np.float64)
+    rows, cols = np.mgrid[r0:r1, c0:c1]
+    rays = pixel_rays(cam, np.stack([cols.ravel(), rows.ravel()], 1).astype(np.float64))
+    P = np.concatenate([rays, np.ones((len(rays), 1))], 1).reshape(r1 - r0, c1 - c0, 3) * z[..., None]
+    pad = np.pad(P, ((1, 1), (1, 1), (0, 0)), constant_values=np.nan)
+    dx, dy = pad[1:-1, 2:] - pad[1:-1, :-2], pad[2:, 1:-1] - pad[:-2, 1:-1]
+    n = np.cross(dx, dy)
+    ok = np.isfinite(n).all(-1) & (np.abs(dx[..., 2]) < 2 * max_jump) & (np.abs(dy[..., 2]) < 2 * max_jump)
+    n = np.where(ok[..., None], n, -P)  # fallback: facing the camera
+    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+    n *= np.where(np.einsum("hwc,hwc->hw", n, P) > 0, -1.0, 1.0)[..., None]
+    local = n[pix[:, 0] - r0, pix[:, 1] - c0]
+    R = np.asarray(cam.world_from_cam, np.float64)[:3, :3]
+    return np.nan_to_num(local @ R.T).astype(np.float32)
+
+
+def silhouette_distances(xyz: np.ndarray, cameras: dict[str, CameraView], parses: dict[str, PartParse]) -> np.ndarray:
+    """float32 [V, N]: per view, the pixel distance from each point's projection to the nearest
+    person pixel of that view (0 inside the mask; inf out of frame or behind the camera).
+
+    Occlusion does not matter: a point of the body projects onto or next to the body's silhouette
+    in every view, so only mask errors (a few pixels) separate it from the mask.
+    """
+    import cv2
+
+    dists = np.full((len(parses), len(xyz)), np.inf, np.float32)
+    for i, (vid, parse) in enumerate(parses.items()):
         cam = cameras[vid]
-        mask = _morph(person_mask(parse), dilate_px, erode=False)
+        outside = (~person_mask(parse)).astype(np.uint8)
+        dt = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
         uv, z = project_points(xyz, cam)
         col, row = np.floor(uv[:, 0] + 0.5).astype(np.int64), np.floor(uv[:, 1] + 0.5).astype(np.int64)
         ok = (z > 0) & (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height)
-        inside[ok] += mask[row[ok], col[ok]]
-    return inside / max(len(parses), 1)
+        dists[i, ok] = dt[row[ok], col[ok]]
+    return dists
 
 
 def find_geometry_file(folder: str | Path, frame_index: int) -> Path | None:

@@ -176,9 +176,9 @@ def test_bad_depth_and_empty_views_give_flagged_empty_clouds(scene, caplog):
     assert point_miou(cloud.xyz, cloud.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85
 
 
-def test_silhouette_consensus_drops_flying_pixels_from_a_too_large_mask(scene):
+def test_silhouette_distance_drops_flying_pixels_from_a_too_large_mask(scene):
     """One view's person mask spills 6 px past the body onto a far background: those pixels
-    unproject metres behind the person. The silhouette test against the other views drops them."""
+    unproject metres behind the person. The distance to the other views' silhouettes drops them."""
     import cv2
 
     from lifting.scene import parse_from_labels
@@ -193,8 +193,27 @@ def test_silhouette_consensus_drops_flying_pixels_from_a_too_large_mask(scene):
     def far_points(cloud):
         return int((np.linalg.norm(cloud.xyz - centre, axis=1) > 1.5).sum())
 
-    leaky, _ = _lift(scene, parses, depths, source="depth", silhouette_consensus=0.0, outlier_neighbors=0)
+    leaky, _ = _lift(scene, parses, depths, source="depth", silhouette_max_px=0.0, outlier_neighbors=0)
     assert far_points(leaky) > 50, "the test setup did not produce flying pixels"
     clean, _ = _lift(scene, parses, depths, source="depth")
     assert far_points(clean) == 0
     assert point_miou(clean.xyz, clean.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85
+
+
+def test_depth_normals_match_the_sphere_surface(scene):
+    """Normals from a depth map's neighbouring pixels point out of the spheres and face the camera."""
+    from lifting.geometry import unproject_depth
+    from lifting.sources import depth_normals
+
+    cam = scene.cameras[scene.frames[0].view_id]
+    depth = scene.depths[cam.view_id]
+    xyz, pix = unproject_depth(depth, cam)
+    normals = depth_normals(depth, cam, pix)
+    centres, radii = SPHERES[:, :3], SPHERES[:, 3]
+    nearest = np.argmin(np.abs(np.linalg.norm(xyz[:, None] - centres[None], axis=2) - radii[None]), axis=1)
+    radial = xyz - centres[nearest]
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    cos = np.einsum("ij,ij->i", normals, radial)
+    assert np.median(cos) > 0.95 and np.mean(cos > 0.7) > 0.8
+    facing = np.einsum("ij,ij->i", normals, cam.center[None] - xyz)
+    assert np.all(facing >= 0)
