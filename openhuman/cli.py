@@ -205,7 +205,8 @@ def parse(
 @command
 def eval(  # noqa: A001 - the command's name
     capture: str = typer.Argument(..., help="Capture directory with gt/2d ground truth."),
-    backend: str = typer.Option("mediapipe", "--backend", help="Parser backend: mediapipe, schnet, clipsam."),
+    backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
+    config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML; its parser section is used."),
     max_frames: int = typer.Option(None, "--max-frames", help="Frames per view (default all)."),
     out: str = typer.Option(None, "--out", "-o", help="Write the scores as JSON here (e.g. results.json)."),
     static: bool = typer.Option(False, "--static", help="Parse frames as unrelated photos."),
@@ -218,7 +219,7 @@ def eval(  # noqa: A001 - the command's name
 
     if max_frames is not None and max_frames < 1:
         raise InputError("--max-frames must be >= 1")
-    cfg = _parser_config_for_cli(backend, static)
+    cfg = _parser_config_for_cli(backend, static, config)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
         result = evaluate_capture(capture, cfg, max_frames=max_frames, on_frame=lambda n: bar.update(task, completed=n))
