@@ -98,6 +98,32 @@ def _bbox(mask: np.ndarray) -> list[float]:
     return [float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1)]
 
 
+def label_map(masks: PartMasks, height: int, width: int) -> np.ndarray:
+    """uint8 [height, width]: the masks' body14 ids, 0 elsewhere (later masks win overlaps)."""
+    out = np.zeros((height, width), np.uint8)
+    for m, lab in zip(masks.masks, masks.labels, strict=True):
+        out[m] = int(lab)
+    return out
+
+
+def coco_annotations(masks: PartMasks) -> list[dict[str, Any]]:
+    """COCO-style annotations (without ids) of the non-empty masks: category_id = body14 id,
+    RLE segmentation, area, bbox, iscrowd, score and track_id."""
+    return [
+        {
+            "category_id": int(lab),
+            "segmentation": encode_rle(m),
+            "area": int(m.sum()),
+            "bbox": _bbox(m),
+            "iscrowd": 0,
+            "score": round(float(score), 4),
+            "track_id": int(track),
+        }  # fmt: skip
+        for m, lab, score, track in zip(masks.masks, masks.labels, masks.scores, masks.track_ids, strict=True)
+        if m.any()
+    ]
+
+
 class MaskExporter:
     """Writes query masks as PNG label maps per frame and one COCO RLE JSON on `close()`.
 
@@ -132,11 +158,8 @@ class MaskExporter:
 
     def add(self, masks: PartMasks, height: int, width: int) -> Path:
         """Add one view/frame; writes its PNG now. Returns the PNG path."""
-        label_map = np.zeros((height, width), np.uint8)
-        for m, lab in zip(masks.masks, masks.labels, strict=True):
-            label_map[m] = int(lab)
         path = self.png_path(masks.view_id, masks.frame_index)
-        write_png_atomic(path, label_map)
+        write_png_atomic(path, label_map(masks, height, width))
         image_id = len(self._images) + 1
         self._images.append(
             {
@@ -144,14 +167,8 @@ class MaskExporter:
                 "height": height, "frame_index": masks.frame_index, "view_id": masks.view_id,
             }
         )  # fmt: skip
-        for m, lab, score, track in zip(masks.masks, masks.labels, masks.scores, masks.track_ids, strict=True):
-            self._annotations.append(
-                {
-                    "id": len(self._annotations) + 1, "image_id": image_id, "category_id": int(lab),
-                    "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": _bbox(m),
-                    "iscrowd": 0, "score": round(float(score), 4), "track_id": int(track),
-                }
-            )  # fmt: skip
+        for ann in coco_annotations(masks):
+            self._annotations.append({"id": len(self._annotations) + 1, "image_id": image_id, **ann})
         return path
 
     def close(self) -> Path:

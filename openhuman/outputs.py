@@ -156,20 +156,13 @@ class RunWriter:
         write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
 
     def _mask_record(self, masks: Any, height: int, width: int) -> dict[str, Any]:
-        from openhuman.masks import encode_rle
+        from openhuman.masks import coco_annotations, label_map
 
-        label_map = np.zeros((height, width), np.uint8)
-        anns = []
-        for m, lab, score, track in zip(masks.masks, masks.labels, masks.scores, masks.track_ids, strict=True):
-            label_map[m] = int(lab)
-            if m.any():
-                rle = encode_rle(m)
-                anns.append({"category_id": int(lab), "segmentation": rle, "area": int(m.sum()),
-                             "score": round(float(score), 4), "track_id": int(track)})  # fmt: skip
         if "png" in self.formats:
-            write_png_atomic(self.out / "masks" / masks.view_id / f"{masks.frame_index:06d}.png", label_map)
+            path = self.out / "masks" / masks.view_id / f"{masks.frame_index:06d}.png"
+            write_png_atomic(path, label_map(masks, height, width))
         return {"view_id": masks.view_id, "frame_index": masks.frame_index, "width": width, "height": height,
-                "annotations": anns}  # fmt: skip
+                "annotations": coco_annotations(masks)}  # fmt: skip
 
     def _overlay(self, frame: Any, labels: np.ndarray, masks: Any) -> None:
         from openhuman.masks import draw_overlay
@@ -272,7 +265,7 @@ class RunWriter:
                                "width": rec["width"], "height": rec["height"], "frame_index": rec["frame_index"],
                                "view_id": rec["view_id"]})  # fmt: skip
                 for ann in rec["annotations"]:
-                    annotations.append({"id": len(annotations) + 1, "image_id": image_id, "iscrowd": 0, **ann})
+                    annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
         cats = [{"id": i, "name": BODY14[i], "supercategory": "person"} for i in self.part_ids]
         write_json_atomic(self.out / "masks.json", {"images": images, "annotations": annotations, "categories": cats})
 
