@@ -185,7 +185,7 @@ class RunWriter:
         cloud = r.cloud
         assert cloud is not None
         if self._points is not None:
-            self._points.write(cloud)
+            self._points.write(cloud, source=r.point_source or None)
         if len(cloud):
             self._last_cloud = cloud
 

@@ -51,6 +51,8 @@ class FrameResult:
     """Masks of the queried parts per view."""
     cloud: LabeledPointCloud | None
     """Labelled point cloud (None without cameras or when lifting is off)."""
+    point_source: str = ""
+    """Where the cloud's points came from: "depth", "mesh", "hull" or "none" ("" = no lifting)."""
 
 
 @dataclass
@@ -199,15 +201,16 @@ class Pipeline:
                         lifting = self._lifting(src)
                 parses = self._step_views(pool, trackers, frames)
                 masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
-                cloud = None
+                cloud, point_source = None, ""
                 if lifting is not None:
                     depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
                     lifter, smoother = lifting
                     cloud = self.timer.wrap("lift", lifter.lift)(
                         index, frames[0].timestamp_s, list(frames), list(parses), depths
                     )
+                    point_source = lifter.last_source
                     cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
-                yield FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud)
+                yield FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud, point_source)
 
     def _step_views(
         self, pool: ThreadPoolExecutor, trackers: list[_ViewStepper], frames: list[Frame]

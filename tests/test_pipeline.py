@@ -56,7 +56,7 @@ def test_run_writes_every_output(run_dir, synth_capture):
     np.testing.assert_array_equal(mask_utils.decode(ann["segmentation"]).astype(bool), png == LEFT_HAND)
     # labelled point clouds: one per frame, read back with labels
     seq = json.loads((out / "points" / "sequence.json").read_text())
-    assert len(seq["frames"]) == 8
+    assert len(seq["frames"]) == 8 and {f["source"] for f in seq["frames"]} == {"depth"}
     cloud = read_ply(out / "points" / seq["frames"][0]["files"]["ply"])
     assert len(cloud) > 1000 and cloud.labels.max() > 0
     q = read_ply(out / "points" / seq["frames"][-1]["files"]["query_ply"])
