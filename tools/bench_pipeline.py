@@ -126,19 +126,25 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
     result: dict = {"capture": {"frames": args.frames, "views": args.views, "size": args.size, "clip": args.clip}}
     result["parse_only"] = {"seconds": round(t_parse, 3), "view_frames_per_s": round(n / t_parse, 2)}
     table = Table(title="openhuman pipeline benchmark")
-    for col in ("run", "seconds", "view-frames/s", "vs parse-only", "per-stage seconds", "mIoU 2D / 3D"):
+    cols = ("run", "seconds", "view-frames/s", "vs parse-only", "vs parse-only without GT scoring",
+            "per-stage seconds", "mIoU 2D / 3D")  # fmt: skip
+    for col in cols:
         table.add_column(col)
-    table.add_row("parse only", f"{t_parse:.1f}", f"{n / t_parse:.1f}", "1.00", "", "")
+    table.add_row("parse only", f"{t_parse:.1f}", f"{n / t_parse:.1f}", "1.00", "1.00", "", "")
     result["end_to_end"] = {}
     for k in (1, 4):
         wall, s = end_to_end(capture, work / f"run_k{k}_{time.time_ns()}", k)
         fps = n / wall
         stages = {k2: v for k2, v in s.stage_seconds.items() if v > 0.01}  # type: ignore[attr-defined]
         m = s.metrics  # type: ignore[attr-defined]
+        # scoring against ground truth (eval) is not part of a user's run: report both ratios
+        ratio = fps / (n / t_parse)
+        ratio_no_eval = (n / (wall - stages.get("eval", 0.0))) / (n / t_parse)
         result["end_to_end"][f"k={k}"] = {"seconds": round(wall, 3), "view_frames_per_s": round(fps, 2),
-                                          "ratio_to_parse_only": round(fps / (n / t_parse), 3),
+                                          "ratio_to_parse_only": round(ratio, 3),
+                                          "ratio_without_gt_scoring": round(ratio_no_eval, 3),
                                           "stage_seconds": stages, "metrics": m}  # fmt: skip
-        table.add_row(f"end to end, keyframe k={k}", f"{wall:.1f}", f"{fps:.1f}", f"{fps / (n / t_parse):.2f}",
+        table.add_row(f"end to end, keyframe k={k}", f"{wall:.1f}", f"{fps:.1f}", f"{ratio:.2f}", f"{ratio_no_eval:.2f}",
                       ", ".join(f"{a} {b:.1f}" for a, b in stages.items()),
                       f"{m.get('miou_2d', float('nan')):.3f} / {m.get('miou_3d', float('nan')):.3f}")  # fmt: skip
     console.print(table)
