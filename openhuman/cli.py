@@ -276,8 +276,6 @@ def _pipeline_config(
     if max_frames is not None:
         cfg.video.max_frames = max_frames
     if stride is not None:
-        if stride < 1:
-            raise InputError("--stride must be >= 1")
         cfg.video.stride = stride
     return cfg
 

@@ -168,8 +168,3 @@ def commented_yaml(cfg: Any, indent: int = 0) -> str:
             dumped = yaml.safe_dump({f.name: _plain(value)}, default_flow_style=True, width=1000).strip()
             lines.append(pad + dumped[1:-1].strip())
     return "\n".join(lines) + "\n"
-
-
-def override(cfg: T, **changes: Any) -> T:
-    """Copy of a config with top-level fields replaced (`dataclasses.replace`, typed)."""
-    return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]

@@ -12,6 +12,7 @@ memory stays flat however long the clip is. Three lines run it::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from openhuman.config import PipelineConfig, save_config, to_dict
-from openhuman.errors import InputError
+from openhuman.config import PipelineConfig, to_dict
 from openhuman.io import write_json_atomic
 from openhuman.ontology import BODY14, NUM_CLASSES
 from openhuman.parsing.base import Parser
 from openhuman.sources import Source, open_source
 from openhuman.types import Frame, LabeledPointCloud, PartMasks, PartParse
+from openhuman.video import check_range
 
 log = logging.getLogger(__name__)
 STAGES = ("decode", "parse", "track", "masks", "lift", "smooth4d", "export", "eval")
@@ -80,7 +81,7 @@ class RunSummary:
     """2D/3D mIoU and flip rates against ground truth, when the source has it."""
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dataclasses.asdict(self)
 
 
 class _Timer:
@@ -236,6 +237,8 @@ class Pipeline:
         """Process `source` and write all outputs into `out_dir` (resumable; see module docs)."""
         from openhuman.outputs import RunWriter
 
+        v = self.cfg.video
+        check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
         src = open_source(source)
         out = Path(out_dir)
         writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)
@@ -359,11 +362,4 @@ class _Evaluator:
         return {k: round(float(v), 4) for k, v in out.items()}
 
 
-def run(cfg: PipelineConfig, source: str | Path, out_dir: str | Path, progress: bool = True) -> RunSummary:
-    """Convenience: `Pipeline(cfg).run(source, out_dir)`."""
-    if cfg.video.stride < 1:
-        raise InputError("video.stride must be >= 1")
-    return Pipeline(cfg).run(source, out_dir, progress=progress)
-
-
-__all__ = ["FrameResult", "Pipeline", "RunSummary", "run", "save_config"]
+__all__ = ["FrameResult", "Pipeline", "RunSummary"]

@@ -99,7 +99,8 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     return VideoInfo(path=p, frame_count=count, fps=fps, width=width, height=height)
 
 
-def _check_range(start: int, stride: int, max_frames: int | None, where: object) -> None:
+def check_range(start: int, stride: int, max_frames: int | None, where: object) -> None:
+    """InputError unless start >= 0, stride >= 1 and max_frames is None or >= 0 (`where` names the source)."""
     if start < 0:
         raise InputError(f"{where}: start must be >= 0, got {start}")
     if stride < 1:
@@ -127,7 +128,7 @@ def read_video(
     truncated file. Raises InputError for unreadable files (before yielding anything).
     """
     p = Path(path)
-    _check_range(start, stride, max_frames, p)
+    check_range(start, stride, max_frames, p)
     info = probe_video(p)
     return _read_video_iter(info, view_id, start, stride, max_frames)
 
@@ -239,7 +240,7 @@ def read_images(
     Frame index = position in the sorted file list; timestamp_s = index / fps.
     """
     p = Path(folder_or_file)
-    _check_range(start, stride, max_frames, p)
+    check_range(start, stride, max_frames, p)
     if not p.exists():
         raise InputError(f"{p}: not found; give a video file, an image or an image folder")
     if not math.isfinite(fps) or fps <= 0:

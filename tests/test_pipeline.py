@@ -117,6 +117,14 @@ def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
 
 
+def test_bad_video_range_is_refused_before_any_output(synth_capture, tmp_path):
+    cfg = PipelineConfig()
+    cfg.video.stride = 0
+    with pytest.raises(InputError, match="stride must be >= 1"):
+        Pipeline(cfg).run(synth_capture, tmp_path / "never", progress=False)
+    assert not (tmp_path / "never").exists()
+
+
 def test_plain_video_runs_without_lifting(synth_capture, tmp_path):
     cfg = PipelineConfig(query="hands")
     summary = Pipeline(cfg).run(synth_capture / "videos" / "cam1.mp4", tmp_path / "v", progress=False)
