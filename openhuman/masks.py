@@ -201,25 +201,29 @@ def draw_overlay(
     if img.shape[:2] != lab.shape:
         raise ValueError(f"image {img.shape[:2]} and labels {lab.shape} differ in size")
     hl = set(range(1, NUM_CLASSES)) if highlight_ids is None else {int(i) for i in highlight_ids}
-    lab_c = lab.astype(np.intp)
-    if lab_c.size and (lab_c.min() < 0 or lab_c.max() >= NUM_CLASSES):
-        lab_c = np.clip(lab_c, 0, NUM_CLASSES - 1)
-    counts = np.bincount(lab_c.ravel(), minlength=NUM_CLASSES)
-    is_hl = np.zeros(NUM_CLASSES, bool)
-    is_hl[[i for i in hl if 0 < i < NUM_CLASSES]] = True
-    strong = is_hl[lab_c]
-    weak = (lab_c > 0) & ~strong
-    colour = PALETTE[lab_c]
-    out = img.copy() if highlight_ids is None else cv2.convertScaleAbs(img, alpha=0.6)
-    if highlight_ids is not None:
-        np.copyto(out, img, where=strong[..., None])
+    lab8 = np.clip(lab, 0, NUM_CLASSES - 1).astype(np.uint8)
+    counts = np.bincount(lab8.ravel(), minlength=NUM_CLASSES)
+    # every pixel is gain[label] * image + add[label]: one lookup table per channel, no masks
     a = float(np.clip(alpha, 0.0, 1.0))
-    for where, w in ((weak, a * 0.25), (strong, a)):
-        if where.any():
-            np.copyto(out, cv2.addWeighted(out, 1.0 - w, colour, w, 0.0), where=where[..., None])
-    if strong.any():
-        edges = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
-        out[edges] = 255
+    dim = 1.0 if highlight_ids is None else 0.6
+    gain = np.zeros(256, np.float32)
+    gain[:NUM_CLASSES] = dim * (1.0 - 0.25 * a)  # weak (not highlighted) parts
+    gain[0] = dim  # background
+    weight = np.zeros(256, np.float32)
+    weight[1:NUM_CLASSES] = 0.25 * a
+    is_hl = np.zeros(256, np.uint8)
+    is_hl[[i for i in hl if 0 < i < NUM_CLASSES]] = 1
+    gain[is_hl > 0], weight[is_hl > 0] = 1.0 - a, a
+    add = np.zeros((256, 3), np.float32)
+    add[:NUM_CLASSES] = weight[:NUM_CLASSES, None] * PALETTE
+    lab3 = cv2.merge([lab8, lab8, lab8])
+    gain_img = cv2.LUT(lab3, np.round(gain * 255).astype(np.uint8)[:, None].repeat(3, 1)[None])
+    add_img = cv2.LUT(lab3, np.round(add).astype(np.uint8)[None])
+    out = cv2.add(cv2.multiply(img, gain_img, scale=1.0 / 255), add_img)
+    if (counts * is_hl[:NUM_CLASSES]).any():
+        strong = cv2.LUT(lab8, is_hl)
+        edges = cv2.morphologyEx(strong, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+        out[edges > 0] = 255
     present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and counts[i] > 0]
     _legend(out, present)
     return out

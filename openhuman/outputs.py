@@ -46,6 +46,15 @@ STATE = "state.json"
 ANNOTATIONS = "masks_annotations.jsonl"
 
 
+def preload_exporters(formats: list[str]) -> None:
+    """Import the heavy libraries the export formats need (open3d takes ~1 s) now, as part of
+    start-up, rather than stalling the export thread on the first frame."""
+    if "ply" in formats:
+        import open3d  # noqa: F401
+    if "overlay" in formats:
+        import av  # noqa: F401
+
+
 class RunWriter:
     """Streams FrameResults into a run directory (see module docs).
 
@@ -177,7 +186,7 @@ class RunWriter:
                 self._videos[frame.view_id] = writer
             writer.write(img)
         found = int(sum(int(m.sum()) for m in masks.masks))
-        if "preview" in self.formats and found >= self._best_overlay.get(frame.view_id, -1):
+        if "preview" in self.formats and found > self._best_overlay.get(frame.view_id, -1):
             self._best_overlay[frame.view_id] = found
             write_png_atomic(self.out / "previews" / f"overlay_{frame.view_id}.png", img)
 

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,9 @@ class RunSummary:
     """Seconds per stage; parse and track are summed over the views, which run concurrently, and
     export is the time spent waiting for the export thread."""
     wall_seconds: float = 0.0
+    startup_seconds: float = 0.0
+    """Seconds until the first time step was done (model and library start-up + one step); the
+    steady-state rate is (frames - 1) / (wall_seconds - startup_seconds)."""
     export_thread_seconds: float = 0.0
     """Seconds the background export thread spent writing (overlaps the other stages)."""
     parser_calls: int = 0
@@ -181,49 +184,59 @@ class Pipeline:
         return Lifter(cams, self.cfg.lifting), TemporalLabelSmoother(self.cfg.lifting)
 
     def stream(self, source: str | Path | Source, skip: Callable[[int], bool] | None = None) -> Iterator[FrameResult]:
-        """Process a source frame by frame. `skip(index)` -> True skips a frame entirely (resume)."""
-        from openhuman.masks import masks_for_query
+        """Process a source frame by frame. `skip(index)` -> True skips a frame entirely (resume).
 
+        The views of time step t+1 are parsed in the worker threads while this thread lifts,
+        exports and scores time step t (one time step in flight: memory stays flat).
+        """
         src = source if isinstance(source, Source) else open_source(source)
         trackers = self._trackers(src.view_ids)
         lifting = self._lifting(src)
         v = self.cfg.video
         groups = self.timer.timed_iter("decode", src.synced(v.start, v.stride, v.max_frames))
         gap = False
+        pending: tuple[list[Frame], list[Future[Any]]] | None = None
         with ThreadPoolExecutor(self._workers(len(src.view_ids)), thread_name_prefix="openhuman-view") as pool:
             for frames in groups:
-                index = frames[0].index
-                if skip is not None and skip(index):
+                if skip is not None and skip(frames[0].index):
                     gap = True
                     continue
                 if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
+                    if pending is not None:
+                        yield self._finish(src, lifting, *pending)
+                        pending = None
                     trackers, gap = self._trackers(src.view_ids), False
                     if lifting is not None:
                         lifting = self._lifting(src)
-                parses = self._step_views(pool, trackers, frames)
-                masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
-                cloud, point_source = None, ""
-                if lifting is not None:
-                    depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
-                    lifter, smoother = lifting
-                    cloud = self.timer.wrap("lift", lifter.lift)(
-                        index, frames[0].timestamp_s, list(frames), list(parses), depths
-                    )
-                    point_source = lifter.last_source
-                    cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
-                yield FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud, point_source)
+                futures = [pool.submit(_ViewStepper.step, t, f) for t, f in zip(trackers, frames, strict=True)]
+                if pending is not None:
+                    yield self._finish(src, lifting, *pending)
+                pending = (list(frames), futures)
+            if pending is not None:
+                yield self._finish(src, lifting, *pending)
 
-    def _step_views(
-        self, pool: ThreadPoolExecutor, trackers: list[_ViewStepper], frames: list[Frame]
-    ) -> tuple[PartParse, ...]:
-        """Parse + track every view of one time step, the views concurrently (model calls
-        release the GIL, so one view's inference overlaps another's numpy work)."""
-        results = list(pool.map(_ViewStepper.step, trackers, frames))
+    def _finish(
+        self, src: Source, lifting: tuple[Any, Any] | None, frames: list[Frame], futures: list[Future[Any]]
+    ) -> FrameResult:
+        """Collect one time step's tracked parses, then its masks and (smoothed) point cloud."""
+        from openhuman.masks import masks_for_query
+
+        index = frames[0].index
+        results = [f.result() for f in futures]
         for _, parse_s, track_s, calls in results:
             self.timer.seconds["parse"] += parse_s
             self.timer.seconds["track"] += track_s
             self.parser_calls += calls
-        return tuple(r[0] for r in results)
+        parses = tuple(r[0] for r in results)
+        masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
+        cloud, point_source = None, ""
+        if lifting is not None:
+            depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
+            lifter, smoother = lifting
+            cloud = self.timer.wrap("lift", lifter.lift)(index, frames[0].timestamp_s, frames, list(parses), depths)
+            point_source = lifter.last_source
+            cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
+        return FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud, point_source)
 
     # --- running into a directory -----------------------------------------------------------
 
@@ -235,7 +248,7 @@ class Pipeline:
         evaluate: bool = True,
     ) -> RunSummary:
         """Process `source` and write all outputs into `out_dir` (resumable; see module docs)."""
-        from openhuman.outputs import RunWriter
+        from openhuman.outputs import RunWriter, preload_exporters
 
         v = self.cfg.video
         check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
@@ -250,6 +263,7 @@ class Pipeline:
             summary.query_explanation = self.query.explanation
         evaluator = _Evaluator(src) if evaluate and src.has_gt_2d else None
         t_start = time.perf_counter()
+        preload_exporters(self.cfg.export.formats)
         total = _expected_frames(src, self.cfg)
         bar = _progress(total, progress, desc="frames")
         points = 0
@@ -261,6 +275,8 @@ class Pipeline:
                 _count_parts(summary.parts_found, result.masks)
                 points += len(result.cloud) if result.cloud is not None else 0
                 summary.frames += 1
+                if summary.frames == 1:
+                    summary.startup_seconds = round(time.perf_counter() - t_start, 3)
                 bar.update(1)
             summary.frames_skipped = len(done)
             bar.update(len(done))

@@ -39,6 +39,7 @@ def test_run_writes_every_output(run_dir, synth_capture):
     out, summary = run_dir
     views = json.loads((synth_capture / "capture.json").read_text())["view_ids"]
     assert summary.frames == 8 and summary.views == len(views) == 4
+    assert 0 < summary.startup_seconds <= summary.wall_seconds
     assert summary.query_parts == ["left hand"]
     for v in views:
         assert len(list((out / "labels" / v).glob("*.png"))) == 8

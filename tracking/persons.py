@@ -76,26 +76,34 @@ def boxes_from_map(person_ids: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:
     """{id: (box float64[4], area)} for every id >= 0 in an int [H, W] person map."""
     from scipy import ndimage
 
-    ids = np.asarray(person_ids).astype(np.int64)
-    if ids.size == 0 or ids.max() < 0:
+    ids = np.asarray(person_ids)
+    mask = ids >= 0
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
         return {}
-    areas = np.bincount((ids + 1).ravel())[1:]
+    r0, c0 = int(rows[0]), int(cols[0])
+    win = ids[r0 : int(rows[-1]) + 1, c0 : int(cols[-1]) + 1].astype(np.int64) + 1  # work in the people's window
+    areas = np.bincount(win.ravel())[1:]
     out: dict[int, tuple[np.ndarray, int]] = {}
-    for i, sl in enumerate(ndimage.find_objects(ids + 1)):
+    for i, sl in enumerate(ndimage.find_objects(win)):
         if sl is None or areas[i] == 0:
             continue
-        box = np.array([sl[1].start, sl[0].start, sl[1].stop, sl[0].stop], dtype=np.float64)
+        box = np.array([sl[1].start + c0, sl[0].start + r0, sl[1].stop + c0, sl[0].stop + r0], dtype=np.float64)
         out[i] = (box, int(areas[i]))
     return out
 
 
-def colour_histograms(rgb: np.ndarray, person_ids: np.ndarray, count: int) -> np.ndarray:
-    """float64 [count, 64] normalised colour histogram per person id 0..count-1."""
-    q = (np.asarray(rgb) >> (8 - HIST_BITS)).astype(np.int64)
-    code = (q[..., 0] << (2 * HIST_BITS)) | (q[..., 1] << HIST_BITS) | q[..., 2]
-    ids = np.asarray(person_ids).astype(np.int64)
+def colour_histograms(
+    rgb: np.ndarray, person_ids: np.ndarray, count: int, window: tuple[slice, slice] | None = None
+) -> np.ndarray:
+    """float64 [count, 64] normalised colour histogram per person id 0..count-1 (only pixels
+    inside `window` of the frame are looked at, when given: the people's bounding window)."""
+    sl = window or (slice(None), slice(None))
+    ids = np.asarray(person_ids)[sl]
     keep = (ids >= 0) & (ids < count)
-    hist = np.bincount(ids[keep] * _BINS + code[keep], minlength=count * _BINS).reshape(count, _BINS)
+    q = np.asarray(rgb)[sl][keep] >> (8 - HIST_BITS)  # uint8 [N, 3]
+    code = (q[:, 0].astype(np.int64) << (2 * HIST_BITS)) | (q[:, 1].astype(np.int64) << HIST_BITS) | q[:, 2]
+    hist = np.bincount(ids[keep].astype(np.int64) * _BINS + code, minlength=count * _BINS).reshape(count, _BINS)
     return hist / np.maximum(hist.sum(1, keepdims=True), 1)
 
 
@@ -104,7 +112,10 @@ def detections_from_parse(rgb: np.ndarray, person_ids: np.ndarray) -> list[Detec
     boxes = boxes_from_map(person_ids)
     if not boxes:
         return []
-    hists = colour_histograms(rgb, person_ids, max(boxes) + 1)
+    all_boxes = np.stack([b for b, _ in boxes.values()]).astype(np.int64)
+    lo, hi = all_boxes[:, :2].min(0), all_boxes[:, 2:].max(0)
+    window = (slice(int(lo[1]), int(hi[1])), slice(int(lo[0]), int(hi[0])))
+    hists = colour_histograms(rgb, person_ids, max(boxes) + 1, window)
     return [Detection(i, box, area, hists[i]) for i, (box, area) in boxes.items()]
 
 

@@ -89,7 +89,11 @@ def identity_maps(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def person_roi(person_ids: np.ndarray, margin: int) -> Roi | None:
     """Padded bounding window of all person pixels (int [H, W], -1 = none); None when empty."""
-    mask = np.asarray(person_ids) >= 0
+    return mask_roi(np.asarray(person_ids) >= 0, margin)
+
+
+def mask_roi(mask: np.ndarray, margin: int) -> Roi | None:
+    """Padded bounding window of the true pixels of bool [H, W]; None when there are none."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if rows.size == 0:
         return None

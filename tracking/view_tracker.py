@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openhuman.arrays import to_float16, to_float32
 from openhuman.types import Frame, PartParse
 from tracking.config import TrackingConfig
 from tracking.persons import PersonTracker, detections_from_parse
@@ -24,6 +25,7 @@ from tracking.propagate import (
     Motion,
     Roi,
     identity_maps,
+    mask_roi,
     move_points,
     person_roi,
     static_motion,
@@ -134,7 +136,8 @@ class ViewTracker:
             out = self._parse(frame)
             self.stats.parsed += 1
         if gray is not None and self._key is not None:
-            self._key.prev_person_small = self._key.small(out.person_ids >= 0)
+            if self.cfg.keyframe_interval > 1:  # only propagated frames are validated against it
+                self._key.prev_person_small = self._key.small(out.person_ids >= 0)
             margin = self.cfg.flow_roi_margin
             self._roi = person_roi(out.person_ids, margin) if margin is not None else None
         self._prev_gray = gray
@@ -180,7 +183,7 @@ class ViewTracker:
         scores = self._warp_from_key(key.scores, nearest=False)
         probs = None
         if self.cfg.propagate_probs and key.probs is not None:
-            probs = self._warp_from_key(key.probs, nearest=False).transpose(2, 0, 1).astype(np.float16)
+            probs = to_float16(self._warp_from_key(key.probs, nearest=False).transpose(2, 0, 1))
         if self._keypoints is not None:
             self._keypoints = self._keypoints.copy()
             self._keypoints[..., :2] = move_points(self._keypoints[..., :2], motion)
@@ -200,7 +203,7 @@ class ViewTracker:
         labels, scores, probs, key_probs = self._smooth(parse, track_map, aligned_prev)
         self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
         self._key = KeyState(labels, track_map, scores, key_probs, CHECK_SCALE)
-        self._key_lp = np.dstack([labels, track_map]).astype(np.int16)
+        self._key_lp = np.dstack([labels, track_map]).astype(np.int16) if self.cfg.keyframe_interval > 1 else None
         self._acc_xy, self._acc_ok, self._acc_box = None, None, None
         self._since_key = 0
         return PartParse(
@@ -218,11 +221,11 @@ class ViewTracker:
         want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
         labels, scores, probs = parse.labels, parse.scores, parse.probs
         margin = self.cfg.flow_roi_margin or 32
-        win = _union(person_roi(np.where(labels > 0, 0, parse.person_ids), margin), self._smooth_box)
+        win = _union(mask_roi((labels > 0) | (parse.person_ids >= 0), margin), self._smooth_box)
         if self.cfg.smoothing != "none" and win is not None:
             y0, y1, x0, x1 = win
             sl = (slice(y0, y1), slice(x0, x1))
-            p = probs[:, y0:y1, x0:x1].astype(np.float32) if probs is not None else one_hot(labels[sl], 15)
+            p = to_float32(probs[:, y0:y1, x0:x1]) if probs is not None else one_hot(labels[sl], 15)
             maps = self._acc_xy[sl] if self._acc_xy is not None else None
             keep = None
             if aligned_prev is not None:
@@ -233,17 +236,17 @@ class ViewTracker:
             labels, scores = labels.copy(), scores.copy()
             best, top = argmax_max(s)
             labels[sl] = best
-            self._smooth_box = person_roi(np.where(labels > 0, 0, track_map), margin)
+            self._smooth_box = mask_roi((labels > 0) | (track_map >= 0), margin)
             scores[sl] = top
             if probs is not None:
                 probs = probs.copy()
-                probs[:, y0:y1, x0:x1] = s
+                to_float16(s, probs[:, y0:y1, x0:x1])
         elif self.cfg.smoothing != "none":
             self.smoother.reset()
             self._smooth_box = None
         key_probs = None
         if want_key_probs and probs is not None:
-            key_probs = np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32)
+            key_probs = np.ascontiguousarray(to_float32(probs).transpose(1, 2, 0))
         return labels, scores, probs, key_probs
 
 
@@ -256,12 +259,19 @@ def _union(a: Roi | None, b: Roi | None) -> Roi | None:
 
 def _relabel(local_map: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     """int16 [H, W] track ids from a local person map via {local: track} (unmapped -> -1)."""
-    ids = np.asarray(local_map).astype(np.int64)
-    size = max(max(mapping, default=-1), int(ids.max(initial=-1))) + 2
+    ids = np.asarray(local_map)
+    out = np.full(ids.shape, -1, dtype=np.int16)
+    win = person_roi(ids, 0)
+    if win is None:
+        return out
+    y0, y1, x0, x1 = win
+    sub = ids[y0:y1, x0:x1].astype(np.intp)
+    size = max(max(mapping, default=-1), int(sub.max())) + 2
     lut = np.full(size, -1, dtype=np.int16)
     for local, track in mapping.items():
         lut[local + 1] = track
-    return lut[np.clip(ids + 1, 0, size - 1)]
+    out[y0:y1, x0:x1] = lut[np.clip(sub + 1, 0, size - 1)]
+    return out
 
 
 def _reindex_keypoints(keypoints: np.ndarray | None, mapping: dict[int, int]) -> np.ndarray | None:

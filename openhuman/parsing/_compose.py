@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from openhuman.arrays import to_float16
+
 PERSON_MIN_PROB = 0.02
 """Person probabilities below this count as 0 (outside the region every pixel is background)."""
 
@@ -66,9 +68,9 @@ def full_resolution(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarra
     part = cv2.resize((keys.max(0) & 15).astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
     up *= p[None]
     probs = np.empty((k + 1, H, W), np.float16)
-    _to_float16(up.reshape(k * H, W), probs[1:].reshape(k * H, W))
+    to_float16(up, probs[1:])
     bg = 1.0 - p
-    _to_float16(np.ascontiguousarray(bg, np.float32), probs[0])
+    to_float16(bg, probs[0])
     best = qmax * p
     labels = part.astype(np.int16)
     labels += 1
@@ -80,13 +82,3 @@ def full_resolution(q: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def grid_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
     s = min(1.0, long_side / max(h, w))
     return max(int(round(h * s)), 1), max(int(round(w * s)), 1)
-
-
-def _to_float16(src: np.ndarray, dst: np.ndarray) -> None:
-    """Convert float32 `src` into the float16 array `dst` (same 2-D shape) in place; OpenCV's
-    conversion is ~10x faster than numpy's astype."""
-    import cv2
-
-    out = cv2.convertFp16(src, dst=dst.view(np.int16))
-    if not np.shares_memory(out, dst):  # OpenCV reallocated: copy the result over
-        dst[...] = np.asarray(out).view(np.float16)

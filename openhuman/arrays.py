@@ -1,0 +1,43 @@
+"""Fast float16 <-> float32 conversion (OpenCV's is ~10x faster than numpy's `astype` here).
+
+Part probabilities travel as float16 [C, H, W] to halve their memory; every stage that does
+arithmetic on them converts a window to float32 and back, so the conversion is on the hot path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _as_2d(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    return a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
+
+
+def to_float32(a: np.ndarray) -> np.ndarray:
+    """float32 copy of a float16 array (any shape)."""
+    import cv2
+
+    if a.dtype != np.float16:
+        return np.asarray(a, dtype=np.float32)
+    if a.size == 0:
+        return a.astype(np.float32)
+    return np.asarray(cv2.convertFp16(_as_2d(a).view(np.int16))).reshape(a.shape)
+
+
+def to_float16(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float16 version of a float32 array (any shape), written into `out` when given."""
+    import cv2
+
+    src = np.asarray(a, dtype=np.float32)
+    if out is None:
+        out = np.empty(src.shape, np.float16)
+    if src.size == 0:
+        return out
+    if out.flags.c_contiguous:  # convert straight into `out` when OpenCV accepts it as dst
+        res = cv2.convertFp16(_as_2d(src), dst=out.reshape(-1, out.shape[-1]).view(np.int16))
+        if np.shares_memory(res, out):
+            return out
+    res = np.asarray(cv2.convertFp16(_as_2d(src))).view(np.float16).reshape(src.shape)
+    out[...] = res
+    return out
