@@ -70,29 +70,49 @@ def voxel_downsample(pts: Points, voxel: float) -> Points:
     ijk -= ijk.min(0)
     dims = ijk.max(0) + 1
     key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
-    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    # np.unique(key, return_inverse=True) by hand: a stable sort is faster on these partly sorted keys
+    order = np.argsort(key, kind="stable")
+    first = np.empty(len(key), bool)
+    first[0] = True
+    np.not_equal(key[order[1:]], key[order[:-1]], out=first[1:])
+    inv = np.empty(len(key), np.int64)
+    inv[order] = np.cumsum(first) - 1
+    counts = np.bincount(inv)
 
     def mean(a: np.ndarray) -> np.ndarray:
+        """float64 per-voxel means of the columns of a (bincount sums in float64)."""
         cols = [np.bincount(inv, weights=a[:, j], minlength=len(counts)) for j in range(a.shape[1])]
         return np.stack(cols, axis=1) / counts[:, None]
 
-    xyz = mean(pts.xyz.astype(np.float64)).astype(np.float32)
-    rgb = None if pts.rgb is None else np.clip(np.rint(mean(pts.rgb.astype(np.float64))), 0, 255).astype(np.uint8)
+    xyz = mean(pts.xyz).astype(np.float32)
+    rgb = None if pts.rgb is None else np.clip(np.rint(mean(pts.rgb)), 0, 255).astype(np.uint8)
     normals = None
     if pts.normals is not None:
-        n = mean(pts.normals.astype(np.float64))
+        n = mean(pts.normals)
         normals = (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)).astype(np.float32)
     return Points(xyz, normals, rgb)
 
 
-def remove_outliers(pts: Points, neighbors: int, std_ratio: float) -> Points:
+def remove_outliers(pts: Points, neighbors: int, std_ratio: float, bound: float = np.inf) -> Points:
     """Statistical outlier removal: drop points whose mean distance to their k nearest
-    neighbours exceeds the cloud mean by `std_ratio` standard deviations (scipy cKDTree)."""
+    neighbours exceeds the cloud mean by `std_ratio` standard deviations (scipy cKDTree).
+
+    bound: metres within which most points have their k neighbours (a few voxel sizes); it only
+    makes the search cheaper, the result is the same for any value.
+    """
     if neighbors <= 0 or len(pts) <= neighbors + 1:
         return pts
     from scipy.spatial import cKDTree
 
-    d, _ = cKDTree(pts.xyz).query(pts.xyz, k=neighbors + 1, workers=-1)
+    xyz = np.asarray(pts.xyz, np.float64)
+    tree = cKDTree(xyz)
+    # Most points have their neighbours within a few voxels; a search bounded there is cheaper, and
+    # the few points it leaves short of neighbours are searched again unbounded (same distances).
+    # One thread: the other cores are busy parsing.
+    d, _ = tree.query(xyz, k=neighbors + 1, distance_upper_bound=bound, workers=1)
+    far = ~np.isfinite(d[:, -1])
+    if far.any():
+        d[far] = tree.query(xyz[far], k=neighbors + 1, workers=1)[0]
     mean_d = d[:, 1:].mean(1)
     keep = mean_d <= mean_d.mean() + std_ratio * mean_d.std()
     return pts.subset(keep)
@@ -114,18 +134,19 @@ def depth_points(
     for vid, depth in depths.items():
         cam = cameras[vid]
         d = np.asarray(depth, dtype=np.float32)
-        valid = np.isfinite(d) & (d >= cfg.depth_min) & (d <= cfg.depth_max)
-        if not valid.any():
-            log.warning("view %s: depth map has no valid reading; skipped", vid)
-            continue
-        mask = valid
-        if vid in parses:
-            mask = mask & _morph(person_mask(parses[vid]), cfg.mask_erode_px, erode=True)
+        mask = _morph(person_mask(parses[vid]), cfg.mask_erode_px, erode=True) if vid in parses else None
         xyz, pix = unproject_depth(d, cam, mask)
+        z = d[pix[:, 0], pix[:, 1]]
+        keep = (z >= cfg.depth_min) & (z <= cfg.depth_max) & np.isfinite(z)
+        if not keep.any():  # (the lifter warns about depth maps with no reading at all)
+            log.debug("view %s: no valid depth reading on the person; skipped", vid)
+            continue
+        if not keep.all():
+            xyz, pix = xyz[keep], pix[keep]
         xyz_all.append(xyz)
         normals_all.append(depth_normals(d, cam, pix))
         if vid in frames:
-            rgb_all.append(frames[vid].rgb[pix[:, 0], pix[:, 1]])
+            rgb_all.append(frames[vid].rgb.reshape(-1, 3)[pix[:, 0] * cam.width + pix[:, 1]])
         else:
             rgb_all.append(np.full((len(xyz), 3), 200, np.uint8))
     if not xyz_all or sum(len(x) for x in xyz_all) == 0:
@@ -139,7 +160,8 @@ def depth_points(
         if not keep.all():
             log.debug("depth source: %d of %d points far from the views' silhouettes", (~keep).sum(), len(pts))
         pts = pts.subset(keep)
-    return remove_outliers(pts, cfg.outlier_neighbors, cfg.outlier_std_ratio)
+    bound = 3 * cfg.voxel_size if cfg.voxel_size > 0 else np.inf
+    return remove_outliers(pts, cfg.outlier_neighbors, cfg.outlier_std_ratio, bound)
 
 
 def depth_normals(depth: np.ndarray, cam: CameraView, pix: np.ndarray, max_jump: float = 0.05) -> np.ndarray:
@@ -147,28 +169,30 @@ def depth_normals(depth: np.ndarray, cam: CameraView, pix: np.ndarray, max_jump:
 
     From the cross product of central differences of the back-projected depth map; where a
     neighbour is missing or lies across a depth jump (> max_jump metres) the normal falls back to
-    the direction back to the camera.
+    the direction back to the camera. Only the pixels and their 4 neighbours are back-projected.
     """
     from lifting.geometry import pixel_rays
 
-    if len(pix) == 0:
+    n_pix = len(pix)
+    if n_pix == 0:
         return np.zeros((0, 3), np.float32)
-    r0, c0 = np.maximum(pix.min(0) - 1, 0)
-    r1, c1 = np.minimum(pix.max(0) + 2, (cam.height, cam.width))
-    z = np.asarray(depth[r0:r1, c0:c1], np.float64)
-    rows, cols = np.mgrid[r0:r1, c0:c1]
-    rays = pixel_rays(cam, np.stack([cols.ravel(), rows.ravel()], 1).astype(np.float64))
-    P = np.concatenate([rays, np.ones((len(rays), 1))], 1).reshape(r1 - r0, c1 - c0, 3) * z[..., None]
-    pad = np.pad(P, ((1, 1), (1, 1), (0, 0)), constant_values=np.nan)
-    dx, dy = pad[1:-1, 2:] - pad[1:-1, :-2], pad[2:, 1:-1] - pad[:-2, 1:-1]
-    n = np.cross(dx, dy)
-    ok = np.isfinite(n).all(-1) & (np.abs(dx[..., 2]) < 2 * max_jump) & (np.abs(dy[..., 2]) < 2 * max_jump)
-    n = np.where(ok[..., None], n, -P)  # fallback: facing the camera
-    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
-    n *= np.where(np.einsum("hwc,hwc->hw", n, P) > 0, -1.0, 1.0)[..., None]
-    local = n[pix[:, 0] - r0, pix[:, 1] - c0]
+    h, w = depth.shape
+    r, c = pix[:, 0], pix[:, 1]
+    rows = np.stack([r, r, r, r + 1, r - 1])  # [5, N]: the pixel, right, left, below, above
+    cols = np.stack([c, c + 1, c - 1, c, c])
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    z = np.take(depth, np.where(inside, rows * w + cols, 0)).astype(np.float64)
+    z[~inside] = np.nan
+    xy = pixel_rays(cam, np.stack([cols.ravel(), rows.ravel()], 1))
+    P = np.stack([xy[:, 0].reshape(5, n_pix) * z, xy[:, 1].reshape(5, n_pix) * z, z])  # [3, 5, N] camera
+    dx, dy = P[:, 1] - P[:, 2], P[:, 3] - P[:, 4]
+    n = np.stack([dx[1] * dy[2] - dx[2] * dy[1], dx[2] * dy[0] - dx[0] * dy[2], dx[0] * dy[1] - dx[1] * dy[0]])
+    ok = np.isfinite(n).all(0) & (np.abs(dx[2]) < 2 * max_jump) & (np.abs(dy[2]) < 2 * max_jump)
+    n = np.where(ok, n, -P[:, 0])  # fallback: facing the camera
+    n /= np.maximum(np.sqrt((n * n).sum(0)), 1e-12)
+    n *= np.where((n * P[:, 0]).sum(0) > 0, -1.0, 1.0)
     R = np.asarray(cam.world_from_cam, np.float64)[:3, :3]
-    return np.nan_to_num(local @ R.T).astype(np.float32)
+    return np.nan_to_num(R @ n).T.astype(np.float32)
 
 
 def silhouette_distances(xyz: np.ndarray, cameras: dict[str, CameraView], parses: dict[str, PartParse]) -> np.ndarray:

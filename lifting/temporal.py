@@ -59,7 +59,8 @@ class TemporalLabelSmoother:
         votes = np.zeros((n, NUM_CLASSES))
         votes[np.arange(n), labels] = own
         for age, past in enumerate(reversed(self._past), start=1):
-            d, nn = past.tree.query(xyz, distance_upper_bound=self.cfg.temporal_radius, workers=-1)
+            # one thread: the other cores are busy parsing
+            d, nn = past.tree.query(xyz, distance_upper_bound=self.cfg.temporal_radius, workers=1)
             m = np.isfinite(d)
             votes[np.nonzero(m)[0], past.labels[nn[m]]] += self.cfg.temporal_decay**age * past.weight[nn[m]]
         new = np.argmax(votes, axis=1)
@@ -67,5 +68,6 @@ class TemporalLabelSmoother:
         conf = np.where(np.asarray(cloud.confidence) > 0, share, 0.0).astype(np.float32)
         self.changed += int(np.sum(new != labels))
         if self._past.maxlen:
-            self._past.append(_Past(cKDTree(xyz), new, own))
+            # unbalanced, non-compact nodes: about half the build time, same neighbours
+            self._past.append(_Past(cKDTree(xyz, balanced_tree=False, compact_nodes=False), new, own))
         return replace(cloud, labels=new.astype(np.int16), confidence=conf)
