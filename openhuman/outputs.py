@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ STATE = "state.json"
 ANNOTATIONS = "masks_annotations.jsonl"
 
 
-def preload_exporters(formats: list[str]) -> None:
+def preload_exporters(formats: Iterable[str]) -> None:
     """Import the heavy libraries the export formats need (open3d takes ~1 s) now, as part of
     start-up, rather than stalling the export thread on the first frame."""
     if "ply" in formats:

@@ -203,26 +203,28 @@ class Pipeline:
                     continue
                 if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
                     if pending is not None:
-                        yield self._finish(src, lifting, *pending)
+                        yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
                         pending = None
                     trackers, gap = self._trackers(src.view_ids), False
                     if lifting is not None:
                         lifting = self._lifting(src)
+                # a view's tracker must finish step t before it starts step t + 1
+                done = [f.result() for f in pending[1]] if pending is not None else None
                 futures = [pool.submit(_ViewStepper.step, t, f) for t, f in zip(trackers, frames, strict=True)]
-                if pending is not None:
-                    yield self._finish(src, lifting, *pending)
+                if pending is not None and done is not None:
+                    yield self._finish(src, lifting, pending[0], done)
                 pending = (list(frames), futures)
             if pending is not None:
-                yield self._finish(src, lifting, *pending)
+                yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
 
     def _finish(
-        self, src: Source, lifting: tuple[Any, Any] | None, frames: list[Frame], futures: list[Future[Any]]
+        self, src: Source, lifting: tuple[Any, Any] | None, frames: list[Frame], results: list[Any]
     ) -> FrameResult:
-        """Collect one time step's tracked parses, then its masks and (smoothed) point cloud."""
+        """One time step's tracked parses (`_ViewStepper.step` results), its masks and (smoothed)
+        point cloud."""
         from openhuman.masks import masks_for_query
 
         index = frames[0].index
-        results = [f.result() for f in futures]
         for _, parse_s, track_s, calls in results:
             self.timer.seconds["parse"] += parse_s
             self.timer.seconds["track"] += track_s

@@ -113,6 +113,39 @@ def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_pa
     assert (again.frames, again.frames_skipped) == (0, 5)
 
 
+def test_each_view_steps_in_order_and_never_concurrently(synth_capture, monkeypatch):
+    """Views run concurrently and time step t + 1 overlaps the lifting of t, but one view's
+    tracker (stateful parser) must see its frames one at a time, in order."""
+    import threading
+    import time
+
+    from openhuman import pipeline
+
+    real_step = pipeline._ViewStepper.step
+    busy: set[int] = set()
+    seen: dict[int, list[int]] = {}
+    lock = threading.Lock()
+
+    def checked_step(self, frame):
+        with lock:
+            assert id(self) not in busy, "a view's tracker was stepped from two threads at once"
+            busy.add(id(self))
+            seen.setdefault(id(self), []).append(frame.index)
+        time.sleep(0.01)  # widen the window in which an overlap would show
+        try:
+            return real_step(self, frame)
+        finally:
+            with lock:
+                busy.discard(id(self))
+
+    monkeypatch.setattr(pipeline._ViewStepper, "step", checked_step)
+    cfg = PipelineConfig(query="left hand")
+    cfg.workers = 4
+    results = list(Pipeline(cfg).stream(synth_capture))
+    assert [r.frame_index for r in results] == list(range(8))
+    assert len(seen) == 4 and all(order == list(range(8)) for order in seen.values())
+
+
 def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
     with pytest.raises(InputError, match="another source or config"):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
