@@ -196,26 +196,30 @@ class Pipeline:
         groups = self.timer.timed_iter("decode", src.synced(v.start, v.stride, v.max_frames))
         gap = False
         pending: tuple[list[Frame], list[Future[Any]]] | None = None
-        with ThreadPoolExecutor(self._workers(len(src.view_ids)), thread_name_prefix="openhuman-view") as pool:
-            for frames in groups:
-                if skip is not None and skip(frames[0].index):
-                    gap = True
-                    continue
-                if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
-                    if pending is not None:
-                        yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
-                        pending = None
-                    trackers, gap = self._trackers(src.view_ids), False
-                    if lifting is not None:
-                        lifting = self._lifting(src)
-                # a view's tracker must finish step t before it starts step t + 1
-                done = [f.result() for f in pending[1]] if pending is not None else None
-                futures = [pool.submit(_ViewStepper.step, t, f) for t, f in zip(trackers, frames, strict=True)]
-                if pending is not None and done is not None:
-                    yield self._finish(src, lifting, pending[0], done)
-                pending = (list(frames), futures)
-            if pending is not None:
-                yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
+        try:
+            with ThreadPoolExecutor(self._workers(len(src.view_ids)), thread_name_prefix="openhuman-view") as pool:
+                for frames in groups:
+                    if skip is not None and skip(frames[0].index):
+                        gap = True
+                        continue
+                    if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
+                        if pending is not None:
+                            yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
+                            pending = None
+                        _release(trackers)
+                        trackers, gap = self._trackers(src.view_ids), False
+                        if lifting is not None:
+                            lifting = self._lifting(src)
+                    # a view's tracker must finish step t before it starts step t + 1
+                    done = [f.result() for f in pending[1]] if pending is not None else None
+                    futures = [pool.submit(_ViewStepper.step, t, f) for t, f in zip(trackers, frames, strict=True)]
+                    if pending is not None and done is not None:
+                        yield self._finish(src, lifting, pending[0], done)
+                    pending = (list(frames), futures)
+                if pending is not None:
+                    yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
+        finally:  # the pool has finished every step here
+            _release(trackers)
 
     def _finish(
         self, src: Source, lifting: tuple[Any, Any] | None, frames: list[Frame], results: list[Any]
@@ -297,6 +301,14 @@ class Pipeline:
             summary.metrics = evaluator.result()
         write_json_atomic(out / "summary.json", summary.to_json())
         return summary
+
+
+def _release(steppers: list[_ViewStepper]) -> None:
+    """Free the per-view temporal state (mediapipe graphs, ~200 MB a view) of stateful parsers
+    once their stream ends; a stateless parser keeps its (costly) model for the next stream."""
+    for st in steppers:
+        if st.parser.stateful:
+            st.parser.close()
 
 
 def _count_parts(found: dict[str, int], masks: tuple[PartMasks, ...]) -> None:

@@ -146,6 +146,27 @@ def test_each_view_steps_in_order_and_never_concurrently(synth_capture, monkeypa
     assert len(seen) == 4 and all(order == list(range(8)) for order in seen.values())
 
 
+def test_stream_frees_the_views_parser_state_at_the_end(synth_capture, monkeypatch):
+    """Each view's stateful parser holds ~200 MB of mediapipe graphs: a finished stream must free
+    them, or a process that runs many clips grows by that much per clip and view."""
+    from openhuman.parsing.mediapipe_backend import MediapipeParser
+
+    closed: list[int] = []
+    real_close = MediapipeParser.close
+
+    def counting_close(self):
+        closed.append(id(self))
+        real_close(self)
+
+    monkeypatch.setattr(MediapipeParser, "close", counting_close)
+    cfg = PipelineConfig(query="left hand")
+    cfg.video.max_frames = 2
+    pipe = Pipeline(cfg)
+    assert len(list(pipe.stream(synth_capture))) == 2
+    assert len(set(closed)) == 4  # one parser per view
+    assert len(list(pipe.stream(synth_capture))) == 2  # the pipeline still works afterwards
+
+
 def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
     with pytest.raises(InputError, match="another source or config"):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
