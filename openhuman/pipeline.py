@@ -81,7 +81,8 @@ class RunSummary:
     """Seconds the background export thread spent writing (overlaps the other stages)."""
     parser_calls: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
-    """2D/3D mIoU and flip rates against ground truth, when the source has it."""
+    """2D/3D mIoU and flip rates against ground truth, when the source has it, over the frames
+    this call processed (a resumed run does not re-score the frames finished earlier)."""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -382,7 +383,7 @@ class _Evaluator:
     def result(self) -> dict[str, float]:
         from openhuman.metrics import mean_iou
 
-        out = {"miou_2d": mean_iou(self.conf2d)}
+        out = {"miou_2d": mean_iou(self.conf2d)} if self.conf2d.sum() else {}
         if self.flips2d[1]:
             out["flip_rate_2d"] = self.flips2d[0] / self.flips2d[1]
         if self.conf3d.sum():
