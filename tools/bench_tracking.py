@@ -11,7 +11,7 @@ frames/s over all sequences and the mean mIoU / flip rate / J&F of the sequences
 60-frame view is a noisy sample: which frames mediapipe sees changes its tracking state, so
 mIoU moves by a few hundredths with the parse schedule alone.
 
-    .venv/bin/python tools/bench_tracking.py --clips walk dance_a --views 4 --frames 60
+    .venv/bin/python tools/bench_tracking.py                 # walk and dance_a, 4 views each, 60 frames
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger("bench_tracking")
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--capture", type=Path, help="existing capture dir (default: generate a synthetic one)")
-    p.add_argument("--clips", nargs="+", default=["walk"], help="synthetic clips (when generating)")
+    p.add_argument("--clips", nargs="+", default=["walk", "dance_a"], help="synthetic clips (when generating)")
     p.add_argument("--frames", type=int, default=60, help="frames per clip (when generating)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
