@@ -42,6 +42,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], help="keyframe intervals")
     p.add_argument("--smoothing", choices=["ema", "window", "none"], default="ema")
     p.add_argument("--flow", choices=["dis", "farneback"], default="dis")
+    p.add_argument("--flow-scale", type=float, default=None, help="TrackingConfig.flow_scale (default: the config's)")
     p.add_argument("--static-image", action="store_true", help="mediapipe in static-image mode (no landmark smoothing)")
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
     p.add_argument("--out", type=Path, default=Path("bench_out/tracking.json"))
@@ -126,6 +127,8 @@ def main() -> None:
         seqs = _load(args, Path(tmp))
         parser = Parser.from_config(ParserConfig(mediapipe=MediapipeConfig(static_image_mode=args.static_image)))
         base = TrackingConfig(flow=args.flow, smoothing=args.smoothing)
+        if args.flow_scale is not None:
+            base = dataclasses.replace(base, flow_scale=args.flow_scale)
         settings = [dataclasses.replace(base, keyframe_interval=1, smoothing="none")]
         settings += [dataclasses.replace(base, keyframe_interval=k) for k in args.k]
         rows = []
