@@ -64,7 +64,8 @@ def test_visual_hull_from_masks_alone(scene):
 
 @pytest.mark.parametrize("fmt", ["obj", "ply"])
 def test_user_mesh_or_point_cloud_per_frame(scene, tmp_path, fmt):
-    trimesh = pytest.importorskip("trimesh")
+    import trimesh
+
     spheres = [trimesh.creation.icosphere(3, r).apply_translation((x, y, z)) for x, y, z, r, _ in SPHERES]
     mesh = trimesh.util.concatenate(spheres)
     if fmt == "obj":

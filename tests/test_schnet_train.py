@@ -5,14 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from openhuman.errors import InputError  # noqa: E402
-from openhuman.ontology import taxonomy  # noqa: E402
-from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint  # noqa: E402
-from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig  # noqa: E402
-from openhuman.parsing.schnet.train import boundary_weights, parsing_loss, poly_lr_factor, train  # noqa: E402
+from openhuman.errors import InputError
+from openhuman.ontology import taxonomy
+from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint
+from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig
+from openhuman.parsing.schnet.train import boundary_weights, parsing_loss, poly_lr_factor, train
 
 
 def test_boundary_weights_mark_a_band_around_edges():

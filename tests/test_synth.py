@@ -316,7 +316,8 @@ def test_cli_synth(tmp_path):
 def test_mediapipe_pose_detects_the_fixture_person(synth_capture):
     """The fixture is meant for parsing tests: mediapipe pose must find the person in every view,
     and its (confident) left shoulders/wrists must mostly lie on the GT left parts, not the right."""
-    mp = pytest.importorskip("mediapipe")
+    import mediapipe as mp
+
     from openhuman.capture import Capture
 
     cap = Capture.open(synth_capture)
