@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from tracking.config import TrackingConfig
+from tracking.propagate import person_roi
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,11 @@ def boxes_from_map(person_ids: np.ndarray) -> dict[int, tuple[np.ndarray, int]]:
     from scipy import ndimage
 
     ids = np.asarray(person_ids)
-    mask = ids >= 0
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if rows.size == 0:
+    roi = person_roi(ids, 0)
+    if roi is None:
         return {}
-    r0, c0 = int(rows[0]), int(cols[0])
-    win = ids[r0 : int(rows[-1]) + 1, c0 : int(cols[-1]) + 1].astype(np.int64) + 1  # work in the people's window
+    r0, r1, c0, c1 = roi
+    win = ids[r0:r1, c0:c1].astype(np.int64) + 1  # work in the people's window
     areas = np.bincount(win.ravel())[1:]
     out: dict[int, tuple[np.ndarray, int]] = {}
     for i, sl in enumerate(ndimage.find_objects(win)):

@@ -80,13 +80,13 @@ class ProbSmoother:
 
     def _aligned(self, shape: tuple[int, int], origin: tuple[int, int], maps: np.ndarray | None):
         """History warped onto the current window, and bool [h, w] where it is defined."""
+        import cv2
+
         h, w = shape
         if maps is None:
             xs = np.arange(origin[1], origin[1] + w, dtype=np.float32)
             ys = np.arange(origin[0], origin[0] + h, dtype=np.float32)
             maps = np.dstack([np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w))])
-        import cv2
-
         out, defined = [], np.ones((h, w), dtype=bool)
         for arr, (hy, hx) in self._history:
             m: np.ndarray = maps - np.array([hx, hy], dtype=np.float32)
