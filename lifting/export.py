@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lifting.lifter import empty_cloud
 from lifting.render import render_preview
 from openhuman.errors import InputError
 from openhuman.io import FinishingWriter, atomic_path, write_json_atomic
@@ -72,10 +73,7 @@ def read_ply(
     fi = _frame_from_name(p) if frame_index is None else frame_index
     pcd = o3d.t.io.read_point_cloud(p)
     if "positions" not in pcd.point or pcd.point.positions.shape[0] == 0:
-        return LabeledPointCloud(
-            np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.int16),
-            np.zeros(0, np.float32), np.zeros(0, np.int32), fi, float(timestamp_s),
-        )  # fmt: skip
+        return empty_cloud(fi, timestamp_s)
     attrs = {k: pcd.point[k].numpy() for k in pcd.point}
     n = len(attrs["positions"])
     rgb = attrs.get("colors", np.full((n, 3), 255, np.uint8))
@@ -210,7 +208,7 @@ class SequenceWriter(FinishingWriter):
             write_npz(cloud, self.root / "frames" / f"{stem}.npz")
         if self.query_part_ids is not None:
             keep = np.isin(cloud.labels, self.query_part_ids)
-            write_ply(_subset(cloud, keep), self.root / "query" / f"{stem}.ply")
+            write_ply(cloud.subset(keep), self.root / "query" / f"{stem}.ply")
         if self.preview_camera is not None:
             render_preview(cloud, self.preview_camera, self.root / "previews" / f"{stem}.png")
         if len(cloud) == 0:
@@ -241,10 +239,3 @@ class SequenceWriter(FinishingWriter):
         """Mark the sequence complete (rewrites sequence.json)."""
         self._complete = True
         self._write_manifest()
-
-
-def _subset(cloud: LabeledPointCloud, keep: np.ndarray) -> LabeledPointCloud:
-    return LabeledPointCloud(
-        cloud.xyz[keep], cloud.rgb[keep], cloud.labels[keep], cloud.confidence[keep], cloud.track_ids[keep],
-        cloud.frame_index, cloud.timestamp_s,
-    )  # fmt: skip

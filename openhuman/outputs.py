@@ -312,8 +312,7 @@ def export_sequence(
             cloud = read_ply(src / files["ply"], entry["index"], entry["timestamp_s"])
         if part_ids:
             keep = np.isin(cloud.labels, part_ids)
-            cloud = type(cloud)(cloud.xyz[keep], cloud.rgb[keep], cloud.labels[keep], cloud.confidence[keep],
-                                cloud.track_ids[keep], cloud.frame_index, cloud.timestamp_s)  # fmt: skip
+            cloud = cloud.subset(keep)
         writer.write(cloud)
         last = cloud if len(cloud) else last
     writer.close()

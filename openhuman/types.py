@@ -122,3 +122,10 @@ class LabeledPointCloud:
 
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
+
+    def subset(self, keep: np.ndarray) -> LabeledPointCloud:
+        """The points selected by a bool [M] or index array (same frame and time)."""
+        return LabeledPointCloud(
+            self.xyz[keep], self.rgb[keep], self.labels[keep], self.confidence[keep], self.track_ids[keep],
+            self.frame_index, self.timestamp_s,
+        )  # fmt: skip
