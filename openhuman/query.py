@@ -226,9 +226,6 @@ class Vocabulary:
     texts: tuple[tuple[str, int], ...]
     """(readable phrase, entry index) pairs for the encoder."""
 
-    def entry(self, name: str) -> Entry:
-        return next(e for e in self.entries if e.name == name)
-
 
 def _section_items(data: dict[str, Any], kind: str) -> list[tuple[str, tuple[str, ...], list[str]]]:
     """(name, side-less parts, words) for one section of the YAML."""
@@ -393,6 +390,7 @@ class QueryResolver:
         if not 0.0 < threshold < 1.0:
             raise InputError(f"query threshold must be in (0, 1), got {threshold}")
         self.vocab = vocab
+        self._person_index = next(i for i, e in enumerate(vocab.entries) if e.kind == "person")
         self.threshold = threshold
         self._encoder = encoder
         self._cache_dir = Path(cache_dir) if cache_dir else (default_cache_dir() if encoder is None else None)
@@ -505,10 +503,6 @@ class QueryResolver:
                 clause.plural = clause.plural or word != tok
         return clause
 
-    @property
-    def _person_index(self) -> int:
-        return next(i for i, e in enumerate(self.vocab.entries) if e.kind == "person")
-
     # -- matching --
 
     def _lookup(self, core: list[str]) -> list[int] | None:
@@ -518,8 +512,9 @@ class QueryResolver:
         vocab = self.vocab
         if key in vocab.phrases:
             return [vocab.phrases[key]]
-        if tuple(sorted(core)) in vocab.bags:
-            return [vocab.bags[tuple(sorted(core))]]
+        bag = tuple(sorted(core))
+        if bag in vocab.bags:
+            return [vocab.bags[bag]]
         found: list[int] = []
         i = 0
         while i < len(core):

@@ -75,11 +75,6 @@ def resize_to(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndar
     return out.astype(bool) if image.dtype == bool else out
 
 
-def to_gray_small(rgb: np.ndarray, scale: float) -> np.ndarray:
-    """uint8 [h, w] gray image resized by `scale` (area interpolation) from uint8 RGB [H, W, 3]."""
-    return resize_to(to_gray(rgb), scale)
-
-
 def identity_maps(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """float32 [H, W] pixel-centre column and row grids."""
     xs = np.arange(width, dtype=np.float32)

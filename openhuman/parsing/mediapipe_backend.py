@@ -218,16 +218,16 @@ class MediapipeParser(Parser):
     def _compose(self, frame: Frame, rgb: np.ndarray, people: list[_Person]) -> PartParse:
         h, w = rgb.shape[:2]
         t0 = time.perf_counter()
-        person = [pers.pose.person_prob for pers in people]
         if not people:
             return _empty_parse(frame)
+        person = [pers.pose.person_prob for pers in people]
         p = np.max(person, axis=0) if len(people) > 1 else person[0]
         region = person_region(p)
         if region is None:
             return _empty_parse(frame)
         x0, y0, x1, y1 = region
         p_crop = np.ascontiguousarray(p[y0:y1, x0:x1])
-        owner = np.stack(person)[:, y0:y1, x0:x1].argmax(0) if len(people) > 1 else None
+        owner = np.stack([pp[y0:y1, x0:x1] for pp in person]).argmax(0) if len(people) > 1 else None
         grid = grid_shape(y1 - y0, x1 - x0, self.cfg.grid_size)
         parts = [split_parts(q.pose.landmarks, grid, (h, w), q.ref, region) for q in people]
         q = parts[0] if owner is None else merge_people(parts, owner, grid)
@@ -281,13 +281,13 @@ def _keypoints(people: list[_Person]) -> np.ndarray:
     return np.stack([np.concatenate([lm.xy, lm.vis[:, None]], 1) for lm in lms]).astype(np.float32)
 
 
-def _empty_parse(frame: Frame, people: list[_Person] | None = None) -> PartParse:
+def _empty_parse(frame: Frame) -> PartParse:
     h, w = frame.rgb.shape[:2]
     probs = np.zeros((NUM_CLASSES, h, w), np.float16)
     probs[0] = 1.0
     return PartParse(
         frame.view_id, frame.index, np.zeros((h, w), np.int16), np.ones((h, w), np.float32),
-        np.full((h, w), -1, np.int16), probs=probs, keypoints=_keypoints(people or []),
+        np.full((h, w), -1, np.int16), probs=probs, keypoints=_keypoints([]),
     )  # fmt: skip
 
 

@@ -225,7 +225,6 @@ class ParsingDataset:
         self.train = train
         self.seed = seed
         self.swap = lr_swap_table(pairs.classes)
-        self._epoch = 0
 
     def __len__(self) -> int:
         return len(self.pairs)
