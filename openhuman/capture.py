@@ -166,6 +166,12 @@ def _load_json(path: Path) -> Any:
 # --- capture.json ---------------------------------------------------------------------------
 
 
+def _check_view_id_chars(where: str | os.PathLike[str], ids: list[str]) -> None:
+    bad = [v for v in ids if not _VIEW_ID.fullmatch(v)]
+    if bad:
+        raise InputError(f"{where}: view ids {bad} may only use letters, digits, '_', '.', '-'")
+
+
 def _meta_from_json(path: Path) -> CaptureMeta:
     data = _load_json(path)
     if not isinstance(data, dict):
@@ -180,9 +186,7 @@ def _meta_from_json(path: Path) -> CaptureMeta:
         raise InputError(f"{path}: frame_count must be a non-negative integer, got {count!r}")
     if not isinstance(views, list) or not views or not all(isinstance(v, str) and v for v in views):
         raise InputError(f"{path}: view_ids must be a non-empty list of names")
-    bad = [v for v in views if not _VIEW_ID.fullmatch(v)]
-    if bad:
-        raise InputError(f"{path}: view ids {bad} may only use letters, digits, '_', '.', '-'")
+    _check_view_id_chars(path, views)
     if len(set(views)) != len(views):
         raise InputError(f"{path}: view_ids has duplicates: {views}")
     units = data.get("units", "metres")
@@ -448,9 +452,7 @@ class CaptureWriter(FinishingWriter):
         ids = [c.view_id for c in cameras]
         if not ids or len(set(ids)) != len(ids):
             raise InputError(f"{self.root}: cameras must be non-empty with unique view ids, got {ids}")
-        bad = [v for v in ids if not _VIEW_ID.fullmatch(v)]
-        if bad:
-            raise InputError(f"{self.root}: view ids {bad} may only use letters, digits, '_', '.', '-'")
+        _check_view_id_chars(self.root, ids)
         for cam in cameras:
             probs = _camera_problems(cam.view_id, camera_to_json(cam), str(self.root))
             if probs:

@@ -15,7 +15,7 @@ import numpy as np
 from openhuman.capture import Capture
 from openhuman.errors import InputError
 from openhuman.types import CameraView, Frame
-from openhuman.video import IMAGE_SUFFIXES, open_frames, probe_video
+from openhuman.video import IMAGE_SUFFIXES, open_frames
 
 
 @dataclass
@@ -82,8 +82,5 @@ def open_source(path: str | Path) -> Source:
         return Source(p, ("images",), 30.0, count)
     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
         return Source(p, ("image",), 1.0, 1)
-    if p.is_file():
-        info = probe_video(p)
-        return Source(p, ("video",), info.fps, info.frame_count, Capture.open(p))
-    cap = Capture.open(p)
+    cap = Capture.open(p)  # a capture directory or a plain video (one view, "video"), probed once
     return Source(p, cap.view_ids, cap.fps, cap.frame_count, cap)
