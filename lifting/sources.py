@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lifting.config import LiftingConfig
-from lifting.geometry import axes_meeting_point, pixel_index, project_points, unproject_depth
+from lifting.geometry import axes_meeting_point, pixel_index, pixel_rays, project_points, unproject_depth
 from openhuman.errors import InputError
 from openhuman.types import CameraView, Frame, PartParse
 
@@ -171,8 +171,6 @@ def depth_normals(depth: np.ndarray, cam: CameraView, pix: np.ndarray, max_jump:
     neighbour is missing or lies across a depth jump (> max_jump metres) the normal falls back to
     the direction back to the camera. Only the pixels and their 4 neighbours are back-projected.
     """
-    from lifting.geometry import pixel_rays
-
     n_pix = len(pix)
     if n_pix == 0:
         return np.zeros((0, 3), np.float32)

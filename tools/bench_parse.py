@@ -39,12 +39,13 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from openhuman.evaluate import PPP, EvalResult, results_table
+    from openhuman.evaluate import PPP, EvalResult, evaluate_capture, results_table
     from openhuman.io import write_json_atomic
     from openhuman.parsing.config import ParserConfig
     from openhuman.synth import SynthConfig, generate_capture
+    from openhuman.synth.generate import parse_size
 
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = parse_size(args.size)
     cfg = ParserConfig(backend=args.backend)
     cfg.mediapipe.static_image_mode = args.static
     cfg.mediapipe.use_hands = not args.no_hands
@@ -64,7 +65,7 @@ def main() -> None:
                 SynthConfig(clips=(clip,), views=args.views, frames=args.frames, width=w, height=h, seed=1),
             )
             gen_s = time.perf_counter() - t0
-            res = _evaluate(cap, cfg)
+            res = evaluate_capture(cap, cfg)
             for v, conf in res.views.items():
                 total.views[f"{clip}/{v}"] = conf
                 fps = res.view_frames[v] / res.view_seconds[v]
@@ -90,12 +91,6 @@ def main() -> None:
     }  # fmt: skip
     write_json_atomic(args.out, json.loads(json.dumps(report, default=_jsonable)))
     console.print(f"written {args.out}")
-
-
-def _evaluate(cap: Path, cfg):  # noqa: ANN202 - thin wrapper for readability
-    from openhuman.evaluate import evaluate_capture
-
-    return evaluate_capture(cap, cfg)
 
 
 def _jsonable(x: object) -> object:
