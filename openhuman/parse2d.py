@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,29 +140,23 @@ def _run(
     parse_s = 0.0
     overlay_name = "overlay.png" if single else "overlay.mp4"
     writer = None if single else _video_writer(out / overlay_name, source)
-    with MaskExporter(out, part_ids) as exporter:
-        try:
-            for frame in _nonempty(frames, source):
-                t0 = time.perf_counter()
-                parse = parse_fn(frame)
-                parse_s += time.perf_counter() - t0
-                pm = masks_for_query(parse, part_ids)
-                exporter.add(pm, frame.height, frame.width)
-                found = sorted({BODY14[int(i)] for i in pm.labels})
-                per_frame.append({"frame": frame.index, "parts": found, "people": parse.num_people})
-                overlay = draw_overlay(frame.rgb, parse.labels, highlight_ids=part_ids)
-                if writer is None:
-                    write_png_atomic(out / overlay_name, overlay)
-                else:
-                    writer.write(overlay)
-                if on_frame is not None:
-                    on_frame(len(per_frame))
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
-        if writer is not None:
-            writer.close()
+    # the video writer finishes (or, on error, discards its file) before the mask exporter does
+    with MaskExporter(out, part_ids) as exporter, writer if writer is not None else nullcontext():
+        for frame in _nonempty(frames, source):
+            t0 = time.perf_counter()
+            parse = parse_fn(frame)
+            parse_s += time.perf_counter() - t0
+            pm = masks_for_query(parse, part_ids)
+            exporter.add(pm, frame.height, frame.width)
+            found = sorted({BODY14[int(i)] for i in pm.labels})
+            per_frame.append({"frame": frame.index, "parts": found, "people": parse.num_people})
+            overlay = draw_overlay(frame.rgb, parse.labels, highlight_ids=part_ids)
+            if writer is None:
+                write_png_atomic(out / overlay_name, overlay)
+            else:
+                writer.write(overlay)
+            if on_frame is not None:
+                on_frame(len(per_frame))
     return {"per_frame": per_frame, "parse_s": parse_s, "overlay": overlay_name}
 
 
