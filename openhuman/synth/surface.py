@@ -94,15 +94,20 @@ class SurfaceSampler:
             out.append((R_link @ quat_to_matrix(np.asarray(prim.quat)), lpos + R_link @ np.asarray(prim.pos)))
         return out
 
-    def _posed(self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """All samples in the world float64 [N, 3] and a bool [N] mask of those buried in another primitive."""
+    def _world(
+        self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """All samples in the world float64 [N, 3], and each primitive's world pose."""
         poses = self._poses(link_frames)
-        xyz = np.concatenate([pts @ R.T + t for pts, (R, t) in zip(self.local, poses, strict=True)])
+        return np.concatenate([pts @ R.T + t for pts, (R, t) in zip(self.local, poses, strict=True)]), poses
+
+    def _buried(self, xyz: np.ndarray, poses: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """bool [N] mask of the world samples `xyz` that lie inside another primitive."""
         owner = np.concatenate([np.full(len(pts), i) for i, pts in enumerate(self.local)])
         buried = np.zeros(len(xyz), dtype=bool)
         for i, (prim, (R, t)) in enumerate(zip(self.prims, poses, strict=True)):
             buried |= (owner != i) & (signed_distance(prim, (xyz - t) @ R) < -INSIDE_TOL)
-        return xyz, buried
+        return buried
 
     @property
     def labels(self) -> np.ndarray:
@@ -113,7 +118,7 @@ class SurfaceSampler:
 
     def buried(self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """bool [N]: samples inside another primitive in this pose."""
-        return self._posed(link_frames)[1]
+        return self._buried(*self._world(link_frames))
 
     def points(
         self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]], keep: np.ndarray | None = None
@@ -123,6 +128,6 @@ class SurfaceSampler:
         keep None: the samples on the outer surface of this pose. keep bool [N]: exactly those
         samples (same order every frame, so point i is the same body point in every frame).
         """
-        xyz, buried = self._posed(link_frames)
-        mask = ~buried if keep is None else keep
+        xyz, poses = self._world(link_frames)
+        mask = ~self._buried(xyz, poses) if keep is None else keep  # a given `keep` needs no burial test
         return xyz[mask].astype(np.float32), self.labels[mask]
