@@ -127,16 +127,9 @@ def sphere_scene(
     for vid, cam in cams.items():
         depth, idx = _cast(cam, spheres)
         labels = np.where(idx >= 0, spheres[np.maximum(idx, 0), 4], 0).astype(np.int16)
-        probs = np.zeros((NUM_CLASSES, height, width), np.float16)
-        np.put_along_axis(probs, labels[None].astype(np.int64), 1.0, axis=0)
-        person = (labels > 0).astype(np.int16) - 1
         rgb = PALETTE[labels] // 2 + 60
         frames.append(Frame(vid, frame_index, frame_index / 30.0, rgb.astype(np.uint8)))
-        parses.append(
-            PartParse(
-                vid, frame_index, labels, (labels > 0).astype(np.float32), person, probs, _keypoints(cam, spheres)
-            )
-        )
+        parses.append(parse_from_labels(vid, frame_index, labels, True, _keypoints(cam, spheres)))
         depths[vid] = depth
     gt_xyz, gt_labels = _surface_points(spheres)
     seen = _seen_by_any(gt_xyz, cams, depths)
@@ -156,7 +149,9 @@ def _seen_by_any(xyz: np.ndarray, cams: dict[str, CameraView], depths: dict[str,
     return seen
 
 
-def parse_from_labels(view_id: str, frame_index: int, labels: np.ndarray, with_probs: bool = False) -> PartParse:
+def parse_from_labels(
+    view_id: str, frame_index: int, labels: np.ndarray, with_probs: bool = False, keypoints: np.ndarray | None = None
+) -> PartParse:
     """A PartParse that reproduces given body14 labels uint8/int [H, W] exactly (score 1 on the
     person, one person with id 0); `with_probs` adds one-hot float16 probabilities [C, H, W]."""
     lab = np.asarray(labels).astype(np.int16)
@@ -165,4 +160,4 @@ def parse_from_labels(view_id: str, frame_index: int, labels: np.ndarray, with_p
         probs = np.zeros((NUM_CLASSES,) + lab.shape, np.float16)
         np.put_along_axis(probs, lab[None].astype(np.int64), 1.0, axis=0)
     person = (lab > 0).astype(np.int16) - 1
-    return PartParse(view_id, frame_index, lab, (lab > 0).astype(np.float32), person, probs)
+    return PartParse(view_id, frame_index, lab, (lab > 0).astype(np.float32), person, probs, keypoints)
