@@ -124,6 +124,7 @@ class FlowEstimator:
         self.preset = preset
         self.finest_scale = finest_scale
         self._dis: Any = None
+        self._grid_xy: tuple[np.ndarray, np.ndarray] = identity_maps(0, 0)
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """float32 [h, w, 2] flow from gray `a` to gray `b` (a(x) ~ b(x + flow(x)))."""
@@ -138,6 +139,13 @@ class FlowEstimator:
                 self._dis.setFinestScale(int(self.finest_scale))
         return self._dis.calc(a, b, None)
 
+    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Identity maps [h, w] (views of one cached grid, grown when a bigger one is asked for)."""
+        gx, gy = self._grid_xy
+        if gx.shape[0] < h or gx.shape[1] < w:
+            self._grid_xy = gx, gy = identity_maps(max(h, gx.shape[0]), max(w, gx.shape[1]))
+        return gx[:h, :w], gy[:h, :w]
+
     def _window_flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(backward flow, forward flow, consistent bool, residual uint8) at flow resolution."""
         import cv2
@@ -145,7 +153,7 @@ class FlowEstimator:
         fwd = self._flow(prev, cur)
         bwd = self._flow(cur, prev)
         h, w = cur.shape
-        gx, gy = identity_maps(h, w)
+        gx, gy = self._grid(h, w)
         bx, by = gx + bwd[..., 0], gy + bwd[..., 1]
         fwd_at = cv2.remap(fwd, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         d = bwd + fwd_at
@@ -172,9 +180,9 @@ class FlowEstimator:
         size = (x1 - x0, y1 - y0)
         flow = np.asarray(cv2.resize(bwd, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
         flow *= np.array([size[0] / cur_c.shape[1], size[1] / cur_c.shape[0]], dtype=np.float32)
-        gx, gy = identity_maps(size[1], size[0])
-        flow[..., 0] += gx + np.float32(x0)
-        flow[..., 1] += gy + np.float32(y0)
+        gx, gy = self._grid(y1, x1)
+        flow[..., 0] += gx[y0:, x0:]
+        flow[..., 1] += gy[y0:, x0:]
         reliable = cv2.resize(ok.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         residual = cv2.absdiff(prev_gray, cur_gray)
         residual[y0:y1, x0:x1] = cv2.resize(res, size, interpolation=cv2.INTER_NEAREST)
