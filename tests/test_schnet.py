@@ -199,6 +199,46 @@ def test_frozen_random_backbones_are_stored_whole(tmp_path):
     _same_logits(model, load_schnet(path))
 
 
+class _RedIsPerson(torch.nn.Module):
+    """Stand-in model: pixels with red > 0.5 are class 1, the rest background; counts its calls."""
+
+    def __init__(self, person_crop):
+        super().__init__()
+        self.image_size, self.person_crop, self.calls = 64, person_crop, 0
+
+    def forward(self, x):
+        self.calls += 1
+        red = x[:, :1]
+        return torch.cat([(0.5 - red) * 20, (red - 0.5) * 20], dim=1)
+
+
+def test_person_crop_inference_parses_the_person_box_again():
+    from openhuman.parsing.schnet.inference import predict_probs
+
+    rgb = np.zeros((240, 320, 3), dtype=np.uint8)
+    rgb[150:190, 200:206] = 255  # a thin "person": 6 px wide, under 2 px in the 64 px first pass
+    truth = rgb[..., 0] > 0
+    once = _RedIsPerson(None)
+    coarse = predict_probs(once, rgb).argmax(0).numpy() > 0
+    twice = _RedIsPerson(0.15)
+    fine = predict_probs(twice, rgb).argmax(0).numpy() > 0
+    assert (once.calls, twice.calls) == (1, 2)
+    iou = lambda a: (a & truth).sum() / (a | truth).sum()  # noqa: E731
+    assert iou(fine) > 0.85 and iou(fine) > iou(coarse) + 0.1
+    nobody = _RedIsPerson(0.15)
+    assert predict_probs(nobody, np.zeros((240, 320, 3), dtype=np.uint8)).argmax(0).max() == 0
+    assert nobody.calls == 1
+
+
+def test_person_crop_survives_the_checkpoint(tmp_path):
+    cfg = dataclasses.replace(TINY, person_crop=0.2)
+    path = tmp_path / "p.pt"
+    save_checkpoint(path, build_schnet(cfg), cfg)
+    assert load_schnet(path).person_crop == 0.2
+    with pytest.raises(ValueError, match="person_crop"):
+        build_schnet(dataclasses.replace(TINY, person_crop=-1.0))
+
+
 def test_backend_gives_body14_parse(tmp_path, scratch_model):
     from openhuman.parsing.base import Parser
 

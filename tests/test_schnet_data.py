@@ -16,6 +16,7 @@ from openhuman.parsing.schnet.data import (
     hflip_pair,
     lr_swap_table,
     open_pairs,
+    person_box,
     random_augment,
     read_cihp,
     read_lip,
@@ -123,6 +124,37 @@ def test_random_augment_flip_keeps_left_right_consistent():
         else:
             assert on_white.tolist() == [PART_ID["right hand"]]
     assert 0 < flipped < 12
+
+
+def test_person_box_is_grown_squared_and_clipped():
+    mask = np.zeros((100, 200), dtype=bool)
+    mask[20:60, 90:100] = True  # 40 tall, 10 wide
+    assert person_box(mask, 0.0) == (20, 60, 75, 115)  # widened to a 40 x 40 square about its centre
+    assert person_box(mask, 0.1) == (16, 64, 71, 119)  # 4 px (0.1 x 40) on every side, then square
+    assert person_box(mask, [0.0, 0.0, 0.5, 0.0]) == (20, 60, 65, 105)  # 20 px on the left, then square
+    assert person_box(mask, 1.0) == (0, 100, 35, 155)  # squared to 120 x 120, then clipped at top and bottom
+    few = np.zeros((100, 200), dtype=bool)
+    few[5, 5:10] = True
+    assert person_box(few, 0.1) is None
+
+
+def test_random_augment_person_crop_centres_the_person():
+    # A 20 x 10 "person" in a 200 x 200 image; with person crops on, it fills most of the sample
+    # and its labels stay on its pixels.
+    rgb = np.zeros((200, 200, 3), dtype=np.uint8)
+    labels = np.zeros((200, 200), dtype=np.uint8)
+    rgb[150:170, 30:40] = 255
+    labels[150:170, 30:40] = PART_ID["torso"]
+    swap = lr_swap_table(BODY14[1:])
+    aug = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=False, color_jitter=0.0, person_crop_prob=1.0)
+    for seed in range(5):
+        out_rgb, out_lab = random_augment(rgb, labels, 64, aug, swap, np.random.default_rng(seed), person_crop=0.15)
+        person = out_lab == PART_ID["torso"]
+        assert person.sum() > 0.2 * out_lab.size  # 0.5 % of the whole image, > 20 % of the crop
+        assert out_rgb[person, 0].mean() > 200 and out_rgb[out_lab == 0, 0].mean() < 50  # edges are resampled
+    whole = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=False, color_jitter=0.0, person_crop_prob=0.0)
+    _, out_lab = random_augment(rgb, labels, 64, whole, swap, np.random.default_rng(0), person_crop=0.15)
+    assert (out_lab == PART_ID["torso"]).sum() < 0.02 * out_lab.size
 
 
 def test_parsing_dataset_items(tmp_path):

@@ -1,8 +1,9 @@
 """Train SCHNet from scratch on synthetic captures and evaluate on clips it never saw.
 
-1. Generates (if missing) one capture per training clip (walk, run, jump, punch), a validation
-   capture (training clips, new camera azimuths) and held-out captures (dance_a, kick) under
-   --data, with `openhuman.synth.generate_capture` (in-place root motion, 4-view ring).
+1. Generates (if missing) one capture per training clip (the config's data.train_split, e.g.
+   walk,run,jump,punch), a validation capture (training clips, new camera azimuths) and held-out
+   captures (dance_a, kick) under --data, with `openhuman.synth.generate_capture` (in-place root
+   motion, 4-view ring, --size x --size pixels).
 2. Trains with `openhuman.parsing.schnet.train.train` and --config (default configs/schnet_synth.yaml).
 3. Evaluates best.pt on the held-out captures at full resolution (body14 mIoU, background
    excluded) and writes JSON to --json (default <out_dir>/heldout.json).
@@ -25,7 +26,6 @@ from openhuman.ontology import BODY14
 from openhuman.parsing.schnet.config import TrainConfig
 
 log = logging.getLogger("train_schnet_synth")
-TRAIN_CLIPS = ("walk", "run", "jump", "punch")
 HELDOUT_CLIPS = ("dance_a", "kick")
 
 
@@ -117,9 +117,12 @@ def main() -> None:
     if args.out:
         cfg.out_dir = args.out
     root = Path(cfg.data.root)
-    for i, clip in enumerate(TRAIN_CLIPS):
+    train_clips = tuple(c.strip() for c in cfg.data.train_split.split(",") if c.strip())
+    if set(train_clips) & set(HELDOUT_CLIPS):
+        raise SystemExit(f"data.train_split must not contain the held-out clips {', '.join(HELDOUT_CLIPS)}")
+    for i, clip in enumerate(train_clips):
         generate(root, clip, (clip,), args.views, args.frames, args.size, seed=i)
-    generate(root, "val", TRAIN_CLIPS, 2, 4, args.size, seed=100)
+    generate(root, "val", train_clips, 2, 4, args.size, seed=100)
     held = [
         generate(root, f"test_{c}", (c,), args.test_views, args.test_frames, args.size, seed=200 + i)
         for i, c in enumerate(HELDOUT_CLIPS)
@@ -129,7 +132,7 @@ def main() -> None:
     train_s = time.perf_counter() - t0
     result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride)
     result.update({"train": summary, "train_seconds": round(train_s, 1), "config": args.config,
-                   "train_clips": list(TRAIN_CLIPS), "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
+                   "train_clips": list(train_clips), "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
     if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated
         previous = json.loads(out.read_text())

@@ -34,6 +34,10 @@ class SchnetConfig:
     frozen when pretrained SAM and CLIP checkpoints are given, trained from scratch otherwise."""
     ftm_tokens: int = 8
     """Learnable tokens per SAM layer in the Fine-Tuning Module (m)."""
+    person_crop: float | None = None
+    """Person-centred second pass (None = off): the people found by a whole-image pass, their box
+    grown by this fraction of its size on every side (e.g. 0.15), are parsed again at full input
+    size. Set it before training: the model is then trained on such crops too."""
 
 
 @dataclass
@@ -63,6 +67,9 @@ class AugmentConfig:
     """Random horizontal flip (swaps left/right labels)."""
     color_jitter: float = 0.2
     """Brightness/contrast jitter amplitude (0 = off)."""
+    person_crop_prob: float = 0.75
+    """Share of training samples cut around the person when model.person_crop is set (the rest
+    stay whole images, which the first inference pass sees)."""
 
 
 @dataclass

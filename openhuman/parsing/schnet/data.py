@@ -192,10 +192,47 @@ def letterbox(rgb: np.ndarray, labels: np.ndarray | None, size: int, scale: floa
     return out, lab, (nh, nw)
 
 
+MIN_PERSON_PIXELS = 16
+
+
+def person_box(mask: np.ndarray, margin: float | np.ndarray) -> tuple[int, int, int, int] | None:
+    """Box (y0, y1, x0, x1) around the True pixels of `mask`, grown on each side by `margin` times
+    the box's longer side, then its shorter side widened to a square (so the letterboxed crop
+    fills the model's input with image, not padding), clipped to the image. `margin` is one
+    number or four (top, bottom, left, right). None when fewer than MIN_PERSON_PIXELS are True."""
+    if np.count_nonzero(mask) < MIN_PERSON_PIXELS:
+        return None
+    ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    y0, y1, x0, x1 = float(ys[0]), float(ys[-1] + 1), float(xs[0]), float(xs[-1] + 1)
+    top, bottom, left, right = np.broadcast_to(np.asarray(margin, dtype=np.float64), (4,)) * max(y1 - y0, x1 - x0)
+    y0, y1, x0, x1 = y0 - top, y1 + bottom, x0 - left, x1 + right
+    grow = (y1 - y0) - (x1 - x0)
+    x0, x1 = (x0 - grow / 2, x1 + grow / 2) if grow > 0 else (x0, x1)
+    y0, y1 = (y0 + grow / 2, y1 - grow / 2) if grow < 0 else (y0, y1)
+    h, w = mask.shape
+    return max(0, int(y0)), min(h, int(np.ceil(y1))), max(0, int(x0)), min(w, int(np.ceil(x1)))
+
+
 def random_augment(
-    rgb: np.ndarray, labels: np.ndarray, size: int, aug: AugmentConfig, swap: np.ndarray, rng: np.random.Generator
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    size: int,
+    aug: AugmentConfig,
+    swap: np.ndarray,
+    rng: np.random.Generator,
+    person_crop: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random scale, crop/pad to size x size, flip (left/right swapped) and jitter."""
+    """Random person crop, scale, crop/pad to size x size, flip (left/right swapped) and jitter.
+
+    With `person_crop` (the model's inference margin) a share `aug.person_crop_prob` of the
+    samples is first cut around the labelled person, each side's margin drawn from 0.5-1.5 times
+    `person_crop`, as the second inference pass sees it; the rest stay whole images for the first pass.
+    """
+    if person_crop is not None and rng.random() < aug.person_crop_prob:
+        box = person_box((labels > 0) & (labels != IGNORE), person_crop * rng.uniform(0.5, 1.5, 4))
+        if box is not None:
+            y0, y1, x0, x1 = box
+            rgb, labels = rgb[y0:y1, x0:x1], labels[y0:y1, x0:x1]
     scale = float(rng.uniform(aug.scale_min, aug.scale_max))
     rgb, lab, _ = letterbox(rgb, labels, size, scale)
     assert lab is not None
@@ -218,8 +255,17 @@ class ParsingDataset:
     padding = IGNORE).
     """
 
-    def __init__(self, pairs: PairList | ArrayPairs, size: int, aug: AugmentConfig, train: bool, seed: int = 0) -> None:
+    def __init__(
+        self,
+        pairs: PairList | ArrayPairs,
+        size: int,
+        aug: AugmentConfig,
+        train: bool,
+        seed: int = 0,
+        person_crop: float | None = None,
+    ) -> None:
         self.pairs = pairs
+        self.person_crop = person_crop
         self.size = size
         self.aug = aug
         self.train = train
@@ -233,7 +279,7 @@ class ParsingDataset:
         rgb, lab = self.pairs[i]
         if self.train:
             rng = np.random.default_rng([self.seed, i, int(np.random.randint(0, 2**31 - 1))])
-            rgb, lab = random_augment(rgb, lab, self.size, self.aug, self.swap, rng)
+            rgb, lab = random_augment(rgb, lab, self.size, self.aug, self.swap, rng, self.person_crop)
         else:
             rgb, lab2, _ = letterbox(rgb, lab, self.size)
             assert lab2 is not None

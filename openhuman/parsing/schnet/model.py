@@ -77,6 +77,7 @@ class SchnetModel(nn.Module):
         self.clip = clip_model
         self.tokenizer = tokenizer
         self.image_size = cfg.image_size
+        self.person_crop = cfg.person_crop
         self.prompt_template = cfg.prompt_template
         sam_dim = int(self.sam.patch_embed.proj.out_channels)
         clip_dim = int(self.clip.visual.conv1.out_channels)
@@ -201,6 +202,8 @@ def build_schnet(cfg: SchnetConfig, key_prefix: str = "parser.schnet") -> Schnet
         raise ValueError(f"unknown SCHNet size {cfg.size!r}; choose one of {', '.join(SIZES)}")
     if cfg.image_size % 16 or cfg.image_size < 32:
         raise ValueError(f"image_size must be a multiple of 16 and >= 32, got {cfg.image_size}")
+    if cfg.person_crop is not None and not 0 <= cfg.person_crop <= 2:
+        raise ValueError(f"person_crop must be a margin fraction in [0, 2] or null, got {cfg.person_crop}")
     spec = SIZES[cfg.size]
     sam = backbones.build_sam_image_encoder(spec.sam, cfg.sam_checkpoint, f"{key_prefix}.sam_checkpoint")
     clip, _, tokenizer = backbones.build_clip(spec.clip, cfg.clip_checkpoint, f"{key_prefix}.clip_checkpoint")

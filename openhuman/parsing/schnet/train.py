@@ -25,6 +25,7 @@ from openhuman.metrics import IGNORE, confusion_matrix, iou_per_class, mean_iou
 from openhuman.parsing.schnet.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from openhuman.parsing.schnet.config import TrainConfig
 from openhuman.parsing.schnet.data import ParsingDataset, open_pairs
+from openhuman.parsing.schnet.inference import predict_probs
 from openhuman.parsing.schnet.model import SchnetModel, build_schnet
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def _batches(loader: torch.utils.data.DataLoader) -> Iterator[tuple[torch.Tensor
 def evaluate(
     model: SchnetModel, dataset: ParsingDataset, device: torch.device, max_images: int | None = None
 ) -> dict[str, Any]:
-    """mIoU (background excluded, openhuman.metrics) over up to `max_images` evenly spaced items."""
+    """mIoU (background excluded, openhuman.metrics) over up to `max_images` evenly spaced items,
+    each parsed as inference does (`predict_probs`, person crop included) at its own resolution."""
     n = len(dataset)
     idx = np.unique(np.linspace(0, n - 1, min(n, max_images or n)).round().astype(int))
     k = len(model.vocabulary) + 1
@@ -101,10 +103,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     for i in idx:
-        image, labels = dataset[int(i)]
-        with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-            logits = model(torch.from_numpy(image)[None].to(device))
-        pred = logits.argmax(1)[0].cpu().numpy()
+        rgb, labels = dataset.pairs[int(i)]
+        pred = predict_probs(model, rgb, device).argmax(0).numpy()
         conf += confusion_matrix(pred, labels, k)
     model.train(was_training)
     ious = iou_per_class(conf)
@@ -131,7 +131,9 @@ def _datasets(cfg: TrainConfig) -> tuple[ParsingDataset, ParsingDataset | None]:
         keep = np.linspace(0, len(train_pairs) - 1, d.max_samples).round().astype(int)
         train_pairs.images = [train_pairs.images[i] for i in keep]  # type: ignore[assignment]
         train_pairs.labels = [train_pairs.labels[i] for i in keep]  # type: ignore[assignment]
-    train_ds = ParsingDataset(train_pairs, cfg.model.image_size, cfg.augment, train=True, seed=cfg.seed)
+    train_ds = ParsingDataset(
+        train_pairs, cfg.model.image_size, cfg.augment, train=True, seed=cfg.seed, person_crop=cfg.model.person_crop
+    )
     val_ds = None
     if d.val_split:
         val_pairs = open_pairs(d.format, d.root, d.val_split, d.frame_stride)
