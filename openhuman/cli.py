@@ -182,18 +182,20 @@ def parse(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from openhuman.parse2d import count_frames, parse_to_dir
+    from openhuman.sources import open_source
 
     if stride < 1 or (max_frames is not None and max_frames < 1):
         raise InputError("--stride and --max-frames must be >= 1")
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
     cfg = _parser_config_for_cli(backend, static, config)
-    total = count_frames(source, stride, max_frames)
+    src = open_source(source)
+    total = count_frames(src, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=total is not None and total < 10) as bar:
         task = bar.add_task("parse", total=total)
         summary = parse_to_dir(
-            source, out, query=query, parser_cfg=cfg, stride=stride, max_frames=max_frames,
+            src, out, query=query, parser_cfg=cfg, stride=stride, max_frames=max_frames,
             on_frame=lambda n: bar.update(task, completed=n),
         )  # fmt: skip
     Console().print(

@@ -24,6 +24,7 @@ from openhuman.errors import InputError
 from openhuman.io import write_json_atomic, write_png_atomic
 from openhuman.ontology import BODY14, NUM_CLASSES
 from openhuman.parsing.config import ParserConfig
+from openhuman.sources import Source, open_source
 from openhuman.types import Frame, PartParse
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,6 @@ class ParseSummary:
     parse_fps: float
     """Frames per second of the parser alone."""
     total_s: float
-
-
-def is_single_image(source: str | os.PathLike[str]) -> bool:
-    from openhuman.video import IMAGE_SUFFIXES
-
-    p = Path(source)
-    return p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
 
 
 def resolve_query(query: str | None) -> tuple[tuple[int, ...], dict[str, Any]]:
@@ -68,7 +62,7 @@ def resolve_query(query: str | None) -> tuple[tuple[int, ...], dict[str, Any]]:
 
 
 def parse_to_dir(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Source,
     out_dir: str | os.PathLike[str],
     query: str | None = None,
     parser_cfg: ParserConfig | None = None,
@@ -80,7 +74,7 @@ def parse_to_dir(
     """Parse every selected frame of `source` and write masks, RLE JSON, overlay and summary.
 
     Args:
-        source: video file, image folder or single image.
+        source: video file, image folder or single image (a path, or opened by `open_source`).
         out_dir: output folder (created).
         query: free text ("left hand"); None = all body14 parts.
         parser_cfg: parser settings; a single image switches mediapipe to static mode.
@@ -88,18 +82,19 @@ def parse_to_dir(
         parse_fn: use this instead of building a parser (e.g. a tracker's `step`).
         on_frame: progress callback, called with the number of frames done.
     """
-    from openhuman.video import open_frames
-
     t_start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     part_ids, query_info = resolve_query(query)
-    single = is_single_image(source)
+    src = source if isinstance(source, Source) else open_source(source)
+    if len(src.view_ids) > 1:
+        raise InputError(f"{src.path} is a multi-view capture; parse it with `openhuman run {src.path}`")
+    single = src.is_single_image
     cfg = parser_cfg or ParserConfig()
     if single:
         cfg = dataclasses.replace(cfg, mediapipe=dataclasses.replace(cfg.mediapipe, static_image_mode=True))
-    frames = open_frames(source, start=0, stride=stride, max_frames=max_frames)
+    frames = (views[0] for views in src.synced(0, stride, max_frames))
     parser = None
     if parse_fn is None:
         from openhuman.parsing.base import Parser
@@ -107,7 +102,7 @@ def parse_to_dir(
         parser = Parser.from_config(cfg)
         parse_fn = parser
     try:
-        stats = _run(frames, parse_fn, part_ids, out, single, source, on_frame)
+        stats = _run(frames, parse_fn, part_ids, out, src, on_frame)
     finally:
         if parser is not None:
             parser.close()
@@ -115,7 +110,7 @@ def parse_to_dir(
     n = len(stats["per_frame"])
     fps = n / stats["parse_s"] if stats["parse_s"] > 0 else 0.0
     summary = {
-        "source": str(source), "frames": n, "query": query_info, "backend": cfg.backend,
+        "source": str(src.path), "frames": n, "query": query_info, "backend": cfg.backend,
         "parts_per_frame": stats["per_frame"],
         "timings": {"parse_s": round(stats["parse_s"], 3), "total_s": round(total, 3), "parse_fps": round(fps, 2)},
         "outputs": {"masks": "masks/", "rle": "masks.json", "overlay": stats["overlay"]},
@@ -130,19 +125,21 @@ def _run(
     parse_fn: Callable[[Frame], PartParse],
     part_ids: tuple[int, ...],
     out: Path,
-    single: bool,
-    source: Any,
+    src: Source,
     on_frame: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     from openhuman.masks import MaskExporter, draw_overlay, masks_for_query
 
     per_frame: list[dict[str, Any]] = []
     parse_s = 0.0
+    from openhuman.video import VideoWriter
+
+    single = src.is_single_image
     overlay_name = "overlay.png" if single else "overlay.mp4"
-    writer = None if single else _video_writer(out / overlay_name, source)
+    writer = None if single else VideoWriter(out / overlay_name, fps=src.fps)
     # the video writer finishes (or, on error, discards its file) before the mask exporter does
     with MaskExporter(out, part_ids) as exporter, writer if writer is not None else nullcontext():
-        for frame in _nonempty(frames, source):
+        for frame in _nonempty(frames, src.path):
             t0 = time.perf_counter()
             parse = parse_fn(frame)
             parse_s += time.perf_counter() - t0
@@ -160,18 +157,6 @@ def _run(
     return {"per_frame": per_frame, "parse_s": parse_s, "overlay": overlay_name}
 
 
-def _video_writer(path: Path, source: Any) -> Any:
-    from openhuman.video import VideoWriter, probe_video
-
-    fps = 30.0
-    if Path(source).is_file():
-        try:
-            fps = probe_video(source).fps or 30.0
-        except InputError:
-            fps = 30.0
-    return VideoWriter(path, fps=fps)
-
-
 def _nonempty(frames: Iterable[Frame], source: Any) -> Iterator[Frame]:
     n = 0
     for f in frames:
@@ -181,19 +166,9 @@ def _nonempty(frames: Iterable[Frame], source: Any) -> Iterator[Frame]:
         raise InputError(f"{source}: no frames selected (check --stride/--max-frames)")
 
 
-def count_frames(source: str | os.PathLike[str], stride: int = 1, max_frames: int | None = None) -> int | None:
-    """Number of frames `parse_to_dir` will read (None when unknown), for progress bars."""
-    from openhuman.video import IMAGE_SUFFIXES, probe_video
-
-    p = Path(source)
-    try:
-        if p.is_dir():
-            n = sum(1 for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        elif is_single_image(p):
-            n = 1
-        else:
-            n = probe_video(p).frame_count
-    except (InputError, OSError):
+def count_frames(src: Source, stride: int = 1, max_frames: int | None = None) -> int | None:
+    """Number of frames `parse_to_dir` will read from `src` (None when unknown), for progress bars."""
+    if src.frame_count is None:
         return None
-    n = (n + stride - 1) // max(stride, 1)
+    n = (src.frame_count + stride - 1) // max(stride, 1)
     return min(n, max_frames) if max_frames is not None else n

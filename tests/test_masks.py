@@ -160,3 +160,13 @@ def test_parse_cli_single_image_and_bad_input(tmp_path):
     assert (out / "masks" / "000000.png").is_file()
     res = CliRunner().invoke(app, ["parse", str(tmp_path / "missing.mp4"), "--out", str(out)])
     assert res.exit_code == 2
+
+
+def test_parse_cli_sends_a_multi_view_capture_to_run(synth_capture, tmp_path):
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    res = CliRunner().invoke(app, ["parse", str(synth_capture), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "openhuman run" in res.output
+    assert not (tmp_path / "out").exists()
