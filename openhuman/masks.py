@@ -47,24 +47,27 @@ def masks_for_query(parse: PartParse, part_ids: Iterable[int]) -> PartMasks:
         scores float32 [N] (mean `parse.scores` inside each mask), track_ids int64 [N].
     """
     ids = _check_part_ids(part_ids)
-    labels, person = parse.labels, parse.person_ids
-    h, w = labels.shape
-    masks, labs, scores, tracks = [], [], [], []
-    wanted = np.isin(labels, ids)
-    people = np.unique(person[wanted]) if wanted.any() else np.zeros(0, np.int64)
-    for pid in people:
+    h, w = parse.labels.shape
+    crops, labs, scores, tracks = [], [], [], []
+    wanted = np.isin(parse.labels, ids)
+    rows, cols = np.flatnonzero(wanted.any(1)), np.flatnonzero(wanted.any(0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else (slice(0, 0),) * 2
+    labels, person, score = parse.labels[box], parse.person_ids[box], parse.scores[box]  # the queried parts' box
+    for pid in np.unique(person[wanted[box]]):
         is_person = person == pid
         for part in ids:
             m = is_person & (labels == part)
             if not m.any():
                 continue
-            masks.append(m)
+            crops.append(m)
             labs.append(part)
-            scores.append(float(parse.scores[m].mean()))
+            scores.append(float(score[m].mean()))
             tracks.append(int(pid))
+    masks = np.zeros((len(crops), h, w), bool)
+    if crops:
+        masks[(slice(None), *box)] = crops
     return PartMasks(
-        view_id=parse.view_id, frame_index=parse.frame_index,
-        masks=np.stack(masks) if masks else np.zeros((0, h, w), bool),
+        view_id=parse.view_id, frame_index=parse.frame_index, masks=masks,
         labels=np.asarray(labs, np.int64), scores=np.asarray(scores, np.float32),
         track_ids=np.asarray(tracks, np.int64),
     )  # fmt: skip
@@ -90,14 +93,6 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
     return mask_utils.decode(obj).astype(bool)
 
 
-def _bbox(mask: np.ndarray) -> list[float]:
-    ys = np.flatnonzero(mask.any(1))
-    xs = np.flatnonzero(mask.any(0))
-    if not ys.size:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1)]
-
-
 def label_map(masks: PartMasks, height: int, width: int) -> np.ndarray:
     """uint8 [height, width]: the masks' body14 ids, 0 elsewhere (later masks win overlaps)."""
     out = np.zeros((height, width), np.uint8)
@@ -109,18 +104,29 @@ def label_map(masks: PartMasks, height: int, width: int) -> np.ndarray:
 def coco_annotations(masks: PartMasks) -> list[dict[str, Any]]:
     """COCO-style annotations (without ids) of the non-empty masks: category_id = body14 id,
     RLE segmentation, area, bbox, iscrowd, score and track_id."""
+    from pycocotools import mask as mask_utils
+
+    if not len(masks.masks):
+        return []
+    rles = mask_utils.encode(np.asfortranarray(masks.masks.transpose(1, 2, 0), dtype=np.uint8))  # one call for all
+    areas, boxes = mask_utils.area(rles), mask_utils.toBbox(rles)
     return [
         {
             "category_id": int(lab),
-            "segmentation": encode_rle(m),
-            "area": int(m.sum()),
-            "bbox": _bbox(m),
+            "segmentation": {
+                "size": [int(rle["size"][0]), int(rle["size"][1])],
+                "counts": rle["counts"].decode("ascii"),
+            },
+            "area": int(area),
+            "bbox": [float(v) for v in box],
             "iscrowd": 0,
             "score": round(float(score), 4),
             "track_id": int(track),
         }  # fmt: skip
-        for m, lab, score, track in zip(masks.masks, masks.labels, masks.scores, masks.track_ids, strict=True)
-        if m.any()
+        for rle, area, box, lab, score, track in zip(
+            rles, areas, boxes, masks.labels, masks.scores, masks.track_ids, strict=True
+        )
+        if area > 0
     ]
 
 
