@@ -202,14 +202,15 @@ def test_frozen_random_backbones_are_stored_whole(tmp_path):
 class _RedIsPerson(torch.nn.Module):
     """Stand-in model: pixels with red > 0.5 are class 1, the rest background; counts its calls."""
 
-    def __init__(self, person_crop):
+    def __init__(self, person_crop, flip_test=False):
         super().__init__()
-        self.image_size, self.person_crop, self.calls = 64, person_crop, 0
+        self.image_size, self.person_crop, self.flip_test, self.calls = 64, person_crop, flip_test, 0
+        self.vocabulary = ["left hand", "right hand"]
 
     def forward(self, x):
         self.calls += 1
         red = x[:, :1]
-        return torch.cat([(0.5 - red) * 20, (red - 0.5) * 20], dim=1)
+        return torch.cat([(0.5 - red) * 20, (red - 0.5) * 20, torch.full_like(red, -30.0)], dim=1)
 
 
 def test_person_crop_inference_parses_the_person_box_again():
@@ -230,11 +231,27 @@ def test_person_crop_inference_parses_the_person_box_again():
     assert nobody.calls == 1
 
 
+def test_flip_test_averages_the_mirrored_parse_with_left_and_right_swapped():
+    from openhuman.parsing.schnet.inference import predict_probs
+
+    rgb = np.zeros((48, 80, 3), dtype=np.uint8)
+    rgb[10:30, 5:25] = 255  # off-centre, so a mirror not flipped back would miss it
+    plain = predict_probs(_RedIsPerson(None), rgb)
+    model = _RedIsPerson(None, flip_test=True)
+    both = predict_probs(model, rgb)
+    assert model.calls == 2
+    assert plain[1, 15:25, 10:20].min() > 0.99  # the stand-in calls red "left hand"
+    # in the mirror it is also "left hand": swapped back, it counts as "right hand" here
+    assert np.allclose(both[1, 15:25, 10:20], 0.5, atol=0.01) and np.allclose(both[2, 15:25, 10:20], 0.5, atol=0.01)
+    assert both[0, :, 40:].min() > 0.99
+
+
 def test_person_crop_survives_the_checkpoint(tmp_path):
     cfg = dataclasses.replace(TINY, person_crop=0.2)
     path = tmp_path / "p.pt"
     save_checkpoint(path, build_schnet(cfg), cfg)
     assert load_schnet(path).person_crop == 0.2
+    assert load_schnet(path, dataclasses.replace(cfg, flip_test=True)).flip_test  # an inference setting
     with pytest.raises(ValueError, match="person_crop"):
         build_schnet(dataclasses.replace(TINY, person_crop=-1.0))
 

@@ -52,7 +52,7 @@ def generate(root: Path, name: str, clips: tuple[str, ...], views: int, frames: 
     return out
 
 
-def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int) -> dict:
+def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int, flip_test: bool = False) -> dict:
 
     from openhuman.capture import Capture
     from openhuman.metrics import confusion_matrix, iou_per_class, mean_iou
@@ -60,6 +60,7 @@ def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int) -> dic
     from openhuman.parsing.schnet.inference import predict_probs
 
     model = load_schnet(checkpoint)
+    model.flip_test = flip_test
     if list(model.vocabulary) != list(BODY14[1:]):
         raise SystemExit("the checkpoint's vocabulary is not body14")
     total = np.zeros((15, 15), dtype=np.int64)
@@ -102,6 +103,7 @@ def main() -> None:
     ap.add_argument("--eval-stride", type=int, default=2, help="evaluate every n-th held-out frame")
     ap.add_argument("--json", default=None, help="result JSON (default <out_dir>/heldout.json)")
     ap.add_argument("--skip-train", action="store_true", help="only evaluate an existing best.pt")
+    ap.add_argument("--flip-test", action="store_true", help="evaluate with test-time flip (schnet.flip_test)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     for name in ("openhuman", "train_schnet_synth"):
@@ -130,8 +132,8 @@ def main() -> None:
     t0 = time.perf_counter()
     summary = {} if args.skip_train else train(cfg)
     train_s = time.perf_counter() - t0
-    result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride)
-    result.update({"train": summary, "train_seconds": round(train_s, 1), "config": args.config,
+    result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride, args.flip_test)
+    result.update({"flip_test": args.flip_test, "train": summary, "train_seconds": round(train_s, 1), "config": args.config,
                    "train_clips": list(train_clips), "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
     if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated

@@ -123,6 +123,8 @@ def load_schnet(
     )
     model = build_schnet(build_cfg, key_prefix=prefix)
     load_weights(model, data, key, str(path))
+    if cfg is not None:
+        model.flip_test = cfg.flip_test
     if cfg is not None and list(cfg.vocabulary) != list(model.vocabulary):
         model.set_vocabulary(list(cfg.vocabulary))
         log.info("SCHNet vocabulary set to %d classes (trained with %d)", len(cfg.vocabulary), len(data["vocabulary"]))

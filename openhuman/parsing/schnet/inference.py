@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from openhuman.parsing.schnet.data import letterbox, person_box
+from openhuman.parsing.schnet.data import letterbox, lr_swap_table, person_box
 from openhuman.parsing.schnet.model import SchnetModel
 
 
@@ -37,10 +37,20 @@ def predict_probs(model: SchnetModel, rgb: np.ndarray, device: str | torch.devic
 
     The image is resized so its long side is `model.image_size` and zero-padded to a square (as
     in training), the softmax is cropped to the image area and resized back to H x W. Models
-    trained with `person_crop` get the second, person-centred pass described in the module doc.
+    trained with `person_crop` get the second, person-centred pass described in the module doc;
+    with `model.flip_test` the result is averaged with the mirrored image's (left/right swapped).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
+    probs = _parse(model, rgb, device)
+    if model.flip_test:
+        swap = torch.from_numpy(lr_swap_table(model.vocabulary)[: probs.shape[0]].astype(np.int64))
+        mirrored = _parse(model, np.ascontiguousarray(rgb[:, ::-1]), device).flip(-1)
+        probs = (probs + mirrored[swap]) / 2  # class c here is class swap[c] in the mirror
+    return probs
+
+
+def _parse(model: SchnetModel, rgb: np.ndarray, device: str | torch.device) -> torch.Tensor:
     probs = _whole_image(model, rgb, device)
     if model.person_crop is None:
         return probs

@@ -78,6 +78,7 @@ class SchnetModel(nn.Module):
         self.tokenizer = tokenizer
         self.image_size = cfg.image_size
         self.person_crop = cfg.person_crop
+        self.flip_test = cfg.flip_test
         self.prompt_template = cfg.prompt_template
         sam_dim = int(self.sam.patch_embed.proj.out_channels)
         clip_dim = int(self.clip.visual.conv1.out_channels)
