@@ -37,7 +37,8 @@ class SchnetConfig:
     person_crop: float | None = None
     """Person-centred second pass (None = off): the people found by a whole-image pass, their box
     grown by this fraction of its size on every side (e.g. 0.15), are parsed again at full input
-    size. Set it before training: the model is then trained on such crops too."""
+    size. A training setting (the model is trained on such crops too); inference takes the
+    checkpoint's value."""
     flip_test: bool = False
     """Test-time flip: average the parse with that of the mirrored image (left/right classes
     swapped back). Twice the compute; an inference setting (the parser config's value is used)."""
