@@ -6,6 +6,7 @@ directory has cameras (so lifting), depth and ground truth.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ class Source:
         return self.capture.gt_3d(index)
 
 
-def open_source(path: str | Path) -> Source:
+def open_source(path: str | os.PathLike[str]) -> Source:
     """Open a capture directory, a video file, an image folder or a single image."""
     p = Path(path)
     if not p.exists():
