@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--config", default="configs/schnet_synth.yaml")
     ap.add_argument("--data", default=None, help="data root (default: the config's data.root)")
     ap.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    ap.add_argument("--train-clips", default=None, help="override the config's data.train_split (comma list)")
     ap.add_argument("--frames", type=int, default=40, help="frames per training clip and view")
     ap.add_argument("--views", type=int, default=4, help="cameras per training clip")
     ap.add_argument("--test-views", type=int, default=4, help="cameras per held-out clip")
@@ -116,6 +117,8 @@ def main() -> None:
         cfg.data.root = args.data
     if args.steps:
         cfg.steps = args.steps
+    if args.train_clips:
+        cfg.data.train_split = args.train_clips
     if args.out:
         cfg.out_dir = args.out
     root = Path(cfg.data.root)
