@@ -54,11 +54,6 @@ class SchnetParser(Parser):
     def from_config(cls, cfg: ParserConfig) -> SchnetParser:
         """Load `cfg.schnet.checkpoint` onto `cfg.device` with `cfg.schnet.vocabulary`."""
         sc = cfg.schnet
-        if not sc.checkpoint:
-            raise CheckpointError(
-                "parser.schnet.checkpoint: not set — point it at a .pt written by `openhuman train` "
-                "(e.g. configs/schnet_synth.yaml -> runs/schnet_synth/best.pt)"
-            )
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise CheckpointError("parser.device: 'cuda' requested but no GPU is available; use 'cpu'")
         model = load_schnet(sc.checkpoint, sc, key="parser.schnet.checkpoint")

@@ -99,7 +99,10 @@ def load_schnet(
     with frozen backbones, the SAM/CLIP files to rebuild them from.
     """
     if not path:
-        raise CheckpointError(f"{key}: not set — point it at a .pt written by `openhuman train`")
+        raise CheckpointError(
+            f"{key}: not set — point it at a .pt written by `openhuman train` "
+            "(e.g. configs/schnet_synth.yaml -> runs/schnet_synth/best.pt)"
+        )
     data = read_checkpoint(path, key)
     try:
         saved = from_dict(SchnetConfig, data["config"], "checkpoint.config")
