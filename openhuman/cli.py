@@ -154,16 +154,9 @@ def synth(
 
 
 def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
-    from openhuman.config import PipelineConfig, load_config
-    from openhuman.parsing.base import BACKENDS
-    from openhuman.parsing.config import ParserConfig
-
-    cfg = load_config(config, PipelineConfig).parser if config else ParserConfig()
-    backend = backend or cfg.backend
-    if backend not in BACKENDS:
-        raise InputError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    cfg.backend = backend  # type: ignore[assignment]
-    cfg.mediapipe.static_image_mode = static or (config is not None and cfg.mediapipe.static_image_mode)
+    """The parser section of `_pipeline_config`, with --static on top."""
+    cfg = _pipeline_config(config, None, backend).parser
+    cfg.mediapipe.static_image_mode = static or cfg.mediapipe.static_image_mode
     return cfg
 
 
@@ -270,6 +263,10 @@ def _pipeline_config(
             raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
         cfg = dataclasses.replace(cfg, query=query)
     if backend is not None:
+        from openhuman.parsing.base import BACKENDS
+
+        if backend not in BACKENDS:
+            raise InputError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         cfg.parser.backend = backend  # type: ignore[assignment]
     if keyframe_interval is not None:
         if keyframe_interval < 1:

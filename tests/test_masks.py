@@ -170,3 +170,14 @@ def test_parse_cli_sends_a_multi_view_capture_to_run(synth_capture, tmp_path):
     res = CliRunner().invoke(app, ["parse", str(synth_capture), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "openhuman run" in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_unknown_backend_is_a_one_line_input_error(synth_capture, tmp_path):
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    for args in (["parse", str(synth_capture)], ["run", str(synth_capture)]):
+        res = CliRunner().invoke(app, [*args, "--backend", "sam3", "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and "unknown --backend 'sam3'" in res.output, res.output
+    assert not (tmp_path / "out").exists()
