@@ -89,7 +89,7 @@ def load_weights(model: SchnetModel, data: dict[str, Any], key: str, source: str
 
 
 def load_schnet(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None,
     cfg: SchnetConfig | None = None,
     key: str = "parser.schnet.checkpoint",
 ) -> SchnetModel:
