@@ -53,25 +53,18 @@ def generate(root: Path, name: str, clips: tuple[str, ...], views: int, frames: 
 
 
 def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int, flip_test: bool = False) -> dict:
+    """Body14 confusion of the checkpoint on `captures`, parsed by the `schnet` backend through
+    `openhuman.evaluate.evaluate_capture` (what `openhuman eval` runs)."""
+    from openhuman.evaluate import evaluate_capture
+    from openhuman.metrics import iou_per_class, mean_iou
+    from openhuman.parsing.config import ParserConfig
+    from openhuman.parsing.schnet.config import SchnetConfig
 
-    from openhuman.capture import Capture
-    from openhuman.metrics import confusion_matrix, iou_per_class, mean_iou
-    from openhuman.parsing.schnet.checkpoint import load_schnet
-    from openhuman.parsing.schnet.inference import predict_probs
-
-    model = load_schnet(checkpoint)
-    model.flip_test = flip_test
-    if list(model.vocabulary) != list(BODY14[1:]):
-        raise SystemExit("the checkpoint's vocabulary is not body14")
+    cfg = ParserConfig(backend="schnet", schnet=SchnetConfig(checkpoint=str(checkpoint), flip_test=flip_test))
     total = np.zeros((15, 15), dtype=np.int64)
     per_clip = {}
     for path in captures:
-        cap = Capture.open(path)
-        conf = np.zeros((15, 15), dtype=np.int64)
-        for view in cap.view_ids:
-            for frame in cap.frames(view, stride=stride):
-                pred = predict_probs(model, frame.rgb).argmax(0).numpy()
-                conf += confusion_matrix(pred, cap.gt_2d(view, frame.index), 15)
+        conf = evaluate_capture(path, cfg, stride=stride).overall
         per_clip[path.name] = mean_iou(conf)
         total += conf
         log.info("held-out %s: body14 mIoU %.4f", path.name, per_clip[path.name])
