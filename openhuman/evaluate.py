@@ -34,16 +34,22 @@ class EvalResult:
 
     views: dict[str, np.ndarray] = field(default_factory=dict)
     """view id -> int64 [15, 15] body14 confusion."""
-    frames: int = 0
-    """Parsed view-frames."""
-    parse_seconds: float = 0.0
-    """Time spent inside the parser."""
     view_frames: dict[str, int] = field(default_factory=dict)
     """view id -> parsed frames."""
     view_seconds: dict[str, float] = field(default_factory=dict)
     """view id -> seconds inside the parser (per-view speed)."""
     view_first_seconds: dict[str, float] = field(default_factory=dict)
     """view id -> seconds of the view's first frame (includes model start-up)."""
+
+    @property
+    def frames(self) -> int:
+        """Parsed view-frames."""
+        return sum(self.view_frames.values())
+
+    @property
+    def parse_seconds(self) -> float:
+        """Time spent inside the parser."""
+        return sum(self.view_seconds.values())
 
     def steady_fps(self, view: str) -> float | None:
         """Frames/s of a view after its first frame (model start-up excluded); None if < 2 frames."""
@@ -140,13 +146,11 @@ def evaluate_capture(
                 t0 = time.perf_counter()
                 parse = parser(frame)
                 dt = time.perf_counter() - t0
-                result.parse_seconds += dt
                 result.view_seconds[view] += dt
                 if not result.view_frames[view]:
                     result.view_first_seconds[view] = dt
                 result.view_frames[view] += 1
                 conf += confusion_matrix(parse.labels, cap.gt_2d(view, frame.index), NUM_CLASSES)
-                result.frames += 1
                 if on_frame is not None:
                     on_frame(result.frames)
             result.views[view] = conf

@@ -68,12 +68,12 @@ def main() -> None:
             res = evaluate_capture(cap, cfg)
             for v, conf in res.views.items():
                 total.views[f"{clip}/{v}"] = conf
+                total.view_frames[f"{clip}/{v}"] = res.view_frames[v]
+                total.view_seconds[f"{clip}/{v}"] = res.view_seconds[v]
                 fps = res.view_frames[v] / res.view_seconds[v]
                 steady = res.steady_fps(v)
                 steady_fps.append(steady or 0.0)
                 speed.add_row(clip, v, str(res.view_frames[v]), f"{fps:.1f}", f"{steady or 0:.1f}")
-            total.frames += res.frames
-            total.parse_seconds += res.parse_seconds
             per_clip[clip] = {"generate_s": round(gen_s, 2), **res.to_dict()}
             console.print(results_table(res, title=f"IoU on synthetic clip {clip!r}"))
     console.print(speed)
