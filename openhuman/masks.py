@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from openhuman.arrays import mask_box
 from openhuman.io import write_json_atomic, write_png_atomic
 from openhuman.ontology import BODY14, NUM_CLASSES, PALETTE
 from openhuman.types import PartMasks, PartParse
@@ -50,8 +51,8 @@ def masks_for_query(parse: PartParse, part_ids: Iterable[int]) -> PartMasks:
     h, w = parse.labels.shape
     crops, labs, scores, tracks = [], [], [], []
     wanted = np.isin(parse.labels, ids)
-    rows, cols = np.flatnonzero(wanted.any(1)), np.flatnonzero(wanted.any(0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else (slice(0, 0),) * 2
+    y0, y1, x0, x1 = mask_box(wanted) or (0, 0, 0, 0)
+    box = (slice(y0, y1), slice(x0, x1))
     labels, person, score = parse.labels[box], parse.person_ids[box], parse.scores[box]  # the queried parts' box
     for pid in np.unique(person[wanted[box]]):
         is_person = person == pid

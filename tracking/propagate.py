@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from openhuman.arrays import mask_box
+
 log = logging.getLogger(__name__)
 
 
@@ -89,15 +91,16 @@ def person_roi(person_ids: np.ndarray, margin: int) -> Roi | None:
 
 def mask_roi(mask: np.ndarray, margin: int) -> Roi | None:
     """Padded bounding window of the true pixels of bool [H, W]; None when there are none."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if rows.size == 0:
+    box = mask_box(mask)
+    if box is None:
         return None
+    y0, y1, x0, x1 = box
     H, W = mask.shape
     return (
-        max(0, int(rows[0]) - margin),
-        min(H, int(rows[-1]) + 1 + margin),
-        max(0, int(cols[0]) - margin),
-        min(W, int(cols[-1]) + 1 + margin),
+        max(0, y0 - margin),
+        min(H, y1 + margin),
+        max(0, x0 - margin),
+        min(W, x1 + margin),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from openhuman.arrays import to_float16
+from openhuman.arrays import mask_box, to_float16
 
 PERSON_MIN_PROB = 0.02
 """Person probabilities below this count as 0 (outside the region every pixel is background)."""
@@ -17,14 +17,13 @@ PERSON_MIN_PROB = 0.02
 
 def person_region(p: np.ndarray) -> tuple[int, int, int, int] | None:
     """Bounding box (x0, y0, x1, y1) of person probability >= PERSON_MIN_PROB, padded; None if empty."""
-    mask = p >= PERSON_MIN_PROB
-    rows = np.flatnonzero(mask.any(1))
-    if not rows.size:
+    box = mask_box(p >= PERSON_MIN_PROB)
+    if box is None:
         return None
-    cols = np.flatnonzero(mask.any(0))
+    y0, y1, x0, x1 = box
     h, w = p.shape
     pad = max(2, int(0.01 * max(h, w)))
-    return (max(cols[0] - pad, 0), max(rows[0] - pad, 0), min(cols[-1] + pad + 1, w), min(rows[-1] + pad + 1, h))
+    return (max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h))
 
 
 def merge_people(parts: list[np.ndarray], owner: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

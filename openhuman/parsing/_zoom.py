@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from openhuman.arrays import mask_box
 from openhuman.parsing._bodysplit import PoseLandmarks
 from openhuman.parsing._mp_runtime import PoseResult, PoseRunner
 
@@ -26,11 +27,11 @@ def _tiles(h: int, w: int) -> list[tuple[int, int, int, int]]:
 
 def _person_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) of person probability > 0.5, or None."""
-    mask = prob > 0.5
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if not rows.size:
+    box = mask_box(prob > 0.5)
+    if box is None:
         return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    y0, y1, x0, x1 = box
+    return x0, y0, x1, y1
 
 
 def _crop_around(box: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int, int, int]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from openhuman.arrays import mask_box
 from openhuman.errors import InputError
 from openhuman.io import read_png
 from openhuman.metrics import IGNORE
@@ -200,10 +201,10 @@ def person_box(mask: np.ndarray, margin: float | np.ndarray) -> tuple[int, int, 
     the box's longer side, then its shorter side widened to a square (so the letterboxed crop
     fills the model's input with image, not padding), clipped to the image. `margin` is one
     number or four (top, bottom, left, right). None when fewer than MIN_PERSON_PIXELS are True."""
-    if np.count_nonzero(mask) < MIN_PERSON_PIXELS:
+    box = mask_box(mask)
+    if box is None or np.count_nonzero(mask) < MIN_PERSON_PIXELS:
         return None
-    ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    y0, y1, x0, x1 = float(ys[0]), float(ys[-1] + 1), float(xs[0]), float(xs[-1] + 1)
+    y0, y1, x0, x1 = (float(v) for v in box)
     top, bottom, left, right = np.broadcast_to(np.asarray(margin, dtype=np.float64), (4,)) * max(y1 - y0, x1 - x0)
     y0, y1, x0, x1 = y0 - top, y1 + bottom, x0 - left, x1 + right
     grow = (y1 - y0) - (x1 - x0)
