@@ -81,7 +81,11 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     m = np.asarray(mask)
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D [H, W], got shape {m.shape}")
-    rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    return _rle_json(mask_utils.encode(np.asfortranarray(m.astype(np.uint8))))
+
+
+def _rle_json(rle: dict[str, Any]) -> dict[str, Any]:
+    """pycocotools' RLE (bytes counts) as JSON-ready {"size": [H, W], "counts": str}."""
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
@@ -114,10 +118,7 @@ def coco_annotations(masks: PartMasks) -> list[dict[str, Any]]:
     return [
         {
             "category_id": int(lab),
-            "segmentation": {
-                "size": [int(rle["size"][0]), int(rle["size"][1])],
-                "counts": rle["counts"].decode("ascii"),
-            },
+            "segmentation": _rle_json(rle),
             "area": int(area),
             "bbox": [float(v) for v in box],
             "iscrowd": 0,
