@@ -129,11 +129,10 @@ def _run(
     on_frame: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     from openhuman.masks import MaskExporter, draw_overlay, masks_for_query
+    from openhuman.video import VideoWriter
 
     per_frame: list[dict[str, Any]] = []
     parse_s = 0.0
-    from openhuman.video import VideoWriter
-
     single = src.is_single_image
     overlay_name = "overlay.png" if single else "overlay.mp4"
     writer = None if single else VideoWriter(out / overlay_name, fps=src.fps)
