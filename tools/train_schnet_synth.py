@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -125,11 +126,13 @@ def main() -> None:
         generate(root, f"test_{c}", (c,), args.test_views, args.test_frames, args.size, seed=200 + i)
         for i, c in enumerate(HELDOUT_CLIPS)
     ]
-    t0 = time.perf_counter()
-    summary = {} if args.skip_train else train(cfg)
-    train_s = time.perf_counter() - t0
+    record: dict[str, Any] = {}
+    if not args.skip_train:
+        t0 = time.perf_counter()
+        record = {"train": train(cfg)}
+        record["train_seconds"] = round(time.perf_counter() - t0, 1)
     result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride, args.flip_test)
-    result.update({"flip_test": args.flip_test, "train": summary, "train_seconds": round(train_s, 1), "config": args.config,
+    result.update({"flip_test": args.flip_test, **record, "config": args.config,
                    "train_clips": list(train_clips), "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
     if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated
