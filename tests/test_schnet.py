@@ -83,7 +83,8 @@ def test_pretrained_backbones_are_frozen_and_modules_get_gradients(pretrained_fi
     frozen = list(model.sam.parameters()) + list(model.clip.parameters())
     assert all(p.grad is None and not p.requires_grad for p in frozen)
     for name in ("srm.0.semantic.weight", "srm.0.down.weight", "srm.3.up.weight", "ftm.0.tokens.tokens",
-                 "ftm.0.rho", "ftm.0.mlp.net.1.weight", "head.embed.weight", "head.background"):  # fmt: skip
+                 "ftm.0.rho", "ftm.0.mlp.net.1.weight", "head.embed.weight", "head.background",
+                 "head.side.weight"):  # fmt: skip
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -140,6 +141,42 @@ def test_checkpoint_round_trip_frozen_backbones(tmp_path, pretrained_files):
     stored = torch.load(path, map_location="cpu", weights_only=True)
     assert stored["frozen"] and not any(k.startswith(("sam.", "clip.")) for k in stored["weights"])
     _same_logits(model, load_schnet(path))
+
+
+def test_side_head_splits_each_part_between_its_two_sides(scratch_model):
+    vocab = scratch_model.vocabulary
+    left, right = vocab.index("left hand") + 1, vocab.index("right hand") + 1
+    assert torch.equal(scratch_model.text_tokens[left - 1], scratch_model.text_tokens[right - 1])  # one prompt: "hand"
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        even = scratch_model(x).softmax(1)
+        assert torch.allclose(even[:, left], even[:, right])  # the side conv starts at zero
+        scratch_model.head.side.bias.fill_(2.0)  # every pixel leans to the person's left
+        try:
+            leaning = scratch_model(x).softmax(1)
+        finally:
+            scratch_model.head.side.bias.zero_()
+    assert torch.allclose(
+        leaning[:, left] / leaning[:, right], torch.full_like(leaning[:, left], np.exp(2.0)), rtol=1e-3
+    )
+    # the part's probability and every side-free class stay as they were
+    assert torch.allclose(leaning[:, left] + leaning[:, right], even[:, left] + even[:, right], atol=1e-6)
+    for name in ("head", "torso"):
+        assert torch.allclose(leaning[:, vocab.index(name) + 1], even[:, vocab.index(name) + 1], atol=1e-6)
+
+
+def test_checkpoints_from_before_the_side_head_load_without_it(tmp_path):
+    cfg = dataclasses.replace(TINY, side_head=False)
+    model = build_schnet(cfg)
+    assert model.head.side is None
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, model, cfg)
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    del data["config"]["side_head"]  # written before the key existed
+    torch.save(data, path)
+    loaded = load_schnet(path)
+    assert not loaded.side_head and loaded.head.side is None
+    _same_logits(model, loaded)
 
 
 def test_vocabulary_change_changes_output_classes(tmp_path, scratch_model):

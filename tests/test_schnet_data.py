@@ -21,6 +21,7 @@ from openhuman.parsing.schnet.data import (
     read_cihp,
     read_lip,
     read_ppp,
+    side_of,
 )
 
 
@@ -88,6 +89,18 @@ def test_swap_table_matches_body14_lr_swap_and_lip():
     assert names[lip[names.index("left arm")]] == "right arm"
     assert names[lip[names.index("right shoe")]] == "left shoe"
     assert lip[names.index("face")] == names.index("face")
+
+
+def test_side_of_takes_the_side_word_out_of_class_names():
+    assert side_of("left hand") == (1, "hand")
+    assert side_of("right upper arm") == (-1, "upper arm")
+    assert side_of("Right-arm") == (-1, "arm")  # LIP's spelling
+    assert side_of("left_shoe") == (1, "shoe")
+    assert side_of("the person's left forearm") == (1, "the person's forearm")
+    assert side_of("torso") == (0, "torso")
+    assert side_of("upright") == (0, "upright")  # not a side word
+    assert side_of("left and right hands") == (0, "left and right hands")
+    assert side_of("left") == (1, "left")  # nothing left to name the part: kept whole
 
 
 def test_horizontal_flip_swaps_left_and_right_labels():

@@ -76,6 +76,27 @@ def test_train_validates_checkpoints_and_resumes(tmp_path, caplog):
     assert "resumed from" in caplog.text and read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
 
 
+def test_train_starts_from_init_checkpoint_and_adds_new_modules(tmp_path, caplog):
+    _fabricate_ppp(tmp_path / "ppp")
+    cfg = _cfg(tmp_path, steps=1)
+    cfg.model.side_head = False
+    train(cfg)
+    before = read_checkpoint(tmp_path / "run" / "best.pt")["weights"]
+    fine = _cfg(tmp_path, steps=1)
+    fine.out_dir, fine.init_checkpoint, fine.lr = str(tmp_path / "fine"), str(tmp_path / "run" / "best.pt"), 0.0
+    caplog.set_level("INFO")
+    train(fine)
+    assert "new parameters: head.side.weight, head.side.bias" in caplog.text
+    after = read_checkpoint(tmp_path / "fine" / "last.pt")
+    assert after["step"] == 1 and "head.side.weight" in after["weights"]
+    # lr 0: every weight the init checkpoint had comes through unchanged
+    assert all(torch.equal(after["weights"][k], v) for k, v in before.items())
+    fine.init_checkpoint = str(tmp_path / "nothing.pt")
+    fine.out_dir = str(tmp_path / "fine2")
+    with pytest.raises(Exception, match="train.init_checkpoint"):
+        train(fine)
+
+
 def test_train_rejects_vocabulary_that_does_not_fit_the_data(tmp_path):
     _fabricate_ppp(tmp_path / "ppp")
     cfg = _cfg(tmp_path, steps=1)

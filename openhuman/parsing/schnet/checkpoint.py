@@ -71,12 +71,26 @@ def read_checkpoint(path: str | os.PathLike[str], key: str = "parser.schnet.chec
     return data
 
 
-def load_weights(model: SchnetModel, data: dict[str, Any], key: str, source: str) -> None:
-    """Load `data["weights"]` into the model's trainable parameters, strictly (names and shapes)."""
+def saved_config(data: dict[str, Any], key: str, path: str | os.PathLike[str]) -> SchnetConfig:
+    """The SchnetConfig a checkpoint was trained with (checkpoints from before `side_head`: off)."""
+    try:
+        saved = from_dict(SchnetConfig, data["config"], "checkpoint.config")
+    except InputError as exc:
+        raise CheckpointError(f"{key}: {path} has an unreadable config: {exc}") from None
+    if "side_head" not in data["config"]:
+        saved = dataclasses.replace(saved, side_head=False)
+    return saved
+
+
+def load_weights(
+    model: SchnetModel, data: dict[str, Any], key: str, source: str, allow_missing: tuple[str, ...] = ()
+) -> None:
+    """Load `data["weights"]` into the model's trainable parameters, strictly (names and shapes),
+    except that the parameters named in `allow_missing` may be absent (they keep their values)."""
     weights = data["weights"]
     own = model.state_dict()
     expected = {n for n, p in model.named_parameters() if p.requires_grad}
-    missing = sorted(expected - set(weights))
+    missing = sorted(expected - set(weights) - set(allow_missing))
     unexpected = sorted(set(weights) - set(own))
     shapes = [k for k in weights if k in own and tuple(own[k].shape) != tuple(weights[k].shape)]
     if missing or unexpected or shapes:
@@ -104,10 +118,7 @@ def load_schnet(
             "(e.g. configs/schnet_synth.yaml -> runs/schnet_synth/best.pt)"
         )
     data = read_checkpoint(path, key)
-    try:
-        saved = from_dict(SchnetConfig, data["config"], "checkpoint.config")
-    except InputError as exc:
-        raise CheckpointError(f"{key}: {path} has an unreadable config: {exc}") from None
+    saved = saved_config(data, key, path)
     frozen = bool(data.get("frozen", False))
     prefix = key.rsplit(".", 1)[0]
     sam_ckpt = (cfg.sam_checkpoint if cfg and cfg.sam_checkpoint else None) or saved.sam_checkpoint

@@ -39,6 +39,12 @@ class SchnetConfig:
     grown by this fraction of its size on every side (e.g. 0.15), are parsed again at full input
     size. A training setting (the model is trained on such crops too); inference takes the
     checkpoint's value."""
+    side_head: bool = True
+    """Person-side head: "left"/"right" in a class name is taken out of its text prompt and
+    predicted per pixel by a channel of its own (the class logit is the part's cosine logit plus
+    log P(that side)). CLIP-style text embeddings barely tell "left hand" from "right hand"
+    (cosine 0.92-0.997 after training), which caps how far a cosine head can separate the two.
+    A training setting, stored in the checkpoint (older checkpoints: off)."""
     flip_test: bool = False
     """Test-time flip: average the parse with that of the mirrored image (left/right classes
     swapped back). Twice the compute; an inference setting (the parser config's value is used)."""
@@ -118,3 +124,7 @@ class TrainConfig:
     """Random seed."""
     resume: bool = True
     """Continue from out_dir/last.pt when it exists."""
+    init_checkpoint: str | None = None
+    """Start from this checkpoint's weights (fine-tuning another run's model; the step count and
+    optimizer start afresh). Modules the file lacks keep their new initialisation (logged).
+    Not used when resuming from out_dir/last.pt."""

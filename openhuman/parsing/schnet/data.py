@@ -169,6 +169,23 @@ def lr_swap_table(classes: list[str] | tuple[str, ...]) -> np.ndarray:
     return table
 
 
+_SIDE_WORD = re.compile(r"(?<![a-z])(left|right)(?![a-z])", re.IGNORECASE)
+
+
+def side_of(name: str) -> tuple[int, str]:
+    """The person's side a class name names, and the name without it: +1 left, -1 right, 0 neither.
+
+    "left hand" -> (1, "hand"); "Right-arm" -> (-1, "arm"); "the person's left forearm" ->
+    (1, "the person's forearm"); "torso" -> (0, "torso"). A name with both words, or one twice,
+    is kept whole with side 0.
+    """
+    found = _SIDE_WORD.findall(name)
+    if len(found) != 1:
+        return 0, name
+    rest = " ".join(_SIDE_WORD.sub(" ", name).split()).strip(" -_")
+    return (1 if found[0].lower() == "left" else -1), rest or name
+
+
 def hflip_pair(rgb: np.ndarray, labels: np.ndarray, swap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mirror image and labels; "left" parts become "right" parts (the person's own side flips)."""
     return np.ascontiguousarray(rgb[:, ::-1]), swap[np.ascontiguousarray(labels[:, ::-1])]

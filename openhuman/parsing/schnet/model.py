@@ -11,7 +11,8 @@ Forward pass for images [B, 3, H, W] (float RGB in [0, 1]):
    into 4 equal stages. Before stage i, SRM_i fuses f_cv^i (resized to h x w) into f_sv^(i-1);
    after every block, that layer's FTM refines the features; the stage output is f_sv^i.
 4. Head: f_sv^1..4 -> per-pixel embeddings -> cosine logits vs [background, f_txt]
-   -> [B, K + 1, H, W].
+   -> [B, K + 1, H, W]; with `side_head`, "left"/"right" leave the prompts and a per-pixel side
+   logit splits each part between its two sides (see `modules`).
 
 SAM's neck and CLIP's final pooling are not used beyond f_cls. Frozen backbones (pretrained
 weights given) keep requires_grad=False; gradients still flow through them to earlier SRM/FTMs.
@@ -29,6 +30,7 @@ from torch import nn
 
 from openhuman.parsing import backbones
 from openhuman.parsing.schnet.config import SchnetConfig
+from openhuman.parsing.schnet.data import side_of
 from openhuman.parsing.schnet.modules import FTM, FTMMLP, SRM, ParsingHead, SimModule
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,8 @@ class SchnetModel(nn.Module):
         self.srm = nn.ModuleList(SRM(sam_dim, clip_dim, embed_dim) for _ in range(NUM_STAGES))
         shared = FTMMLP(sam_dim)
         self.ftm = nn.ModuleList(FTM(sam_dim, cfg.ftm_tokens, shared) for _ in self.sam.blocks)
-        self.head = ParsingHead(sam_dim, NUM_STAGES, embed_dim, SIZES[cfg.size].head_width)
+        self.side_head = cfg.side_head
+        self.head = ParsingHead(sam_dim, NUM_STAGES, embed_dim, SIZES[cfg.size].head_width, cfg.side_head)
         sam_mean, sam_std = backbones.sam_normalize_constants()
         clip_mean, clip_std = backbones.clip_normalize_constants(self.clip)
         self.register_buffer("sam_mean", sam_mean.view(1, 3, 1, 1), persistent=False)
@@ -97,6 +100,7 @@ class SchnetModel(nn.Module):
         self.register_buffer("clip_mean", torch.tensor(clip_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("clip_std", torch.tensor(clip_std).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("text_tokens", torch.zeros(0, 1, dtype=torch.long), persistent=False)
+        self.register_buffer("class_side", torch.zeros(0), persistent=False)
         self.vocabulary: list[str] = []
         self._text_cache: torch.Tensor | None = None
         self.set_vocabulary(cfg.vocabulary)
@@ -109,9 +113,10 @@ class SchnetModel(nn.Module):
         if "{}" not in self.prompt_template:
             raise ValueError(f"prompt_template must contain '{{}}' for the class name, got {self.prompt_template!r}")
         self.vocabulary = [str(n) for n in names]
-        prompts = [self.prompt_template.format(n) for n in self.vocabulary]
-        tokens = self.tokenizer(prompts).to(self.text_tokens.device)
-        self.text_tokens = tokens
+        sides = [side_of(n) if self.side_head else (0, n) for n in self.vocabulary]
+        prompts = [self.prompt_template.format(part) for _, part in sides]
+        self.text_tokens = self.tokenizer(prompts).to(self.text_tokens.device)
+        self.class_side = torch.tensor([float(s) for s, _ in sides], device=self.text_tokens.device)
         self._text_cache = None
 
     def text_trainable(self) -> bool:
@@ -175,7 +180,7 @@ class SchnetModel(nn.Module):
             for i in blocks:
                 x = self.ftm[i](self.sam.blocks[i](x))
             outs.append(x.permute(0, 3, 1, 2))
-        return self.head(outs, images, f_txt)
+        return self.head(outs, images, f_txt, self.class_side)
 
     # --- parameters ---------------------------------------------------------------------------
     def set_backbones_trainable(self, trainable: bool) -> None:

@@ -150,6 +150,16 @@ def _resume(model: SchnetModel, opt: torch.optim.Optimizer, last: Path) -> tuple
     return int(data["step"]), float(data.get("best_miou", float("nan")))
 
 
+def _init_from(model: SchnetModel, path: str) -> None:
+    """Fine-tuning start: `path`'s weights; parameters it lacks keep their new initialisation."""
+    key = "train.init_checkpoint"
+    data = read_checkpoint(path, key)
+    new = tuple(n for n, p in model.named_parameters() if p.requires_grad and n not in data["weights"])
+    load_weights(model, data, key, path, allow_missing=new)
+    log.info("initialised from %s (step %d)%s", path, data.get("step", 0),
+             f"; new parameters: {', '.join(new)}" if new else "")  # fmt: skip
+
+
 def _validate_and_save(
     model: SchnetModel,
     cfg: TrainConfig,
@@ -189,6 +199,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     step, best = 0, float("nan")
     if cfg.resume and (out / "last.pt").is_file():
         step, best = _resume(model, opt, out / "last.pt")
+    elif cfg.init_checkpoint:
+        _init_from(model, cfg.init_checkpoint)
     cuda = device.type == "cuda"
     dataset: Any = train_ds  # a map-style dataset (len + getitem), not a torch Dataset subclass
     loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
