@@ -15,7 +15,7 @@ from openhuman.parsing.config import ParserConfig
 from openhuman.parsing.schnet.checkpoint import load_schnet, save_checkpoint
 from openhuman.parsing.schnet.config import SchnetConfig
 from openhuman.parsing.schnet.model import build_schnet
-from openhuman.parsing.schnet.modules import FTM, FTMMLP, SRM, ParsingHead, SimModule
+from openhuman.parsing.schnet.modules import FTM, FTMMLP, SRM, ParsingHead, SideHead, SimModule
 from openhuman.types import Frame
 
 TINY = SchnetConfig(size="tiny", image_size=64)
@@ -78,13 +78,14 @@ def test_pretrained_backbones_are_frozen_and_modules_get_gradients(pretrained_fi
     model = build_schnet(dataclasses.replace(TINY, sam_checkpoint=sam, clip_checkpoint=clip)).train()
     for srm in model.srm:  # SRM's output projection starts at zero; open it so every SRM weight gets a gradient
         torch.nn.init.normal_(srm.down.weight, std=0.02)
+    torch.nn.init.normal_(model.head.side.maps.weight, std=0.02)  # likewise the side maps (for the gates)
     logits = model(torch.rand(2, 3, 64, 64))
     torch.nn.functional.cross_entropy(logits, torch.randint(0, len(BODY14), (2, 64, 64))).backward()
     frozen = list(model.sam.parameters()) + list(model.clip.parameters())
     assert all(p.grad is None and not p.requires_grad for p in frozen)
     for name in ("srm.0.semantic.weight", "srm.0.down.weight", "srm.3.up.weight", "ftm.0.tokens.tokens",
                  "ftm.0.rho", "ftm.0.mlp.net.1.weight", "head.embed.weight", "head.background",
-                 "head.side.weight"):  # fmt: skip
+                 "head.side.maps.weight", "head.side.gate.1.weight"):  # fmt: skip
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -151,11 +152,15 @@ def test_side_head_splits_each_part_between_its_two_sides(scratch_model):
     with torch.inference_mode():
         even = scratch_model(x).softmax(1)
         assert torch.allclose(even[:, left], even[:, right])  # the side conv starts at zero
-        scratch_model.head.side.bias.fill_(2.0)  # every pixel leans to the person's left
+        gate = scratch_model.head.side.gate[1]
+        saved = gate.weight.clone()
+        gate.weight.zero_()  # gate 0 = 1 whatever the image ...
+        scratch_model.head.side.maps.bias[0] = 2.0  # ... so every pixel leans to the person's left by 2
         try:
             leaning = scratch_model(x).softmax(1)
         finally:
-            scratch_model.head.side.bias.zero_()
+            scratch_model.head.side.maps.bias.zero_()
+            gate.weight.copy_(saved)
     assert torch.allclose(
         leaning[:, left] / leaning[:, right], torch.full_like(leaning[:, left], np.exp(2.0)), rtol=1e-3
     )
@@ -163,6 +168,21 @@ def test_side_head_splits_each_part_between_its_two_sides(scratch_model):
     assert torch.allclose(leaning[:, left] + leaning[:, right], even[:, left] + even[:, right], atol=1e-6)
     for name in ("head", "torso"):
         assert torch.allclose(leaning[:, vocab.index(name) + 1], even[:, vocab.index(name) + 1], atol=1e-6)
+
+
+def test_side_head_gate_flips_every_pixel_with_one_image_cue():
+    head = SideHead(width=8, embed_dim=6, maps=2)
+    x = torch.randn(1, 8, 5, 7)
+    with torch.no_grad():
+        assert head(x, torch.randn(1, 6)).abs().max() == 0  # starts undecided
+        head.maps.bias.copy_(torch.tensor([0.0, 1.5]))  # map 1: +1.5 everywhere
+        head.gate[1].weight.zero_()
+        head.gate[1].weight[1, 0] = 1.0  # gate 1 reads one (normalised) embedding component
+        head.gate[1].bias.zero_()
+        one_way = head(x, torch.tensor([[3.0, 0, 0, 0, 0, 0]]))
+        other_way = head(x, torch.tensor([[-3.0, 0, 0, 0, 0, 0]]))
+    assert one_way.shape == (1, 1, 5, 7)
+    assert one_way.min() > 0 and other_way.max() < 0 and torch.allclose(one_way, -other_way)
 
 
 def test_checkpoints_from_before_the_side_head_load_without_it(tmp_path):

@@ -86,9 +86,9 @@ def test_train_starts_from_init_checkpoint_and_adds_new_modules(tmp_path, caplog
     fine.out_dir, fine.init_checkpoint, fine.lr = str(tmp_path / "fine"), str(tmp_path / "run" / "best.pt"), 0.0
     caplog.set_level("INFO")
     train(fine)
-    assert "new parameters: head.side.weight, head.side.bias" in caplog.text
+    assert "new parameters: head.side.maps.weight, head.side.maps.bias, head.side.gate" in caplog.text
     after = read_checkpoint(tmp_path / "fine" / "last.pt")
-    assert after["step"] == 1 and "head.side.weight" in after["weights"]
+    assert after["step"] == 1 and "head.side.maps.weight" in after["weights"]
     # lr 0: every weight the init checkpoint had comes through unchanged
     assert all(torch.equal(after["weights"][k], v) for k, v in before.items())
     fine.init_checkpoint = str(tmp_path / "nothing.pt")

@@ -180,7 +180,7 @@ class SchnetModel(nn.Module):
             for i in blocks:
                 x = self.ftm[i](self.sam.blocks[i](x))
             outs.append(x.permute(0, 3, 1, 2))
-        return self.head(outs, images, f_txt, self.class_side)
+        return self.head(outs, images, f_txt, self.class_side, f_cls)
 
     # --- parameters ---------------------------------------------------------------------------
     def set_backbones_trainable(self, trainable: bool) -> None:

@@ -27,10 +27,10 @@ Choices where the paper (figure captions only) leaves details open:
 - Person side (ours, `SchnetConfig.side_head`): text embeddings of "left X" and "right X" stay
   nearly parallel (CLIP is known to be weak on left/right; our from-scratch towers reached cosine
   0.92-0.997), so a cosine head can hardly separate them. With the side head, a class's prompt
-  drops its side word and a 1x1 conv on the fused features gives a per-pixel logit s of "the
-  person's left"; sided classes add log sigmoid(+-s) to their part logit. So
-  P(left X) + P(right X) is the part's probability and s alone splits it. The conv is
-  zero-initialised (both sides equal at the start).
+  drops its side word and `SideHead` gives a per-pixel logit s of "the person's left" (1x1 conv
+  maps of the fused features, weighed by gates computed from the CLIP image embedding f_cls);
+  sided classes add log sigmoid(+-s) to their part logit. So P(left X) + P(right X) is the
+  part's probability and s alone splits it. s starts at zero (both sides equal).
 """
 
 from __future__ import annotations
@@ -124,6 +124,33 @@ def _up_block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 2, stride=2), nn.GroupNorm(1, cout), nn.GELU())
 
 
+class SideHead(nn.Module):
+    """Per-pixel logit of "the person's left" [B, 1, h, w], conditioned on the whole image.
+
+    s = sum_j g_j(f_cls) * h_j(x): the maps h (1x1 conv of the head's fused features) place a
+    pixel in the body's layout in the image, and the gates g (linear on the layer-normalised CLIP
+    image embedding) weigh them per image. So one global cue, which way the person faces, can flip
+    the side of every pixel at once: the side is the facing combined with where the limb lies,
+    which a per-pixel classifier alone learns slowly. Gate 0 starts at 1 (a plain per-pixel term),
+    the others near 0; the maps start at zero (both sides equal).
+    """
+
+    def __init__(self, width: int, embed_dim: int, maps: int = 4) -> None:
+        super().__init__()
+        self.maps = nn.Conv2d(width, maps, 1)
+        nn.init.zeros_(self.maps.weight)
+        nn.init.zeros_(self.maps.bias)  # type: ignore[arg-type]  # a Conv2d built with a bias
+        gate = nn.Linear(embed_dim, maps)
+        nn.init.normal_(gate.weight, std=0.02)
+        with torch.no_grad():
+            gate.bias.copy_(F.one_hot(torch.tensor(0), maps).float())
+        self.gate = nn.Sequential(nn.LayerNorm(embed_dim), gate)
+
+    def forward(self, x: torch.Tensor, f_cls: torch.Tensor) -> torch.Tensor:
+        g = self.gate(f_cls.to(x.dtype))  # [B, J]
+        return torch.einsum("bjhw,bj->bhw", self.maps(x), g)[:, None]
+
+
 class ParsingHead(nn.Module):
     """Multi-stage SAM features -> per-pixel embeddings -> cosine logits against class embeddings.
 
@@ -148,16 +175,18 @@ class ParsingHead(nn.Module):
         self.embed = nn.Conv2d(width, embed_dim, 1)
         self.background = nn.Parameter(torch.randn(embed_dim) * 0.02)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
-        self.side: nn.Conv2d | None = None
-        if side_head:
-            self.side = nn.Conv2d(width, 1, 1)
-            nn.init.zeros_(self.side.weight)
-            nn.init.zeros_(self.side.bias)  # type: ignore[arg-type]  # a Conv2d built with a bias
+        self.side = SideHead(width, embed_dim) if side_head else None
 
     def forward(
-        self, stages: list[torch.Tensor], image: torch.Tensor, text: torch.Tensor, side: torch.Tensor | None = None
+        self,
+        stages: list[torch.Tensor],
+        image: torch.Tensor,
+        text: torch.Tensor,
+        side: torch.Tensor | None = None,
+        f_cls: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`side` [K]: +1 for classes of the person's left, -1 right, 0 neither (used with the side head)."""
+        """With the side head: `side` [K] is +1 for classes of the person's left, -1 right, 0
+        neither, and `f_cls` [B, D] the CLIP image embedding that gates it."""
         x = sum(p(s) for p, s in zip(self.proj, stages, strict=True))
         x = self.up(x)  # [B, width, 4h, 4w]
         detail = self.stem(image)  # [B, width, H/4, W/4]
@@ -167,7 +196,7 @@ class ParsingHead(nn.Module):
         emb = F.normalize(self.embed(x), dim=1)  # [B, D, H/4, W/4]
         classes = F.normalize(torch.cat([self.background[None], text.to(emb.dtype)], dim=0), dim=-1)
         logits = torch.einsum("bdhw,kd->bkhw", emb, classes) * self.logit_scale.exp().clamp(max=100.0)
-        if self.side is not None and side is not None:
+        if self.side is not None and side is not None and f_cls is not None:
             sign = torch.cat([side.new_zeros(1), side]).to(logits.dtype).view(1, -1, 1, 1)
-            logits = logits + F.logsigmoid(sign * self.side(x).to(logits.dtype)) * sign.abs()
+            logits = logits + F.logsigmoid(sign * self.side(x, f_cls).to(logits.dtype)) * sign.abs()
         return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
