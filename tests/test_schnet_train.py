@@ -11,7 +11,7 @@ from openhuman.errors import InputError
 from openhuman.ontology import taxonomy
 from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint
 from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig
-from openhuman.parsing.schnet.train import boundary_weights, parsing_loss, poly_lr_factor, train
+from openhuman.parsing.schnet.train import boundary_weights, facing_targets, parsing_loss, poly_lr_factor, train
 
 
 def test_boundary_weights_mark_a_band_around_edges():
@@ -30,6 +30,29 @@ def test_parsing_loss_ignores_255_and_is_zero_when_right():
     assert parsing_loss(logits, labels, 1.0, 1).item() < 1e-6
     labels[0, 0, 0] = 1
     assert parsing_loss(logits, labels, 1.0, 1).item() > 1.0
+
+
+def test_facing_targets_read_the_facing_off_the_labels():
+    from openhuman.ontology import BODY14, PART_ID
+    from openhuman.parsing.schnet.data import hflip_pair, lr_swap_table, side_of
+
+    class_side = torch.tensor([float(side_of(n)[0]) for n in BODY14[1:]])
+    facing = np.zeros((40, 50), dtype=np.uint8)
+    facing[10:30, 20:30] = PART_ID["torso"]
+    facing[10:30, 35:40] = PART_ID["left upper arm"]  # the person's left on the image's right
+    facing[10:30, 10:15] = PART_ID["right upper arm"]
+    mirrored = hflip_pair(np.zeros((40, 50, 3), np.uint8), facing, lr_swap_table(BODY14[1:]))[1]
+    profile = np.zeros_like(facing)  # seen from the side: the two arms one above the other
+    profile[10:20, 20:30] = PART_ID["left upper arm"]
+    profile[20:30, 20:31] = PART_ID["right upper arm"]  # centres 0.5 px apart
+    one_side = np.where(facing == PART_ID["right upper arm"], PART_ID["torso"], facing)
+    labels = torch.from_numpy(np.stack([facing, mirrored, one_side, 255 - 0 * facing]).astype(np.int64))
+    labels[3, :, :25] = PART_ID["left upper arm"]
+    labels[3, :, 25:] = PART_ID["right upper arm"]  # faces away; IGNORE pixels elsewhere are skipped
+    t = facing_targets(labels, class_side)
+    assert t[0] == 1 and t[3] == 0 and torch.isnan(t[2])
+    assert t[1] == 1  # the mirror image still faces the camera (the flip moves and swaps the sides)
+    assert torch.isnan(facing_targets(torch.from_numpy(profile[None].astype(np.int64)), class_side)[0])
 
 
 def test_poly_schedule():

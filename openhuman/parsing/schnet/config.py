@@ -108,6 +108,12 @@ class TrainConfig:
     """Extra cross-entropy weight on pixels within `boundary_radius` of a label edge (0 = off)."""
     boundary_radius: int = 2
     """Pixel radius of the boundary band."""
+    facing_weight: float = 0.2
+    """Weight of the facing loss (models with the side head; 0 = off): binary cross-entropy of the
+    side head's gate 1 against "the person faces the camera", read off each training image's
+    labels (the person's left parts lie right of their right parts; profile views, where the two
+    are too close, and images missing a side are skipped). Neither the facing nor where a limb
+    lies tells its side alone, so without this signal the side head rarely gets started."""
     val_every: int = 250
     """Validate (mIoU) and checkpoint every n steps."""
     val_max_images: int = 64

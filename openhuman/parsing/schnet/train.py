@@ -56,6 +56,38 @@ def parsing_loss(logits: torch.Tensor, labels: torch.Tensor, boundary_weight: fl
     return (ce * w).sum() / w.sum().clamp(min=1.0)
 
 
+def facing_targets(
+    labels: torch.Tensor, class_side: torch.Tensor, min_pixels: int = 16, min_shift: float = 0.02
+) -> torch.Tensor:
+    """float [B]: 1 where the person faces the camera (their left parts' mean x lies right of
+    their right parts'), 0 where they face away, NaN where it cannot be told: fewer than
+    `min_pixels` of either side, or the two means closer than `min_shift` of the width (profile).
+
+    labels int64 [B, H, W]; class_side [K]: +1 left classes, -1 right classes, 0 others.
+    Assumes one person per image (or person-centred crop)."""
+    lut = torch.zeros(256, device=labels.device)
+    lut[1 : 1 + len(class_side)] = class_side.to(lut.device)
+    side = lut[labels.clamp(0, 255)]
+    xs = torch.arange(labels.shape[-1], device=labels.device, dtype=torch.float32)
+    left, right = (side > 0).float(), (side < 0).float()
+    n_left, n_right = left.sum((1, 2)), right.sum((1, 2))
+    x_left = (left * xs).sum((1, 2)) / n_left.clamp(min=1)
+    x_right = (right * xs).sum((1, 2)) / n_right.clamp(min=1)
+    known = (
+        (n_left >= min_pixels) & (n_right >= min_pixels) & ((x_left - x_right).abs() >= min_shift * labels.shape[-1])
+    )
+    return torch.where(known, (x_left > x_right).float(), torch.full_like(x_left, float("nan")))
+
+
+def facing_loss(model: SchnetModel, f_cls: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the facing logit over the images where the facing is known (0 if none)."""
+    target = facing_targets(labels, model.class_side)
+    known = ~torch.isnan(target)
+    if not known.any():
+        return f_cls.new_zeros(())
+    return F.binary_cross_entropy_with_logits(model.facing_logit(f_cls)[known].float(), target[known])
+
+
 def poly_lr_factor(step: int, total: int, warmup: int, power: float) -> float:
     """LR multiplier: linear warm-up over `warmup` steps, then (1 - step/total) ** power."""
     if warmup > 0 and step < warmup:
@@ -218,8 +250,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         images, labels = next(batches)
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=cuda and cfg.amp):
-            logits = model(images)
+            logits, f_cls = model.logits_and_embedding(images)
         loss = parsing_loss(logits, labels, cfg.boundary_weight, cfg.boundary_radius)
+        if model.side_head and cfg.facing_weight > 0:
+            loss = loss + cfg.facing_weight * facing_loss(model, f_cls, labels)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
