@@ -171,18 +171,22 @@ def test_side_head_splits_each_part_between_its_two_sides(scratch_model):
 
 
 def test_side_head_gate_flips_every_pixel_with_one_image_cue():
-    head = SideHead(width=8, embed_dim=6, maps=2)
-    x = torch.randn(1, 8, 5, 7)
+    head = SideHead(width=3, maps=2)
+    x = torch.zeros(2, 3, 5, 7)
+    x[0, 0, 2, 3] = 4.0  # image 0 has the cue (channel 0 fires somewhere), image 1 not
+    x[:, 1] = 1.0  # channel 1: "limb here" everywhere
     with torch.no_grad():
-        assert head(x, torch.randn(1, 6)).abs().max() == 0  # starts undecided
-        head.maps.bias.copy_(torch.tensor([0.0, 1.5]))  # map 1: +1.5 everywhere
+        s, gates = head(x)
+        assert s.abs().max() == 0 and gates.shape == (2, 2)  # starts undecided
+        head.maps.weight.zero_()
+        head.maps.weight[1, 1] = 1.5  # map 1 = 1.5 * channel 1
         head.gate[1].weight.zero_()
-        head.gate[1].weight[1, 0] = 1.0  # gate 1 reads one (normalised) embedding component
+        head.gate[1].weight[1, 3] = 1.0  # gate 1 reads channel 0's max (after the layer norm)
         head.gate[1].bias.zero_()
-        one_way = head(x, torch.tensor([[3.0, 0, 0, 0, 0, 0]]))
-        other_way = head(x, torch.tensor([[-3.0, 0, 0, 0, 0, 0]]))
-    assert one_way.shape == (1, 1, 5, 7)
-    assert one_way.min() > 0 and other_way.max() < 0 and torch.allclose(one_way, -other_way)
+        s, gates = head(x)
+    assert s.shape == (2, 1, 5, 7)
+    assert s[0].min() > 0 and s[1].max() < 0  # the one cue flips the side of every pixel
+    assert gates[0, 1] > 0 > gates[1, 1]
 
 
 def test_checkpoints_from_before_the_side_head_load_without_it(tmp_path):

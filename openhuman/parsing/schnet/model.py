@@ -167,16 +167,11 @@ class SchnetModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images float [B, 3, H, W] in [0, 1] -> logits [B, K + 1, H, W]."""
-        return self.logits_and_embedding(images)[0]
+        return self.logits_and_facing(images)[0]
 
-    def facing_logit(self, f_cls: torch.Tensor) -> torch.Tensor:
-        """[B]: the side head's gate 1, which training's facing loss makes "the person faces the camera"."""
-        if self.head.side is None:
-            raise ValueError("facing_logit needs the side head (SchnetConfig.side_head)")
-        return self.head.side.gate(f_cls)[:, 1]
-
-    def logits_and_embedding(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits [B, K + 1, H, W], CLIP image embedding f_cls [B, D])."""
+    def logits_and_facing(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits [B, K + 1, H, W], facing logit [B] or None without the side head): the side
+        head's gate 1, which training's facing loss makes "the person faces the camera"."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images [B, 3, H, W], got {tuple(images.shape)}")
         f_txt = self.text_embeddings()
@@ -190,7 +185,8 @@ class SchnetModel(nn.Module):
             for i in blocks:
                 x = self.ftm[i](self.sam.blocks[i](x))
             outs.append(x.permute(0, 3, 1, 2))
-        return self.head(outs, images, f_txt, self.class_side, f_cls), f_cls
+        logits, gates = self.head.forward_with_gates(outs, images, f_txt, self.class_side)
+        return logits, None if gates is None else gates[:, 1]
 
     # --- parameters ---------------------------------------------------------------------------
     def set_backbones_trainable(self, trainable: bool) -> None:

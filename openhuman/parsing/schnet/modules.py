@@ -28,7 +28,7 @@ Choices where the paper (figure captions only) leaves details open:
   nearly parallel (CLIP is known to be weak on left/right; our from-scratch towers reached cosine
   0.92-0.997), so a cosine head can hardly separate them. With the side head, a class's prompt
   drops its side word and `SideHead` gives a per-pixel logit s of "the person's left" (1x1 conv
-  maps of the fused features, weighed by gates computed from the CLIP image embedding f_cls);
+  maps of the fused features, weighed by per-image gates computed from the pooled features);
   sided classes add log sigmoid(+-s) to their part logit. So P(left X) + P(right X) is the
   part's probability and s alone splits it. s starts at zero (both sides equal).
 """
@@ -125,30 +125,30 @@ def _up_block(cin: int, cout: int) -> nn.Sequential:
 
 
 class SideHead(nn.Module):
-    """Per-pixel logit of "the person's left" [B, 1, h, w], conditioned on the whole image.
+    """Per-pixel logit of "the person's left" [B, 1, h, w] and its per-image gates [B, J].
 
-    s = sum_j g_j(f_cls) * h_j(x): the maps h (1x1 conv of the head's fused features) place a
-    pixel in the body's layout in the image, and the gates g (linear on the layer-normalised CLIP
-    image embedding) weigh them per image. So one global cue, which way the person faces, can flip
-    the side of every pixel at once: the side is the facing combined with where the limb lies,
-    which a per-pixel classifier alone learns slowly. Gate 0 starts at 1 (a plain per-pixel term),
-    the others near 0; the maps start at zero (both sides equal).
+    s = sum_j g_j * h_j(x): the maps h (1x1 conv of the head's fused features x) place a pixel in
+    the body's layout in the image, and the gates g (linear on the layer-normalised average- and
+    max-pooled x) weigh them per image. So one image-level cue, which way the person faces, can
+    flip the side of every pixel at once: the side is the facing combined with where the limb
+    lies, and neither alone tells it. Gate 0 starts at 1 (a plain per-pixel term), the others
+    near 0; the maps start at zero (both sides equal). Training's facing loss supervises gate 1.
     """
 
-    def __init__(self, width: int, embed_dim: int, maps: int = 4) -> None:
+    def __init__(self, width: int, maps: int = 4) -> None:
         super().__init__()
         self.maps = nn.Conv2d(width, maps, 1)
         nn.init.zeros_(self.maps.weight)
         nn.init.zeros_(self.maps.bias)  # type: ignore[arg-type]  # a Conv2d built with a bias
-        gate = nn.Linear(embed_dim, maps)
+        gate = nn.Linear(2 * width, maps)
         nn.init.normal_(gate.weight, std=0.02)
         with torch.no_grad():
             gate.bias.copy_(F.one_hot(torch.tensor(0), maps).float())
-        self.gate = nn.Sequential(nn.LayerNorm(embed_dim), gate)
+        self.gate = nn.Sequential(nn.LayerNorm(2 * width), gate)
 
-    def forward(self, x: torch.Tensor, f_cls: torch.Tensor) -> torch.Tensor:
-        g = self.gate(f_cls.to(x.dtype))  # [B, J]
-        return torch.einsum("bjhw,bj->bhw", self.maps(x), g)[:, None]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g = self.gate(torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1))  # [B, J]
+        return torch.einsum("bjhw,bj->bhw", self.maps(x), g)[:, None], g
 
 
 class ParsingHead(nn.Module):
@@ -175,18 +175,18 @@ class ParsingHead(nn.Module):
         self.embed = nn.Conv2d(width, embed_dim, 1)
         self.background = nn.Parameter(torch.randn(embed_dim) * 0.02)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
-        self.side = SideHead(width, embed_dim) if side_head else None
+        self.side = SideHead(width) if side_head else None
 
     def forward(
-        self,
-        stages: list[torch.Tensor],
-        image: torch.Tensor,
-        text: torch.Tensor,
-        side: torch.Tensor | None = None,
-        f_cls: torch.Tensor | None = None,
+        self, stages: list[torch.Tensor], image: torch.Tensor, text: torch.Tensor, side: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """With the side head: `side` [K] is +1 for classes of the person's left, -1 right, 0
-        neither, and `f_cls` [B, D] the CLIP image embedding that gates it."""
+        return self.forward_with_gates(stages, image, text, side)[0]
+
+    def forward_with_gates(
+        self, stages: list[torch.Tensor], image: torch.Tensor, text: torch.Tensor, side: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, the side head's gates [B, J] or None). With the side head, `side` [K] is +1
+        for classes of the person's left, -1 right, 0 neither."""
         x = sum(p(s) for p, s in zip(self.proj, stages, strict=True))
         x = self.up(x)  # [B, width, 4h, 4w]
         detail = self.stem(image)  # [B, width, H/4, W/4]
@@ -196,7 +196,9 @@ class ParsingHead(nn.Module):
         emb = F.normalize(self.embed(x), dim=1)  # [B, D, H/4, W/4]
         classes = F.normalize(torch.cat([self.background[None], text.to(emb.dtype)], dim=0), dim=-1)
         logits = torch.einsum("bdhw,kd->bkhw", emb, classes) * self.logit_scale.exp().clamp(max=100.0)
-        if self.side is not None and side is not None and f_cls is not None:
+        gates = None
+        if self.side is not None and side is not None:
+            s, gates = self.side(x)
             sign = torch.cat([side.new_zeros(1), side]).to(logits.dtype).view(1, -1, 1, 1)
-            logits = logits + F.logsigmoid(sign * self.side(x, f_cls).to(logits.dtype)) * sign.abs()
-        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            logits = logits + F.logsigmoid(sign * s.to(logits.dtype)) * sign.abs()
+        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False), gates

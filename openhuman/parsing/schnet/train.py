@@ -79,13 +79,13 @@ def facing_targets(
     return torch.where(known, (x_left > x_right).float(), torch.full_like(x_left, float("nan")))
 
 
-def facing_loss(model: SchnetModel, f_cls: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of the facing logit over the images where the facing is known (0 if none)."""
-    target = facing_targets(labels, model.class_side)
+def facing_loss(facing: torch.Tensor, labels: torch.Tensor, class_side: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the facing logits [B] over the images where the facing is known (0 if none)."""
+    target = facing_targets(labels, class_side)
     known = ~torch.isnan(target)
     if not known.any():
-        return f_cls.new_zeros(())
-    return F.binary_cross_entropy_with_logits(model.facing_logit(f_cls)[known].float(), target[known])
+        return facing.new_zeros(())
+    return F.binary_cross_entropy_with_logits(facing[known].float(), target[known])
 
 
 def poly_lr_factor(step: int, total: int, warmup: int, power: float) -> float:
@@ -250,10 +250,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         images, labels = next(batches)
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=cuda and cfg.amp):
-            logits, f_cls = model.logits_and_embedding(images)
+            logits, facing = model.logits_and_facing(images)
         loss = parsing_loss(logits, labels, cfg.boundary_weight, cfg.boundary_radius)
-        if model.side_head and cfg.facing_weight > 0:
-            loss = loss + cfg.facing_weight * facing_loss(model, f_cls, labels)
+        if facing is not None and cfg.facing_weight > 0:
+            loss = loss + cfg.facing_weight * facing_loss(facing, labels, model.class_side)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
