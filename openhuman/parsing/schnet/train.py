@@ -243,6 +243,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     log.info("training SCHNet-%s on %s: %d images, %d steps, %s", cfg.model.size, device, len(train_ds), cfg.steps,
              "backbones trainable" if model.text_trainable() else "backbones frozen")  # fmt: skip
     batches, t0, start, loss_avg = _batches(loader), time.perf_counter(), step, float("nan")
+    facing_avg = float("nan")
     while step < cfg.steps:
         factor = poly_lr_factor(step, cfg.steps, cfg.warmup_steps, cfg.poly_power)
         for g in opt.param_groups:
@@ -253,7 +254,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             logits, facing = model.logits_and_facing(images)
         loss = parsing_loss(logits, labels, cfg.boundary_weight, cfg.boundary_radius)
         if facing is not None and cfg.facing_weight > 0:
-            loss = loss + cfg.facing_weight * facing_loss(facing, labels, model.class_side)
+            f_loss = facing_loss(facing, labels, model.class_side)
+            loss = loss + cfg.facing_weight * f_loss
+            facing_avg = f_loss.item() if math.isnan(facing_avg) else 0.9 * facing_avg + 0.1 * f_loss.item()
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -261,7 +264,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         step += 1
         loss_avg = loss.item() if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * loss.item()
         if step % 20 == 0 or step == 1:
-            log.info("step %d/%d loss %.4f lr %.2e (%.2f s/step)", step, cfg.steps, loss_avg,
+            facing_note = "" if math.isnan(facing_avg) else f" (facing {facing_avg:.3f})"
+            log.info("step %d/%d loss %.4f%s lr %.2e (%.2f s/step)", step, cfg.steps, loss_avg, facing_note,
                      opt.param_groups[0]["lr"], (time.perf_counter() - t0) / (step - start))  # fmt: skip
         if step % cfg.val_every == 0 or step == cfg.steps:
             best = _validate_and_save(model, cfg, opt, val_ds, device, step, best)
