@@ -41,10 +41,11 @@ class SchnetConfig:
     checkpoint's value."""
     side_head: bool = True
     """Person-side head: "left"/"right" in a class name is taken out of its text prompt and
-    predicted per pixel by a channel of its own (the class logit is the part's cosine logit plus
-    log P(that side)). CLIP-style text embeddings barely tell "left hand" from "right hand"
-    (cosine 0.92-0.997 after training), which caps how far a cosine head can separate the two.
-    A training setting, stored in the checkpoint (older checkpoints: off)."""
+    predicted per pixel by a side logit of its own, gated per image (the class logit is the part's
+    cosine logit plus log P(that side); see `modules.SideHead`, trained with
+    `TrainConfig.facing_weight`). CLIP-style text embeddings barely tell "left hand" from "right
+    hand" (cosine 0.92-0.997 after training), which caps how far a cosine head can separate the
+    two. A training setting, stored in the checkpoint (older checkpoints: off)."""
     flip_test: bool = False
     """Test-time flip: average the parse with that of the mirrored image (left/right classes
     swapped back). Twice the compute; an inference setting (the parser config's value is used)."""
