@@ -198,6 +198,16 @@ def _standing() -> np.ndarray:
     return xy
 
 
+def test_person_found_with_an_empty_mask_keeps_its_keypoints(parser):
+    from openhuman.parsing.mediapipe_backend import _Person
+
+    person = _Person(_pose(_standing()), None, (None, None))  # its person mask is all zero
+    frame = Frame("v", 0, 0.0, np.zeros((4, 4, 3), np.uint8))
+    out = parser._compose(frame, frame.rgb, [person])
+    assert out.labels.max() == 0 and (out.person_ids == -1).all()
+    assert out.keypoints.shape == (1, 33, 3) and np.allclose(out.keypoints[0, :, :2], _standing())
+
+
 def test_sudden_limb_swap_is_repaired_but_crossing_is_kept():
     from openhuman.parsing.mediapipe_backend import _unflip_limbs
 

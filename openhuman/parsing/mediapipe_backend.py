@@ -223,8 +223,8 @@ class MediapipeParser(Parser):
         person = [pers.pose.person_prob for pers in people]
         p = np.max(person, axis=0) if len(people) > 1 else person[0]
         region = person_region(p)
-        if region is None:
-            return _empty_parse(frame)
+        if region is None:  # people found, but no pixel is confidently theirs: keep their keypoints
+            return _empty_parse(frame, people)
         x0, y0, x1, y1 = region
         p_crop = np.ascontiguousarray(p[y0:y1, x0:x1])
         owner = np.stack([pp[y0:y1, x0:x1] for pp in person]).argmax(0) if len(people) > 1 else None
@@ -281,13 +281,14 @@ def _keypoints(people: list[_Person]) -> np.ndarray:
     return np.stack([np.concatenate([lm.xy, lm.vis[:, None]], 1) for lm in lms]).astype(np.float32)
 
 
-def _empty_parse(frame: Frame) -> PartParse:
+def _empty_parse(frame: Frame, people: list[_Person] | None = None) -> PartParse:
+    """All background; the keypoints of `people` (found by Pose without a usable mask) kept."""
     h, w = frame.rgb.shape[:2]
     probs = np.zeros((NUM_CLASSES, h, w), np.float16)
     probs[0] = 1.0
     return PartParse(
         frame.view_id, frame.index, np.zeros((h, w), np.int16), np.ones((h, w), np.float32),
-        np.full((h, w), -1, np.int16), probs=probs, keypoints=_keypoints([]),
+        np.full((h, w), -1, np.int16), probs=probs, keypoints=_keypoints(people or []),
     )  # fmt: skip
 
 
