@@ -89,6 +89,8 @@ def test_swap_table_matches_body14_lr_swap_and_lip():
     assert names[lip[names.index("left arm")]] == "right arm"
     assert names[lip[names.index("right shoe")]] == "left shoe"
     assert lip[names.index("face")] == names.index("face")
+    # the pairing follows `side_of`, which the side head uses too
+    assert lr_swap_table(["left_hand", "right_hand", "left and right hands"])[1:4].tolist() == [2, 1, 3]
 
 
 def test_side_of_takes_the_side_word_out_of_class_names():

@@ -157,18 +157,6 @@ def read_synth(root: str | Path, names: str = "", frame_stride: int = 1) -> Arra
     return ArrayPairs(tuple(BODY14[1:]), images, labels)
 
 
-def lr_swap_table(classes: list[str] | tuple[str, ...]) -> np.ndarray:
-    """uint8 [256] label map for a horizontal flip: ids of "left X" and "right X" swapped (0, 255 kept)."""
-    table = np.arange(256, dtype=np.uint8)
-    index = {name.lower(): i + 1 for i, name in enumerate(classes)}
-    for name, i in index.items():
-        other = re.sub(r"\bleft\b", "\0", name)
-        other = re.sub(r"\bright\b", "left", other).replace("\0", "right")
-        if other != name and other in index:
-            table[i] = index[other]
-    return table
-
-
 _SIDE_WORD = re.compile(r"(?<![a-z])(left|right)(?![a-z])", re.IGNORECASE)
 
 
@@ -184,6 +172,21 @@ def side_of(name: str) -> tuple[int, str]:
         return 0, name
     rest = " ".join(_SIDE_WORD.sub(" ", name).split()).strip(" -_")
     return (1 if found[0].lower() == "left" else -1), rest or name
+
+
+def lr_swap_table(classes: list[str] | tuple[str, ...]) -> np.ndarray:
+    """uint8 [256] label map for a horizontal flip: ids of "left X" and "right X" swapped (0, 255 kept).
+
+    Classes pair up when `side_of` gives them opposite sides and the same part name."""
+    table = np.arange(256, dtype=np.uint8)
+    sided = {}
+    for i, name in enumerate(classes, start=1):
+        side, part = side_of(name)
+        if side:
+            sided[side, part.lower()] = i
+    for (side, part), i in sided.items():
+        table[i] = sided.get((-side, part), i)
+    return table
 
 
 def hflip_pair(rgb: np.ndarray, labels: np.ndarray, swap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
