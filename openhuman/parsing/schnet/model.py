@@ -91,7 +91,6 @@ class SchnetModel(nn.Module):
         self.srm = nn.ModuleList(SRM(sam_dim, clip_dim, embed_dim) for _ in range(NUM_STAGES))
         shared = FTMMLP(sam_dim)
         self.ftm = nn.ModuleList(FTM(sam_dim, cfg.ftm_tokens, shared) for _ in self.sam.blocks)
-        self.side_head = cfg.side_head
         self.head = ParsingHead(sam_dim, NUM_STAGES, embed_dim, SIZES[cfg.size].head_width, cfg.side_head)
         sam_mean, sam_std = backbones.sam_normalize_constants()
         clip_mean, clip_std = backbones.clip_normalize_constants(self.clip)
@@ -104,6 +103,11 @@ class SchnetModel(nn.Module):
         self.vocabulary: list[str] = []
         self._text_cache: torch.Tensor | None = None
         self.set_vocabulary(cfg.vocabulary)
+
+    @property
+    def side_head(self) -> bool:
+        """Built with the person-side head (`SchnetConfig.side_head`)."""
+        return self.head.side is not None
 
     # --- vocabulary ---------------------------------------------------------------------------
     def set_vocabulary(self, names: list[str]) -> None:
