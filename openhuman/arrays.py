@@ -3,7 +3,7 @@
 - Fast float16 <-> float32 conversion (OpenCV's is ~10x faster than numpy's `astype` here). Part
   probabilities travel as float16 [C, H, W] to halve their memory; every stage that does
   arithmetic on them converts a window to float32 and back, so the conversion is on the hot path.
-- `mask_box`: the bounding box of a mask's true pixels.
+- `mask_box`: the (padded) bounding box of a mask's true pixels.
 """
 
 from __future__ import annotations
@@ -45,10 +45,17 @@ def to_float16(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1), end-exclusive, of the true pixels of bool [H, W]; None when there are none."""
+def mask_box(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1), end-exclusive, of the true pixels of bool [H, W], padded by `margin` pixels
+    on every side and clipped to the image; None when there are none."""
     rows = np.flatnonzero(mask.any(1))
     if not rows.size:
         return None
     cols = np.flatnonzero(mask.any(0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    h, w = mask.shape
+    return (
+        max(0, int(rows[0]) - margin),
+        min(h, int(rows[-1]) + 1 + margin),
+        max(0, int(cols[0]) - margin),
+        min(w, int(cols[-1]) + 1 + margin),
+    )

@@ -86,22 +86,7 @@ def identity_maps(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def person_roi(person_ids: np.ndarray, margin: int) -> Roi | None:
     """Padded bounding window of all person pixels (int [H, W], -1 = none); None when empty."""
-    return mask_roi(np.asarray(person_ids) >= 0, margin)
-
-
-def mask_roi(mask: np.ndarray, margin: int) -> Roi | None:
-    """Padded bounding window of the true pixels of bool [H, W]; None when there are none."""
-    box = mask_box(mask)
-    if box is None:
-        return None
-    y0, y1, x0, x1 = box
-    H, W = mask.shape
-    return (
-        max(0, y0 - margin),
-        min(H, y1 + margin),
-        max(0, x0 - margin),
-        min(W, x1 + margin),
-    )
+    return mask_box(np.asarray(person_ids) >= 0, margin)
 
 
 class FlowEstimator:

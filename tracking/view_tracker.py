@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from openhuman.arrays import to_float16, to_float32
+from openhuman.arrays import mask_box, to_float16, to_float32
 from openhuman.types import Frame, PartParse
 from tracking.config import TrackingConfig
 from tracking.persons import PersonTracker, detections_from_parse
@@ -25,7 +25,6 @@ from tracking.propagate import (
     Motion,
     Roi,
     identity_maps,
-    mask_roi,
     move_points,
     person_roi,
     static_motion,
@@ -221,7 +220,7 @@ class ViewTracker:
         want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
         labels, scores, probs = parse.labels, parse.scores, parse.probs
         margin = self.cfg.flow_roi_margin or 32
-        win = _union(mask_roi((labels > 0) | (parse.person_ids >= 0), margin), self._smooth_box)
+        win = _union(mask_box((labels > 0) | (parse.person_ids >= 0), margin), self._smooth_box)
         if self.cfg.smoothing != "none" and win is not None:
             y0, y1, x0, x1 = win
             sl = (slice(y0, y1), slice(x0, x1))
@@ -236,7 +235,7 @@ class ViewTracker:
             labels, scores = labels.copy(), scores.copy()
             best, top = argmax_max(s)
             labels[sl] = best
-            self._smooth_box = mask_roi((labels > 0) | (track_map >= 0), margin)
+            self._smooth_box = mask_box((labels > 0) | (track_map >= 0), margin)
             scores[sl] = top
             if probs is not None:
                 probs = probs.copy()

@@ -17,13 +17,11 @@ PERSON_MIN_PROB = 0.02
 
 def person_region(p: np.ndarray) -> tuple[int, int, int, int] | None:
     """Bounding box (x0, y0, x1, y1) of person probability >= PERSON_MIN_PROB, padded; None if empty."""
-    box = mask_box(p >= PERSON_MIN_PROB)
+    box = mask_box(p >= PERSON_MIN_PROB, max(2, int(0.01 * max(p.shape))))
     if box is None:
         return None
     y0, y1, x0, x1 = box
-    h, w = p.shape
-    pad = max(2, int(0.01 * max(h, w)))
-    return (max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h))
+    return x0, y0, x1, y1
 
 
 def merge_people(parts: list[np.ndarray], owner: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
