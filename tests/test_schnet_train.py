@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from openhuman.errors import InputError
+from openhuman.errors import CheckpointError, InputError
 from openhuman.ontology import taxonomy
 from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint
 from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig
@@ -46,7 +46,7 @@ def test_facing_targets_read_the_facing_off_the_labels():
     profile[10:20, 20:30] = PART_ID["left upper arm"]
     profile[20:30, 20:31] = PART_ID["right upper arm"]  # centres 0.5 px apart
     one_side = np.where(facing == PART_ID["right upper arm"], PART_ID["torso"], facing)
-    labels = torch.from_numpy(np.stack([facing, mirrored, one_side, 255 - 0 * facing]).astype(np.int64))
+    labels = torch.from_numpy(np.stack([facing, mirrored, one_side, np.full_like(facing, 255)]).astype(np.int64))
     labels[3, :, :25] = PART_ID["left upper arm"]
     labels[3, :, 25:] = PART_ID["right upper arm"]  # faces away; IGNORE pixels elsewhere are skipped
     t = facing_targets(labels, class_side)
@@ -116,7 +116,7 @@ def test_train_starts_from_init_checkpoint_and_adds_new_modules(tmp_path, caplog
     assert all(torch.equal(after["weights"][k], v) for k, v in before.items())
     fine.init_checkpoint = str(tmp_path / "nothing.pt")
     fine.out_dir = str(tmp_path / "fine2")
-    with pytest.raises(Exception, match="train.init_checkpoint"):
+    with pytest.raises(CheckpointError, match="train.init_checkpoint"):
         train(fine)
 
 
