@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -133,10 +134,11 @@ class _ViewStepper:
             self.parse_seconds += time.perf_counter() - t0
             self.calls += 1
 
-    def step(self, frame: Frame) -> tuple[PartParse, float, float, int]:
-        """(tracked parse, seconds in the parser, seconds in tracking, parser calls) of one frame."""
+    def step(self, frame: Frame | None) -> tuple[list[PartParse], float, float, int]:
+        """(tracked parses that became ready, in frame order; seconds in the parser; seconds in
+        tracking; parser calls) of one frame, or of the end of the stream (frame None)."""
         p0, c0, t0 = self.parse_seconds, self.calls, time.perf_counter()
-        out = self.tracker.step(frame)
+        out = self.tracker.push(frame) if frame is not None else self.tracker.flush()
         parse_s = self.parse_seconds - p0
         return out, parse_s, time.perf_counter() - t0 - parse_s, self.calls - c0
 
@@ -188,7 +190,9 @@ class Pipeline:
         """Process a source frame by frame. `skip(index)` -> True skips a frame entirely (resume).
 
         The views of time step t+1 are parsed in the worker threads while this thread lifts,
-        exports and scores time step t (one time step in flight: memory stays flat).
+        exports and scores time step t (one time step in flight: memory stays flat). With
+        bidirectional keyframes a time step is finished once every view's tracker has returned it,
+        up to `keyframe_interval - 1` steps later.
         """
         src = source if isinstance(source, Source) else open_source(source)
         trackers = self._trackers(src.view_ids)
@@ -196,7 +200,8 @@ class Pipeline:
         v = self.cfg.video
         groups = self.timer.timed_iter("decode", src.synced(v.start, v.stride, v.max_frames))
         gap = False
-        pending: tuple[list[Frame], list[Future[Any]]] | None = None
+        queue = _StepQueue(len(src.view_ids))
+        futures: list[Future[Any]] | None = None
         try:
             with ThreadPoolExecutor(self._workers(len(src.view_ids)), thread_name_prefix="openhuman-view") as pool:
                 for frames in groups:
@@ -204,37 +209,64 @@ class Pipeline:
                         gap = True
                         continue
                     if gap:  # after skipped frames the temporal state is stale: start the trackers afresh
-                        if pending is not None:
-                            yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
-                            pending = None
+                        yield from self._drain(src, lifting, queue, futures, trackers, pool)
+                        futures = None
                         _release(trackers)
                         trackers, gap = self._trackers(src.view_ids), False
                         if lifting is not None:
                             lifting = self._lifting(src)
                     # a view's tracker must finish step t before it starts step t + 1
-                    done = [f.result() for f in pending[1]] if pending is not None else None
+                    done = [f.result() for f in futures] if futures is not None else None
                     futures = [pool.submit(_ViewStepper.step, t, f) for t, f in zip(trackers, frames, strict=True)]
-                    if pending is not None and done is not None:
-                        yield self._finish(src, lifting, pending[0], done)
-                    pending = (list(frames), futures)
-                if pending is not None:
-                    yield self._finish(src, lifting, pending[0], [f.result() for f in pending[1]])
+                    queue.frames.append(list(frames))
+                    if done is not None:
+                        yield from self._finish_ready(src, lifting, queue, done)
+                yield from self._drain(src, lifting, queue, futures, trackers, pool)
         finally:  # the pool has finished every step here
             _release(trackers)
 
-    def _finish(
-        self, src: Source, lifting: tuple[Any, Any] | None, frames: list[Frame], results: list[Any]
-    ) -> FrameResult:
-        """One time step's tracked parses (`_ViewStepper.step` results), its masks and (smoothed)
-        point cloud."""
-        from openhuman.masks import masks_for_query
+    def _drain(
+        self,
+        src: Source,
+        lifting: tuple[Any, Any] | None,
+        queue: _StepQueue,
+        futures: list[Future[Any]] | None,
+        trackers: list[_ViewStepper],
+        pool: ThreadPoolExecutor,
+    ) -> Iterator[FrameResult]:
+        """Finish every time step still in flight or waiting (end of the stream, or a gap)."""
+        if futures is not None:
+            yield from self._finish_ready(src, lifting, queue, [f.result() for f in futures])
+        flushed = [f.result() for f in [pool.submit(_ViewStepper.step, t, None) for t in trackers]]
+        yield from self._finish_ready(src, lifting, queue, flushed)
+        if queue.frames:
+            raise RuntimeError(f"{len(queue.frames)} time steps were never returned by the trackers")
 
-        index = frames[0].index
-        for _, parse_s, track_s, calls in results:
+    def _finish_ready(
+        self, src: Source, lifting: tuple[Any, Any] | None, queue: _StepQueue, results: list[Any]
+    ) -> Iterator[FrameResult]:
+        """Take one step's `_ViewStepper.step` results (one per view) and finish every time step
+        that all views have now returned."""
+        for view, (parses, parse_s, track_s, calls) in enumerate(results):
             self.timer.seconds["parse"] += parse_s
             self.timer.seconds["track"] += track_s
             self.parser_calls += calls
-        parses = tuple(r[0] for r in results)
+            queue.parses[view].extend(parses)
+        while queue.frames and all(queue.parses):
+            frames = queue.frames.popleft()
+            parses = [q.popleft() for q in queue.parses]
+            if any(p.frame_index != f.index for p, f in zip(parses, frames, strict=True)):
+                raise RuntimeError("a tracker returned frames out of order")
+            yield self._finish(src, lifting, frames, parses)
+
+    def _finish(
+        self, src: Source, lifting: tuple[Any, Any] | None, frames: list[Frame], tracked: list[PartParse]
+    ) -> FrameResult:
+        """One time step's masks and (smoothed) point cloud from its tracked parses (one per view)."""
+        from openhuman.masks import masks_for_query
+
+        index = frames[0].index
+        parses = tuple(tracked)
         masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
         cloud, point_source = None, ""
         if lifting is not None:
@@ -302,6 +334,14 @@ class Pipeline:
             summary.metrics = evaluator.result()
         write_json_atomic(out / "summary.json", summary.to_json())
         return summary
+
+
+class _StepQueue:
+    """Time steps whose frames went to the trackers, and each view's returned parses, in order."""
+
+    def __init__(self, views: int) -> None:
+        self.frames: deque[list[Frame]] = deque()
+        self.parses: list[deque[PartParse]] = [deque() for _ in range(views)]
 
 
 def _release(steppers: list[_ViewStepper]) -> None:

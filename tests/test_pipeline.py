@@ -113,9 +113,12 @@ def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_pa
     assert (again.frames, again.frames_skipped) == (0, 5)
 
 
-def test_each_view_steps_in_order_and_never_concurrently(synth_capture, monkeypatch):
+@pytest.mark.parametrize("k", [1, 3])
+def test_each_view_steps_in_order_and_never_concurrently(synth_capture, monkeypatch, k):
     """Views run concurrently and time step t + 1 overlaps the lifting of t, but one view's
-    tracker (stateful parser) must see its frames one at a time, in order."""
+    tracker (stateful parser) must see its frames one at a time, in order, then the end of the
+    stream (None). With keyframes (k=3) the trackers return frames late; every time step still
+    comes out once, in order."""
     import threading
     import time
 
@@ -130,7 +133,7 @@ def test_each_view_steps_in_order_and_never_concurrently(synth_capture, monkeypa
         with lock:
             assert id(self) not in busy, "a view's tracker was stepped from two threads at once"
             busy.add(id(self))
-            seen.setdefault(id(self), []).append(frame.index)
+            seen.setdefault(id(self), []).append(frame.index if frame is not None else "end")
         time.sleep(0.01)  # widen the window in which an overlap would show
         try:
             return real_step(self, frame)
@@ -141,9 +144,13 @@ def test_each_view_steps_in_order_and_never_concurrently(synth_capture, monkeypa
     monkeypatch.setattr(pipeline._ViewStepper, "step", checked_step)
     cfg = PipelineConfig(query="left hand")
     cfg.workers = 4
-    results = list(Pipeline(cfg).stream(synth_capture))
+    cfg.tracking.keyframe_interval = k
+    pipe = Pipeline(cfg)
+    results = list(pipe.stream(synth_capture))
     assert [r.frame_index for r in results] == list(range(8))
-    assert len(seen) == 4 and all(order == list(range(8)) for order in seen.values())
+    assert all(p.frame_index == r.frame_index for r in results for p in r.parses)
+    assert len(seen) == 4 and all(order == [*range(8), "end"] for order in seen.values())
+    assert pipe.parser_calls >= (4 * 8 if k == 1 else 4 * 3)
 
 
 def test_stream_frees_the_views_parser_state_at_the_end(synth_capture, monkeypatch):

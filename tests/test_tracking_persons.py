@@ -47,9 +47,10 @@ def test_people_crossing_keep_their_ids(smoothing, k):
 
     tracker = ViewTracker(parse, TrackingConfig(smoothing=smoothing, keyframe_interval=k))
     red_ids, blue_ids = set(), set()
-    for i in range(24):
-        rgb, _, _ = _scene(crossing(i), i)
-        out = tracker.step(Frame("v", i, i / 30, rgb))
+    frames = [Frame("v", i, i / 30, _scene(crossing(i), i)[0]) for i in range(24)]
+    outs = [out for f in frames for out in tracker.push(f)] + tracker.flush()
+    for i, out in enumerate(outs):
+        assert out.frame_index == i
         (_, bx, by, br), (_, rx, ry, _) = crossing(i)
         red_ids.add(_ids_of(out.person_ids, rx, ry))
         if abs(bx - rx) > 16 + br + 1:  # blue fully visible

@@ -78,6 +78,14 @@ def one_walker(i: int) -> list[tuple[int, int, int, int]]:
     return [(0, 30 + 2 * i, 48, 16)]
 
 
+def run(tracker: ViewTracker, frames) -> list[PartParse]:
+    """Every output of a stream, in order (push each frame, then flush)."""
+    outs = [out for f in frames for out in tracker.push(f)]
+    outs += tracker.flush()
+    assert [o.frame_index for o in outs] == list(range(len(outs)))
+    return outs
+
+
 def test_k1_without_smoothing_reproduces_per_frame_parsing():
     parser = FakeParser(lambda i: [(0, 30 + 2 * i, 48, 14), (1, 100 - 2 * i, 40, 12)][:: 1 if i % 2 else -1])
     tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=1, smoothing="none"))
@@ -93,10 +101,12 @@ def test_k1_without_smoothing_reproduces_per_frame_parsing():
     assert tracker.stats.parsed == 8 and tracker.stats.propagated == 0
 
 
-def test_keyframe_propagation_follows_motion():
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_keyframe_propagation_follows_motion(bidirectional):
     parser = FakeParser(one_walker)
-    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=4, smoothing="none"))
-    outs = [tracker.step(f) for f in parser.frames(12)]
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=4, smoothing="none", bidirectional=bidirectional))
+    outs = run(tracker, parser.frames(12))
+    assert len(outs) == 12
     assert parser.calls == [0, 4, 8]
     assert tracker.stats.propagated == 9
     scores = evaluate_sequence([o.labels for o in outs], [parser.gt(i) for i in range(12)])
@@ -112,7 +122,7 @@ def test_new_object_between_keyframes_triggers_reparse():
 
     parser = FakeParser(script)
     tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=8, smoothing="none"))
-    outs = [tracker.step(f) for f in parser.frames(6)]
+    outs = run(tracker, parser.frames(6))
     assert 3 in parser.calls
     assert tracker.stats.reparse["new_target"] >= 1
     assert len(np.unique(outs[5].person_ids[outs[5].person_ids >= 0])) == 2
@@ -121,7 +131,7 @@ def test_new_object_between_keyframes_triggers_reparse():
 def test_person_leaving_between_keyframes_triggers_reparse():
     parser = FakeParser(lambda i: one_walker(i) if i < 3 else [])
     tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=8, smoothing="none"))
-    outs = [tracker.step(f) for f in parser.frames(5)]
+    outs = run(tracker, parser.frames(5))
     assert 3 in parser.calls
     assert sum(tracker.stats.reparse.values()) >= 1
     assert (outs[4].person_ids < 0).all()
@@ -148,9 +158,45 @@ def test_state_does_not_grow_with_clip_length():
     tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=3, smoothing="ema"))
     sizes = []
     for f in parser.frames(60):
-        tracker.step(f)
+        tracker.push(f)
         sizes.append(tracker.state_nbytes())
     assert sizes[10] > 0
     assert max(sizes[40:]) <= max(sizes[10:30])
     assert len(tracker.persons.tracks) == 1
     assert tracker.stats.frames == 60 == tracker.stats.parsed + tracker.stats.propagated
+
+
+def test_bidirectional_frames_between_keys_blend_both_parses_by_nearness():
+    """A still scene whose parse says part 1 at frame 0 and part 2 at frame 4: the frames between
+    take the nearer parse (1 at frame 1, 2 at frame 3), where pulling forward alone keeps 1."""
+
+    class Switching(FakeParser):
+        def __call__(self, frame: Frame) -> PartParse:
+            out = super().__call__(frame)
+            inside = out.person_ids >= 0
+            labels = np.where(inside, 1 if frame.index < 4 else 2, 0).astype(np.int16)
+            probs = np.eye(15, dtype=np.float32)[labels] * 0.8 + 0.2 / 15
+            return PartParse("cam0", frame.index, labels, probs.max(-1), out.person_ids, probs.transpose(2, 0, 1))
+
+    still = [(0, 60, 48, 16)]
+    got = {}
+    for bidirectional in (True, False):
+        parser = Switching(lambda i: still)
+        cfg = TrackingConfig(keyframe_interval=4, smoothing="none", bidirectional=bidirectional)
+        outs = run(ViewTracker(parser, cfg), parser.frames(5))
+        assert parser.calls == [0, 4]
+        disc = outs[0].person_ids >= 0
+        got[bidirectional] = [np.bincount(o.labels[disc], minlength=3)[1:3].argmax() + 1 for o in outs]
+        assert all((o.person_ids[disc] == 0).all() for o in outs)
+    assert got[True][:2] == [1, 1] and got[True][3:] == [2, 2]  # frame 2 is a tie
+    assert got[False] == [1, 1, 1, 1, 2]
+
+
+def test_a_tracker_that_waits_has_no_one_in_one_out_step():
+    parser = FakeParser(one_walker)
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=2))
+    assert tracker.delays
+    with pytest.raises(RuntimeError, match="push"):
+        tracker.step(next(parser.frames(1)))
+    assert not ViewTracker(parser, TrackingConfig(keyframe_interval=2, bidirectional=False)).delays
+    assert not ViewTracker(parser, TrackingConfig(keyframe_interval=1)).delays

@@ -10,6 +10,12 @@ from typing import Literal
 class TrackingConfig:
     keyframe_interval: int = 1
     """Run the parser every k-th frame and propagate with optical flow in between (1 = every frame)."""
+    bidirectional: bool = True
+    """Keyframe mode: a frame between two parsed frames gets the blend of both parses, each pulled
+    to it along the flow and weighted by its nearness in time (the nearer parse counts more).
+    Outputs of in-between frames then wait for the next parsed frame (at most
+    `keyframe_interval - 1` frames a view, held in memory). False: only the last parsed frame is
+    pulled forward, and every frame's output is ready at once."""
     flow: Literal["dis", "farneback"] = "dis"
     """Dense optical flow used for propagation."""
     smoothing: Literal["none", "ema", "window"] = "ema"

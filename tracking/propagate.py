@@ -44,6 +44,21 @@ class Motion:
     scale: float
     """Flow resolution / full resolution."""
 
+    def forward_map(self) -> np.ndarray:
+        """float32 [H, W, 2]: for each pixel of the previous frame, (x, y) where it is in the current
+        frame (identity outside the window)."""
+        import cv2
+
+        H, W = self.residual.shape
+        out = np.dstack(identity_maps(H, W))
+        y0, y1, x0, x1 = self.roi
+        h, w = self.forward.shape[:2]
+        if y1 > y0 and x1 > x0 and h and w:
+            size = (x1 - x0, y1 - y0)
+            step = np.asarray(cv2.resize(self.forward, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+            out[y0:y1, x0:x1] += step * np.array([size[0] / w, size[1] / h], dtype=np.float32)
+        return out
+
     def full_map(self) -> np.ndarray:
         """float32 [H, W, 2] map over the whole frame (identity outside the window)."""
         H, W = self.residual.shape

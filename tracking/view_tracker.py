@@ -3,9 +3,17 @@
 Per frame it either calls the parser (keyframes, every `keyframe_interval` frames, and frames where
 validation asks for a re-parse) or pulls the last parsed frame forward with dense optical flow.
 On parsed frames, person ids become stable track ids (`PersonTracker`) and per-pixel part
-probabilities are smoothed along the flow (`ProbSmoother`). Only the state the next frame needs is
-kept (previous small gray frame, the last parsed output, composed flow maps, smoothed
-probabilities, tracks), so memory does not grow with the clip.
+probabilities are smoothed along the flow (`ProbSmoother`).
+
+Bidirectional keyframe mode (`TrackingConfig.bidirectional`, the default): a frame between two
+parsed frames waits until the next one is parsed, then gets the blend of both parses' probabilities,
+each pulled to it along the (composed) flow and weighted by nearness in time. `push(frame)` therefore
+returns the outputs that became ready (none, or several in frame order) and `flush()` the waiting ones
+at the end of a stream; `step(frame)` is the one-in, one-out form for trackers that never wait.
+
+Only the state the next frames need is kept (previous gray frame, the last parsed output, composed
+flow maps, smoothed probabilities, tracks, at most `keyframe_interval - 1` waiting frames), so memory
+does not grow with the clip.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from openhuman.arrays import mask_box, to_float16, to_float32
+from openhuman.ontology import NUM_CLASSES
 from openhuman.types import Frame, PartParse
 from tracking.config import TrackingConfig
 from tracking.persons import PersonTracker, detections_from_parse
@@ -27,6 +36,7 @@ from tracking.propagate import (
     identity_maps,
     move_points,
     person_roi,
+    remap_xy,
     static_motion,
     to_gray,
     warp_linear,
@@ -36,6 +46,9 @@ from tracking.smoothing import ProbSmoother, argmax_max, one_hot
 from tracking.validate import KeyState, check_propagation
 
 log = logging.getLogger(__name__)
+Side = tuple[np.ndarray, tuple[int, int]]
+"""A parsed frame's probabilities float32 [h, w, C] in the window around its people, and the
+window's top-left (y0, x0)."""
 
 CHECK_SCALE = 0.5
 """Resolution of the re-parse checks relative to the frame."""
@@ -55,8 +68,21 @@ class TrackerStats:
     """Re-parse triggers by reason."""
 
 
+@dataclass
+class _Waiting:
+    """A propagated frame waiting for the next parsed frame (bidirectional mode)."""
+
+    frame: Frame
+    forward: PartParse
+    """Its output pulled forward from the last parsed frame."""
+    to_key: np.ndarray | None
+    """float32 [H, W, 2] where each pixel was in the last parsed frame (None = nowhere moved)."""
+    to_next: np.ndarray | None = None
+    """float32 [H, W, 2] where each pixel is in the following frame (set when that arrives)."""
+
+
 class ViewTracker:
-    """Temporal association for one view: `.step(frame) -> PartParse` with stable track ids."""
+    """Temporal association for one view: `.push(frame) -> [PartParse, ...]` with stable track ids."""
 
     def __init__(self, parse_fn: Callable[[Frame], PartParse], cfg: TrackingConfig | None = None):
         self.cfg = cfg or TrackingConfig()
@@ -74,7 +100,13 @@ class ViewTracker:
         )
         self.stats = TrackerStats()
         self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
+        self._waiting: list[_Waiting] = []
         self._clear()
+
+    @property
+    def delays(self) -> bool:
+        """True when outputs of frames between parsed frames wait for the next parsed frame."""
+        return self.cfg.bidirectional and self.cfg.keyframe_interval > 1
 
     def _clear(self) -> None:
         self._key: KeyState | None = None
@@ -92,9 +124,12 @@ class ViewTracker:
         """int16 [H, W, 2] the key's labels and track ids, stacked for one warp."""
         self._keypoints: np.ndarray | None = None
         self._since_key = 0
+        self._side: Side | None = None
+        """The last parsed frame's probabilities around its people (bidirectional mode)."""
+        self._waiting = []
 
     def reset(self) -> None:
-        """Forget all temporal state (new clip)."""
+        """Forget all temporal state (new clip), waiting frames included (`flush` them first)."""
         self._clear()
         self.persons.reset()
         self.smoother.reset()
@@ -103,15 +138,36 @@ class ViewTracker:
     def state_nbytes(self) -> int:
         """Bytes of array state held between frames (constant over a clip)."""
         arrays = [self._prev_gray, self._keypoints, self._acc_xy, self._acc_ok, self._key_lp]
+        arrays += [self._side[0]] if self._side is not None else []
+        for w in self._waiting:
+            arrays += [w.frame.rgb, w.to_key, w.to_next, w.forward.labels, w.forward.scores, w.forward.person_ids]
         total = sum(a.nbytes for a in arrays if a is not None)
         total += self._key.nbytes() if self._key is not None else 0
         return total + self.smoother.nbytes() + self.persons.nbytes()
 
     def step(self, frame: Frame) -> PartParse:
-        """Parse or propagate one frame; returns its PartParse with stable person track ids."""
+        """Parse or propagate one frame and return its PartParse at once (trackers that do not
+        `delay`; a bidirectional keyframe tracker needs `push` and `flush`)."""
+        if self.delays:
+            raise RuntimeError("a bidirectional keyframe tracker returns frames late: use push() and flush()")
+        (out,) = self.push(frame)
+        return out
+
+    def flush(self) -> list[PartParse]:
+        """The outputs of the frames still waiting for a parsed frame (end of the stream): each gets
+        the last parsed frame pulled forward."""
+        waiting, self._waiting = self._waiting, []
+        return [w.forward for w in waiting]
+
+    def push(self, frame: Frame) -> list[PartParse]:
+        """Parse or propagate one frame. Returns the outputs (PartParse with stable person track ids)
+        that are ready, in frame order: this frame's, or none while it waits for the next parsed
+        frame, or the waiting frames' and this one's when it is parsed."""
         shape = (frame.height, frame.width)
+        ready: list[PartParse] = []
         if self._key is not None and self._key.labels.shape != shape:
             log.info("frame size changed to %s: resetting temporal state", shape)
+            ready = self.flush()
             self._clear()
             self.smoother.reset()
         gray = to_gray(frame.rgb) if self._needs_flow else None
@@ -119,6 +175,8 @@ class ViewTracker:
         if gray is not None and self._prev_gray is not None:
             motion = self._motion(self._prev_gray, gray)
             self._accumulate(motion)
+            if self._waiting:
+                self._waiting[-1].to_next = motion.forward_map()
         out = None
         if self._key is not None and motion is not None and self._since_key + 1 < self.cfg.keyframe_interval:
             out = self._propagate(frame, motion)
@@ -132,8 +190,16 @@ class ViewTracker:
                 self.stats.propagated += 1
                 self._since_key += 1
         if out is None:
+            before = self._side
             out = self._parse(frame)
             self.stats.parsed += 1
+            ready += self._resolve(before)
+            ready.append(out)
+        elif self.delays:
+            acc = None if self._acc_xy is None else self._acc_xy.copy()
+            self._waiting.append(_Waiting(frame, out, acc))
+        else:
+            ready.append(out)
         if gray is not None and self._key is not None:
             if self.cfg.keyframe_interval > 1:  # only propagated frames are validated against it
                 self._key.prev_person_small = self._key.small(out.person_ids >= 0)
@@ -141,7 +207,7 @@ class ViewTracker:
             self._roi = person_roi(out.person_ids, margin) if margin is not None else None
         self._prev_gray = gray
         self.stats.frames += 1
-        return out
+        return ready
 
     def _motion(self, prev: np.ndarray, gray: np.ndarray) -> Motion:
         """Flow in the window around the people (static scene when there are none)."""
@@ -203,11 +269,71 @@ class ViewTracker:
         self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
         self._key = KeyState(labels, track_map, scores, key_probs, CHECK_SCALE)
         self._key_lp = np.dstack([labels, track_map]).astype(np.int16) if self.cfg.keyframe_interval > 1 else None
+        self._side = _side(labels, track_map, probs, self.cfg.flow_roi_margin or 32) if self.delays else None
         self._acc_xy, self._acc_ok, self._acc_box = None, None, None
         self._since_key = 0
         return PartParse(
             parse.view_id, parse.frame_index, labels, scores, track_map, probs, self._keypoints, parse.fine_labels
         )
+
+    def _resolve(self, before: Side | None) -> list[PartParse]:
+        """Outputs of the waiting frames, now that the frame after them was parsed: the parses
+        before (`before`) and after them, pulled to each along the flow, blended by nearness."""
+        waiting, self._waiting = self._waiting, []
+        if not waiting or self._key is None:
+            return [w.forward for w in waiting]
+        n, after = len(waiting), self._side
+        to_after: np.ndarray | None = None  # where each pixel of the frame being resolved is in the parsed one
+        outs = []
+        for i in range(n - 1, -1, -1):
+            w = waiting[i]
+            if w.to_next is None:  # (cannot happen: the parsed frame came after it)
+                return [x.forward for x in waiting]
+            to_after = w.to_next if to_after is None else warp_linear(to_after, w.to_next)
+            outs.append(self._blend(w, before, after, to_after, (n - i) / (n + 1)))
+        return outs[::-1]
+
+    def _blend(
+        self, w: _Waiting, before: Side | None, after: Side | None, to_after: np.ndarray, weight: float
+    ) -> PartParse:
+        """`weight` x the parse before pulled forward + (1 - weight) x the parse after pulled back,
+        in the window around the people (the forward output elsewhere). Where both pulled labels
+        agree that label stands (scores blended); only where they differ are the probabilities
+        pulled and blended to decide (unless the output carries probabilities everywhere)."""
+        key = self._key
+        assert key is not None
+        fwd = w.forward
+        margin = self.cfg.flow_roi_margin or 32
+        win = mask_box((fwd.labels > 0) | (fwd.person_ids >= 0), margin)
+        for side in (before, after):
+            if side is not None:
+                (y0, x0), (h, wd) = side[1], side[0].shape[:2]
+                win = _union(win, (y0, y0 + h, x0, x0 + wd))
+        if win is None:
+            return fwd
+        y0, y1, x0, x1 = win
+        sl = (slice(y0, y1), slice(x0, x1))
+        to_b = w.to_key[sl] if w.to_key is not None else np.dstack(identity_maps(y1, x1))[sl]
+        to_a = to_after[sl]
+        labels, scores, ids = fwd.labels.copy(), fwd.scores.copy(), fwd.person_ids.copy()
+        out_probs = None
+        if fwd.probs is not None:  # probabilities wanted everywhere: blend the whole window
+            probs = weight * _pull(before, to_b) + (1.0 - weight) * _pull(after, to_a)
+            labels[sl], scores[sl] = argmax_max(np.ascontiguousarray(probs.transpose(2, 0, 1)))
+            out_probs = fwd.probs.copy()
+            to_float16(np.ascontiguousarray(probs.transpose(2, 0, 1)), out_probs[:, y0:y1, x0:x1])
+        else:
+            lab_a = warp_nearest(key.labels, to_a, fill=0)
+            scores[sl] = weight * scores[sl] + (1.0 - weight) * warp_linear(key.scores, to_a)
+            ys, xs = np.nonzero(labels[sl] != lab_a)
+            if len(ys):
+                probs = weight * _pull(before, to_b[ys, xs][None]) + (1.0 - weight) * _pull(after, to_a[ys, xs][None])
+                best, top = argmax_max(np.ascontiguousarray(probs.transpose(2, 0, 1)))
+                labels[ys + y0, xs + x0], scores[ys + y0, xs + x0] = best[0], top[0]
+        ids_a = warp_nearest(key.person_ids, to_a, fill=-1)
+        near, far = (ids[sl], ids_a) if weight >= 0.5 else (ids_a, ids[sl])
+        ids[sl] = np.where((near < 0) & (labels[sl] > 0), far, near)
+        return PartParse(fwd.view_id, fwd.frame_index, labels, scores, ids, out_probs, fwd.keypoints, None)
 
     def _smooth(
         self, parse: PartParse, track_map: np.ndarray, aligned_prev: np.ndarray | None
@@ -281,4 +407,30 @@ def _reindex_keypoints(keypoints: np.ndarray | None, mapping: dict[int, int]) ->
     for local, track in mapping.items():
         if local < len(keypoints):
             out[track] = keypoints[local]
+    return out
+
+
+def _side(labels: np.ndarray, track_map: np.ndarray, probs: np.ndarray | None, margin: int) -> Side | None:
+    """A parsed frame's probabilities (float16 [C, H, W], or one-hot labels when None) in the
+    padded window around its people and parts; None when it has none."""
+    win = mask_box((labels > 0) | (track_map >= 0), margin)
+    if win is None:
+        return None
+    y0, y1, x0, x1 = win
+    p = to_float32(probs[:, y0:y1, x0:x1]) if probs is not None else one_hot(labels[y0:y1, x0:x1], NUM_CLASSES)
+    return np.ascontiguousarray(p.transpose(1, 2, 0)), (y0, x0)
+
+
+def _pull(side: Side | None, map_xy: np.ndarray) -> np.ndarray:
+    """float32 [h, w, C] probabilities of a parsed frame read at `map_xy` (frame pixels, [h, w, 2]);
+    outside its window everything is background."""
+    h, w = map_xy.shape[:2]
+    if side is None:
+        out = np.zeros((h, w, NUM_CLASSES), np.float32)
+        out[..., 0] = 1.0
+        return out
+    probs, (y0, x0) = side
+    m: np.ndarray = map_xy - np.array([x0, y0], dtype=np.float32)
+    out = remap_xy(probs, m, fill=0.0).reshape(h, w, probs.shape[2])
+    out[..., 0] += np.maximum(1.0 - out.sum(-1), 0.0)  # what came from outside the window is background
     return out
