@@ -200,3 +200,17 @@ def test_a_tracker_that_waits_has_no_one_in_one_out_step():
         tracker.step(next(parser.frames(1)))
     assert not ViewTracker(parser, TrackingConfig(keyframe_interval=2, bidirectional=False)).delays
     assert not ViewTracker(parser, TrackingConfig(keyframe_interval=1)).delays
+
+
+@pytest.mark.parametrize(("k", "smoothing"), [(1, "ema"), (3, "ema"), (3, "none")])
+def test_every_part_pixel_belongs_to_a_person(k, smoothing):
+    """Noisy labels stray outside the person map (and smoothing or blending moves labels by a
+    pixel or two): the tracker hands such pixels to the nearest person, so no query mask comes
+    out with track id -1."""
+    parser = FakeParser(one_walker, noise=0.9, seed=5)
+    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=k, smoothing=smoothing))
+    raw = parser(next(parser.frames(1)))
+    assert ((raw.labels > 0) & (raw.person_ids < 0)).any()  # the parser's own output has strays
+    for out in run(tracker, parser.frames(7)):
+        assert not ((out.labels > 0) & (out.person_ids < 0)).any()
+        assert set(np.unique(out.person_ids[out.labels > 0]).tolist()) == {0}

@@ -44,6 +44,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--flow", choices=["dis", "farneback"], default="dis")
     p.add_argument("--flow-scale", type=float, default=None, help="TrackingConfig.flow_scale (default: the config's)")
     p.add_argument("--static-image", action="store_true", help="mediapipe in static-image mode (no landmark smoothing)")
+    p.add_argument(
+        "--forward-only", action="store_true", help="keyframes pulled forward only (TrackingConfig.bidirectional=False)"
+    )
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
     p.add_argument("--out", type=Path, default=Path("bench_out/tracking.json"))
     return p.parse_args()
@@ -107,6 +110,7 @@ def _run(parser, seqs: list[tuple[str, list, list]], cfg, repeats: int) -> dict:
     return {
         "k": cfg.keyframe_interval,
         "smoothing": cfg.smoothing,
+        "bidirectional": cfg.bidirectional,
         "fps": n / total,
         "ms_per_frame": 1000 * total / n,
         "parsed": parsed,
@@ -127,7 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         seqs = _load(args, Path(tmp))
         parser = Parser.from_config(ParserConfig(mediapipe=MediapipeConfig(static_image_mode=args.static_image)))
-        base = TrackingConfig(flow=args.flow, smoothing=args.smoothing)
+        base = TrackingConfig(flow=args.flow, smoothing=args.smoothing, bidirectional=not args.forward_only)
         if args.flow_scale is not None:
             base = dataclasses.replace(base, flow_scale=args.flow_scale)
         settings = [dataclasses.replace(base, keyframe_interval=1, smoothing="none")]
@@ -159,6 +163,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "size": [seqs[0][1][0].width, seqs[0][1][0].height],
         "flow": args.flow,
         "static_image": args.static_image,
+        "bidirectional": not args.forward_only,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

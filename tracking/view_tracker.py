@@ -266,6 +266,7 @@ class ViewTracker:
         mapping = self.persons.update(dets, parse.person_ids, aligned_prev)
         track_map = _relabel(parse.person_ids, mapping)
         labels, scores, probs, key_probs = self._smooth(parse, track_map, aligned_prev)
+        _adopt_orphans(labels, track_map)
         self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
         self._key = KeyState(labels, track_map, scores, key_probs, CHECK_SCALE)
         self._key_lp = np.dstack([labels, track_map]).astype(np.int16) if self.cfg.keyframe_interval > 1 else None
@@ -333,6 +334,7 @@ class ViewTracker:
         ids_a = warp_nearest(key.person_ids, to_a, fill=-1)
         near, far = (ids[sl], ids_a) if weight >= 0.5 else (ids_a, ids[sl])
         ids[sl] = np.where((near < 0) & (labels[sl] > 0), far, near)
+        _adopt_orphans(labels, ids)
         return PartParse(fwd.view_id, fwd.frame_index, labels, scores, ids, out_probs, fwd.keypoints, None)
 
     def _smooth(
@@ -434,3 +436,18 @@ def _pull(side: Side | None, map_xy: np.ndarray) -> np.ndarray:
     out = remap_xy(probs, m, fill=0.0).reshape(h, w, probs.shape[2])
     out[..., 0] += np.maximum(1.0 - out.sum(-1), 0.0)  # what came from outside the window is background
     return out
+
+
+def _adopt_orphans(labels: np.ndarray, ids: np.ndarray) -> None:
+    """Give part pixels without a person (smoothing or blending can move a label past the person
+    map by a pixel or two) the id of the nearest person pixel, in place; none when there is nobody."""
+    orphans = (labels > 0) & (ids < 0)
+    if not orphans.any() or not (ids >= 0).any():
+        return
+    from scipy.ndimage import distance_transform_edt
+
+    y0, y1, x0, x1 = mask_box(orphans | (ids >= 0))  # type: ignore[misc]
+    win = ids[y0:y1, x0:x1]
+    iy, ix = distance_transform_edt(win < 0, return_distances=False, return_indices=True)
+    o = orphans[y0:y1, x0:x1]
+    win[o] = win[iy[o], ix[o]]
