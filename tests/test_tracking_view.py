@@ -126,6 +126,10 @@ def test_new_object_between_keyframes_triggers_reparse():
     assert 3 in parser.calls
     assert tracker.stats.reparse["new_target"] >= 1
     assert len(np.unique(outs[5].person_ids[outs[5].person_ids >= 0])) == 2
+    # the frames before it appeared are not blended with the re-parse (no ghost of the newcomer)
+    for out in outs[:3]:
+        assert len(np.unique(out.person_ids[out.person_ids >= 0])) == 1
+        assert (out.labels[20:40, 90:110] == 0).all()
 
 
 def test_person_leaving_between_keyframes_triggers_reparse():

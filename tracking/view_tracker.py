@@ -177,7 +177,7 @@ class ViewTracker:
             self._accumulate(motion)
             if self._waiting:
                 self._waiting[-1].to_next = motion.forward_map()
-        out = None
+        out, reason = None, None
         if self._key is not None and motion is not None and self._since_key + 1 < self.cfg.keyframe_interval:
             out = self._propagate(frame, motion)
             reason = check_propagation(self.cfg, self._key, out.person_ids, self._acc_ok, motion.residual)
@@ -193,7 +193,9 @@ class ViewTracker:
             before = self._side
             out = self._parse(frame)
             self.stats.parsed += 1
-            ready += self._resolve(before)
+            # a person who appeared, vanished or changed size between the two parses must not be
+            # blended into the frames before: those keep the last parse pulled forward
+            ready += self._resolve(before) if reason in (None, "drift") else self.flush()
             ready.append(out)
         elif self.delays:
             acc = None if self._acc_xy is None else self._acc_xy.copy()
