@@ -80,7 +80,9 @@ def _angle_weight(xyz: np.ndarray, outward: np.ndarray, cam: CameraView, min_cos
 
 
 def _majority_ids(point_idx: np.ndarray, ids: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    """int32 [n]: per point, the id with the largest summed weight (-1 where none)."""
+    """int32 [n]: per point, the id with the largest summed weight; ties (zero weights included)
+    go to the smallest id; -1 for points without a vote. Three paths (one id, a few, many) for
+    speed, with the same result."""
     out = np.full(n, -1, np.int32)
     if len(point_idx) == 0:
         return out
@@ -96,7 +98,8 @@ def _majority_ids(point_idx: np.ndarray, ids: np.ndarray, weights: np.ndarray, n
             sel = inv == k
             w[k] = np.bincount(point_idx[sel], weights=weights[sel], minlength=n)
         best = np.argmax(w, axis=0)
-        has = w[best, np.arange(n)] > 0
+        has = np.zeros(n, bool)
+        has[point_idx] = True
         out[has] = uniq[best[has]]
         return out
     base = int(ids.max()) + 1

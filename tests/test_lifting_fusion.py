@@ -218,3 +218,24 @@ def test_depth_normals_match_the_sphere_surface(scene):
     assert np.median(cos) > 0.95 and np.mean(cos > 0.7) > 0.8
     facing = np.einsum("ij,ij->i", normals, cam.center[None] - xyz)
     assert np.all(facing >= 0)
+
+
+@pytest.mark.parametrize("n_ids", [1, 3, 20])
+def test_majority_ids_all_paths_agree_with_a_plain_count(n_ids):
+    """One id, a few and many ids take different code paths; each must give every voted point the
+    id with the largest summed weight (ties and zero weights to the smallest id), -1 otherwise."""
+    from lifting.fusion import _majority_ids
+
+    rng = np.random.default_rng(n_ids)
+    n = 50
+    point_idx = rng.integers(0, n - 5, 400)  # the last 5 points get no vote
+    ids = rng.choice(np.arange(3, 3 + 2 * n_ids, 2), 400)
+    weights = rng.choice([0.0, 0.5, 1.0], 400)
+    weights[point_idx < 5] = 0.0  # points whose votes all weigh nothing still get an id
+    got = _majority_ids(point_idx, ids, weights, n)
+    for p in range(n):
+        sums: dict[int, float] = {}
+        for i in np.nonzero(point_idx == p)[0]:
+            sums[int(ids[i])] = sums.get(int(ids[i]), 0.0) + float(weights[i])
+        want = min(sums, key=lambda k: (-sums[k], k)) if sums else -1
+        assert got[p] == want, (p, sums)
