@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from lifting.geometry import orbit_camera, pixel_index, project_points
+from lifting.geometry import orbit_camera, pixel_index, project_points, zbuffer
 from openhuman.io import write_png_atomic
 from openhuman.ontology import PALETTE
 from openhuman.types import CameraView, LabeledPointCloud
@@ -81,9 +81,8 @@ def render_cloud(
     cand = (uv[:, None, :] + offsets[None]).reshape(-1, 2)
     zc = np.repeat(z, len(offsets))
     flat, inside = pixel_index(cand, zc, W, H)
-    zbuf = np.full(H * W, np.inf, np.float64)
-    np.minimum.at(zbuf, flat[inside], zc[inside])
-    win = inside & (zc <= zbuf[flat])
+    zc = zc.astype(np.float32)
+    win = inside & (zc <= zbuffer(flat, zc, inside, W, H).ravel()[flat])
     src = np.nonzero(win)[0] // len(offsets)
     img[flat[win]] = np.clip(colors[src], 0, 255).astype(np.uint8)
     return img.reshape(H, W, 3)

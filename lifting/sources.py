@@ -207,10 +207,8 @@ def silhouette_distances(xyz: np.ndarray, cameras: dict[str, CameraView], parses
         cam = cameras[vid]
         outside = (~person_mask(parse)).astype(np.uint8)
         dt = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
-        uv, z = project_points(xyz, cam)
-        col, row = np.floor(uv[:, 0] + 0.5).astype(np.int64), np.floor(uv[:, 1] + 0.5).astype(np.int64)
-        ok = (z > 0) & (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height)
-        dists[i, ok] = dt[row[ok], col[ok]]
+        flat, ok = pixel_index(*project_points(xyz, cam), cam.width, cam.height)
+        dists[i, ok] = dt.ravel()[flat[ok]]
     return dists
 
 
