@@ -44,19 +44,31 @@ class Motion:
     scale: float
     """Flow resolution / full resolution."""
 
-    def forward_map(self) -> np.ndarray:
-        """float32 [H, W, 2]: for each pixel of the previous frame, (x, y) where it is in the current
-        frame (identity outside the window)."""
+    def forward_window(self) -> np.ndarray | None:
+        """float32 [h, w, 2] over `roi`: for each pixel of the previous frame, (x, y) where it is in
+        the current frame (frame pixels); None for a static scene (empty window)."""
         import cv2
 
-        H, W = self.residual.shape
-        out = np.dstack(identity_maps(H, W))
         y0, y1, x0, x1 = self.roi
         h, w = self.forward.shape[:2]
-        if y1 > y0 and x1 > x0 and h and w:
-            size = (x1 - x0, y1 - y0)
-            step = np.asarray(cv2.resize(self.forward, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-            out[y0:y1, x0:x1] += step * np.array([size[0] / w, size[1] / h], dtype=np.float32)
+        if y1 <= y0 or x1 <= x0 or not h or not w:
+            return None
+        size = (x1 - x0, y1 - y0)
+        out = np.asarray(cv2.resize(self.forward, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+        out *= np.array([size[0] / w, size[1] / h], dtype=np.float32)
+        gx, gy = identity_maps(y1 - y0, x1 - x0)
+        out[..., 0] += gx + x0
+        out[..., 1] += gy + y0
+        return out
+
+    def forward_map(self) -> np.ndarray:
+        """float32 [H, W, 2]: `forward_window` over the whole frame (identity outside the window)."""
+        H, W = self.residual.shape
+        out = np.dstack(identity_maps(H, W))
+        win = self.forward_window()
+        if win is not None:
+            y0, y1, x0, x1 = self.roi
+            out[y0:y1, x0:x1] = win
         return out
 
     def full_map(self) -> np.ndarray:

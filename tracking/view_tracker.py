@@ -46,6 +46,8 @@ from tracking.smoothing import ProbSmoother, argmax_max, one_hot
 from tracking.validate import KeyState, check_propagation
 
 log = logging.getLogger(__name__)
+Windowed = tuple[np.ndarray, Roi]
+"""A float32 [h, w, 2] map of frame positions over a window (identity outside it), and the window."""
 Side = tuple[np.ndarray, tuple[int, int]]
 """A parsed frame's probabilities float32 [h, w, C] in the window around its people, and the
 window's top-left (y0, x0)."""
@@ -75,10 +77,10 @@ class _Waiting:
     frame: Frame
     forward: PartParse
     """Its output pulled forward from the last parsed frame."""
-    to_key: np.ndarray | None
-    """float32 [H, W, 2] where each pixel was in the last parsed frame (None = nowhere moved)."""
-    to_next: np.ndarray | None = None
-    """float32 [H, W, 2] where each pixel is in the following frame (set when that arrives)."""
+    to_key: Windowed | None
+    """Where each pixel was in the last parsed frame (None = nowhere moved)."""
+    to_next: Windowed | None = None
+    """Where each pixel is in the following frame (None = nowhere moved; set when it arrives)."""
 
 
 class ViewTracker:
@@ -140,7 +142,8 @@ class ViewTracker:
         arrays = [self._prev_gray, self._keypoints, self._acc_xy, self._acc_ok, self._key_lp]
         arrays += [self._side[0]] if self._side is not None else []
         for w in self._waiting:
-            arrays += [w.frame.rgb, w.to_key, w.to_next, w.forward.labels, w.forward.scores, w.forward.person_ids]
+            arrays += [w.frame.rgb, w.forward.labels, w.forward.scores, w.forward.person_ids]
+            arrays += [m[0] for m in (w.to_key, w.to_next) if m is not None]
         total = sum(a.nbytes for a in arrays if a is not None)
         total += self._key.nbytes() if self._key is not None else 0
         return total + self.smoother.nbytes() + self.persons.nbytes()
@@ -176,7 +179,8 @@ class ViewTracker:
             motion = self._motion(self._prev_gray, gray)
             self._accumulate(motion)
             if self._waiting:
-                self._waiting[-1].to_next = motion.forward_map()
+                fwd_map = motion.forward_window()
+                self._waiting[-1].to_next = None if fwd_map is None else (fwd_map, motion.roi)
         out, reason = None, None
         if self._key is not None and motion is not None and self._since_key + 1 < self.cfg.keyframe_interval:
             out = self._propagate(frame, motion)
@@ -198,7 +202,10 @@ class ViewTracker:
             ready += self._resolve(before) if reason in (None, "drift") else self.flush()
             ready.append(out)
         elif self.delays:
-            acc = None if self._acc_xy is None else self._acc_xy.copy()
+            acc = None
+            if self._acc_xy is not None and self._acc_box is not None:
+                y0, y1, x0, x1 = self._acc_box
+                acc = (self._acc_xy[y0:y1, x0:x1].copy(), self._acc_box)
             self._waiting.append(_Waiting(frame, out, acc))
         else:
             ready.append(out)
@@ -286,25 +293,43 @@ class ViewTracker:
         if not waiting or self._key is None:
             return [w.forward for w in waiting]
         n, after = len(waiting), self._side
-        to_after: np.ndarray | None = None  # where each pixel of the frame being resolved is in the parsed one
+        # the flow moves pixels only inside the windows around the people: compose there
+        box = None
+        for w in waiting:
+            box = _union(box, w.to_next[1] if w.to_next is not None else None)
+        to_after: Windowed | None = None  # where each pixel of the frame being resolved is in the parsed one
         outs = []
         for i in range(n - 1, -1, -1):
             w = waiting[i]
-            if w.to_next is None:  # (cannot happen: the parsed frame came after it)
-                return [x.forward for x in waiting]
-            to_after = w.to_next if to_after is None else warp_linear(to_after, w.to_next)
+            if box is not None:
+                step = self._in_window(w.to_next, box)
+                if to_after is None:
+                    to_after = (step, box)
+                else:
+                    origin = np.array([box[2], box[0]], dtype=np.float32)
+                    to_after = (remap_xy(to_after[0], step - origin), box)
             outs.append(self._blend(w, before, after, to_after, (n - i) / (n + 1)))
         return outs[::-1]
 
+    def _in_window(self, m: Windowed | None, win: Roi) -> np.ndarray:
+        """float32 [h, w, 2] map over `win` from a windowed map (identity where it does not reach)."""
+        y0, y1, x0, x1 = win
+        gx, gy = self.flow._grid(y1, x1)
+        out = np.dstack([gx[y0:y1, x0:x1], gy[y0:y1, x0:x1]])
+        if m is not None:
+            arr, (a0, a1, b0, b1) = m
+            oy0, oy1, ox0, ox1 = max(y0, a0), min(y1, a1), max(x0, b0), min(x1, b1)
+            if oy1 > oy0 and ox1 > ox0:
+                out[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0] = arr[oy0 - a0 : oy1 - a0, ox0 - b0 : ox1 - b0]
+        return out
+
     def _blend(
-        self, w: _Waiting, before: Side | None, after: Side | None, to_after: np.ndarray, weight: float
+        self, w: _Waiting, before: Side | None, after: Side | None, to_after: Windowed | None, weight: float
     ) -> PartParse:
         """`weight` x the parse before pulled forward + (1 - weight) x the parse after pulled back,
         in the window around the people (the forward output elsewhere). Where both pulled labels
-        agree that label stands (scores blended); only where they differ are the probabilities
-        pulled and blended to decide (unless the output carries probabilities everywhere)."""
-        key = self._key
-        assert key is not None
+        agree, that label and the forward score stand; only where they differ are the
+        probabilities pulled and blended to decide (everywhere when the output carries them)."""
         fwd = w.forward
         margin = self.cfg.flow_roi_margin or 32
         win = mask_box((fwd.labels > 0) | (fwd.person_ids >= 0), margin)
@@ -316,9 +341,11 @@ class ViewTracker:
             return fwd
         y0, y1, x0, x1 = win
         sl = (slice(y0, y1), slice(x0, x1))
-        to_b = w.to_key[sl] if w.to_key is not None else np.dstack(identity_maps(y1, x1))[sl]
-        to_a = to_after[sl]
+        to_b = self._in_window(w.to_key, win)
+        to_a = self._in_window(to_after, win)
         labels, scores, ids = fwd.labels.copy(), fwd.scores.copy(), fwd.person_ids.copy()
+        assert self._key_lp is not None
+        lp_a = warp_nearest(self._key_lp, to_a, fill=(0, -1, 0, 0))  # the parse after: labels, track ids
         out_probs = None
         if fwd.probs is not None:  # probabilities wanted everywhere: blend the whole window
             probs = weight * _pull(before, to_b) + (1.0 - weight) * _pull(after, to_a)
@@ -326,14 +353,12 @@ class ViewTracker:
             out_probs = fwd.probs.copy()
             to_float16(np.ascontiguousarray(probs.transpose(2, 0, 1)), out_probs[:, y0:y1, x0:x1])
         else:
-            lab_a = warp_nearest(key.labels, to_a, fill=0)
-            scores[sl] = weight * scores[sl] + (1.0 - weight) * warp_linear(key.scores, to_a)
-            ys, xs = np.nonzero(labels[sl] != lab_a)
+            ys, xs = np.nonzero(labels[sl] != lp_a[..., 0])
             if len(ys):
                 probs = weight * _pull(before, to_b[ys, xs][None]) + (1.0 - weight) * _pull(after, to_a[ys, xs][None])
                 best, top = argmax_max(np.ascontiguousarray(probs.transpose(2, 0, 1)))
                 labels[ys + y0, xs + x0], scores[ys + y0, xs + x0] = best[0], top[0]
-        ids_a = warp_nearest(key.person_ids, to_a, fill=-1)
+        ids_a = lp_a[..., 1]
         near, far = (ids[sl], ids_a) if weight >= 0.5 else (ids_a, ids[sl])
         ids[sl] = np.where((near < 0) & (labels[sl] > 0), far, near)
         _adopt_orphans(labels, ids)
