@@ -129,7 +129,7 @@ def test_train_rejects_vocabulary_that_does_not_fit_the_data(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["schnet_synth", "schnet_synth_person", "schnet_synth_side", "schnet_lip", "schnet_ppp"]
+    "name", ["schnet_synth", "schnet_synth_person", "schnet_synth_side", "schnet_synth_13", "schnet_lip", "schnet_ppp"]
 )
 def test_shipped_train_configs_load_and_fit_their_data(name):
     from pathlib import Path

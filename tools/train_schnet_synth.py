@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--test-views", type=int, default=4, help="cameras per held-out clip")
     ap.add_argument("--test-frames", type=int, default=40, help="frames per held-out clip and view")
     ap.add_argument("--out", default=None, help="override the config's out_dir")
+    ap.add_argument("--threads", type=int, default=None, help="override the config's threads (CPU)")
     ap.add_argument("--size", type=int, default=192, help="rendered image size (square)")
     ap.add_argument("--eval-stride", type=int, default=2, help="evaluate every n-th held-out frame")
     ap.add_argument("--json", default=None, help="result JSON (default <out_dir>/heldout.json)")
@@ -115,6 +116,8 @@ def main() -> None:
         cfg.data.train_split = args.train_clips
     if args.out:
         cfg.out_dir = args.out
+    if args.threads:
+        cfg.threads = args.threads
     root = Path(cfg.data.root)
     train_clips = tuple(c.strip() for c in cfg.data.train_split.split(",") if c.strip())
     if set(train_clips) & set(HELDOUT_CLIPS):
