@@ -4,7 +4,8 @@ Targets (issue "End to end"): end-to-end throughput >= 70% of the parse stage al
 pipeline is model-bound, not glue-bound) and peak memory for 600 frames within 15% of 60 frames
 (streaming). Throughput is counted in view-frames per second, steady state (the first time step,
 which holds the model start-up, left out on both sides) and including start-up. A user's run
-does not score against ground truth; the scored runs show what scoring adds.
+does not score against ground truth; the scored runs show what scoring adds, and the
+stream-only rows (`Pipeline.stream`, no files written) what writing the files costs.
 
     .venv/bin/python tools/bench_pipeline.py                 # demo-sized capture + memory test
     .venv/bin/python tools/bench_pipeline.py --frames 20 --skip-memory
@@ -85,6 +86,20 @@ def end_to_end(capture: Path, out: Path, keyframe_interval: int, evaluate: bool)
     return time.perf_counter() - t0, summary
 
 
+def stream_only(capture: Path, keyframe_interval: int) -> tuple[float, float]:
+    """`Pipeline.stream` (parse, track, lift, 4D smoothing; no files written, no scoring):
+    (seconds in all, seconds until the first time step was done)."""
+    from openhuman.config import PipelineConfig
+    from openhuman.pipeline import Pipeline
+
+    cfg = PipelineConfig(query="left hand")
+    cfg.tracking.keyframe_interval = keyframe_interval
+    t0, first = time.perf_counter(), 0.0
+    for _ in Pipeline(cfg).stream(capture):
+        first = first or time.perf_counter() - t0
+    return time.perf_counter() - t0, first
+
+
 def peak_memory(capture: Path, out: Path, formats: list[str], frames: int) -> dict:
     """Run the first `frames` frames of `capture` in a fresh process; its frame count and peak RSS."""
     code = MEMORY_CHILD.format(formats=formats)
@@ -162,6 +177,15 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
             miou = f"{m.get('miou_2d', float('nan')):.3f} / {m.get('miou_3d', float('nan')):.3f}" if m else ""
             table.add_row(label, f"{wall:.1f}", f"{steady:.1f}", f"{steady / steady_parse:.2f}",
                           f"{t_parse / wall:.2f}", ", ".join(f"{a} {b:.1f}" for a, b in stages.items()), miou)  # fmt: skip
+    for k in (1, 4):  # what writing the files costs: the same stages without the export thread
+        wall, startup = stream_only(capture, k)
+        steady = (n - views) / (wall - startup)
+        result["end_to_end"][f"k={k} stream"] = {"seconds": round(wall, 3), "startup_seconds": round(startup, 3),
+                                                 "steady_view_frames_per_s": round(steady, 2),
+                                                 "steady_ratio_to_parse_only": round(steady / steady_parse, 3),
+                                                 "ratio_to_parse_only": round((n / wall) / (n / t_parse), 3)}  # fmt: skip
+        table.add_row(f"stream only (no files written), k={k}", f"{wall:.1f}", f"{steady:.1f}",
+                      f"{steady / steady_parse:.2f}", f"{t_parse / wall:.2f}", "", "")  # fmt: skip
     console.print(table)
     return result
 
