@@ -154,7 +154,7 @@ class FlowEstimator:
                 self._dis.setFinestScale(int(self.finest_scale))
         return self._dis.calc(a, b, None)
 
-    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    def grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         """Identity maps [h, w] (views of one cached grid, grown when a bigger one is asked for)."""
         gx, gy = self._grid_xy
         if gx.shape[0] < h or gx.shape[1] < w:
@@ -168,7 +168,7 @@ class FlowEstimator:
         fwd = self._flow(prev, cur)
         bwd = self._flow(cur, prev)
         h, w = cur.shape
-        gx, gy = self._grid(h, w)
+        gx, gy = self.grid(h, w)
         bx, by = gx + bwd[..., 0], gy + bwd[..., 1]
         fwd_at = cv2.remap(fwd, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         d = bwd + fwd_at
@@ -195,7 +195,7 @@ class FlowEstimator:
         size = (x1 - x0, y1 - y0)
         flow = np.asarray(cv2.resize(bwd, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
         flow *= np.array([size[0] / cur_c.shape[1], size[1] / cur_c.shape[0]], dtype=np.float32)
-        gx, gy = self._grid(y1, x1)
+        gx, gy = self.grid(y1, x1)
         flow[..., 0] += gx[y0:, x0:]
         flow[..., 1] += gy[y0:, x0:]
         reliable = cv2.resize(ok.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0

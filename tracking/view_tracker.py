@@ -314,7 +314,7 @@ class ViewTracker:
     def _in_window(self, m: Windowed | None, win: Roi) -> np.ndarray:
         """float32 [h, w, 2] map over `win` from a windowed map (identity where it does not reach)."""
         y0, y1, x0, x1 = win
-        gx, gy = self.flow._grid(y1, x1)
+        gx, gy = self.flow.grid(y1, x1)
         out = np.dstack([gx[y0:y1, x0:x1], gy[y0:y1, x0:x1]])
         if m is not None:
             arr, (a0, a1, b0, b1) = m
