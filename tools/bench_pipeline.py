@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -74,13 +75,18 @@ def parse_only(capture: Path) -> tuple[float, float, int, int]:
     return time.perf_counter() - t0, first, n, len(cap.view_ids)
 
 
-def end_to_end(capture: Path, out: Path, keyframe_interval: int, evaluate: bool) -> tuple[float, object]:
+def _pipeline(keyframe_interval: int) -> Any:
+    """The benchmarked pipeline: default config, query "left hand", keyframe interval k."""
     from openhuman.config import PipelineConfig
     from openhuman.pipeline import Pipeline
 
     cfg = PipelineConfig(query="left hand")
     cfg.tracking.keyframe_interval = keyframe_interval
-    pipe = Pipeline(cfg)
+    return Pipeline(cfg)
+
+
+def end_to_end(capture: Path, out: Path, keyframe_interval: int, evaluate: bool) -> tuple[float, object]:
+    pipe = _pipeline(keyframe_interval)
     t0 = time.perf_counter()
     summary = pipe.run(capture, out, progress=False, evaluate=evaluate)
     return time.perf_counter() - t0, summary
@@ -89,13 +95,9 @@ def end_to_end(capture: Path, out: Path, keyframe_interval: int, evaluate: bool)
 def stream_only(capture: Path, keyframe_interval: int) -> tuple[float, float]:
     """`Pipeline.stream` (parse, track, lift, 4D smoothing; no files written, no scoring):
     (seconds in all, seconds until the first time step was done)."""
-    from openhuman.config import PipelineConfig
-    from openhuman.pipeline import Pipeline
-
-    cfg = PipelineConfig(query="left hand")
-    cfg.tracking.keyframe_interval = keyframe_interval
+    pipe = _pipeline(keyframe_interval)
     t0, first = time.perf_counter(), 0.0
-    for _ in Pipeline(cfg).stream(capture):
+    for _ in pipe.stream(capture):
         first = first or time.perf_counter() - t0
     return time.perf_counter() - t0, first
 

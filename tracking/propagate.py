@@ -61,16 +61,6 @@ class Motion:
         out[..., 1] += gy + y0
         return out
 
-    def forward_map(self) -> np.ndarray:
-        """float32 [H, W, 2]: `forward_window` over the whole frame (identity outside the window)."""
-        H, W = self.residual.shape
-        out = np.dstack(identity_maps(H, W))
-        win = self.forward_window()
-        if win is not None:
-            y0, y1, x0, x1 = self.roi
-            out[y0:y1, x0:x1] = win
-        return out
-
     def full_map(self) -> np.ndarray:
         """float32 [H, W, 2] map over the whole frame (identity outside the window)."""
         H, W = self.residual.shape

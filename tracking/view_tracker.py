@@ -106,6 +106,11 @@ class ViewTracker:
         self._clear()
 
     @property
+    def _margin(self) -> int:
+        """Padding (pixels) of the windows around the people that smoothing and blending work in."""
+        return self.cfg.flow_roi_margin or 32
+
+    @property
     def delays(self) -> bool:
         """True when outputs of frames between parsed frames wait for the next parsed frame."""
         return self.cfg.bidirectional and self.cfg.keyframe_interval > 1
@@ -279,7 +284,7 @@ class ViewTracker:
         self._keypoints = _reindex_keypoints(parse.keypoints, mapping)
         self._key = KeyState(labels, track_map, scores, key_probs, CHECK_SCALE)
         self._key_lp = np.dstack([labels, track_map]).astype(np.int16) if self.cfg.keyframe_interval > 1 else None
-        self._side = _side(labels, track_map, probs, self.cfg.flow_roi_margin or 32) if self.delays else None
+        self._side = _side(labels, track_map, probs, self._margin) if self.delays else None
         self._acc_xy, self._acc_ok, self._acc_box = None, None, None
         self._since_key = 0
         return PartParse(
@@ -331,8 +336,7 @@ class ViewTracker:
         agree, that label and the forward score stand; only where they differ are the
         probabilities pulled and blended to decide (everywhere when the output carries them)."""
         fwd = w.forward
-        margin = self.cfg.flow_roi_margin or 32
-        win = mask_box((fwd.labels > 0) | (fwd.person_ids >= 0), margin)
+        win = _people_box(fwd.labels, fwd.person_ids, self._margin)
         for side in (before, after):
             if side is not None:
                 (y0, x0), (h, wd) = side[1], side[0].shape[:2]
@@ -374,8 +378,7 @@ class ViewTracker:
         """
         want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
         labels, scores, probs = parse.labels, parse.scores, parse.probs
-        margin = self.cfg.flow_roi_margin or 32
-        win = _union(mask_box((labels > 0) | (parse.person_ids >= 0), margin), self._smooth_box)
+        win = _union(_people_box(labels, parse.person_ids, self._margin), self._smooth_box)
         if self.cfg.smoothing != "none" and win is not None:
             y0, y1, x0, x1 = win
             sl = (slice(y0, y1), slice(x0, x1))
@@ -390,7 +393,7 @@ class ViewTracker:
             labels, scores = labels.copy(), scores.copy()
             best, top = argmax_max(s)
             labels[sl] = best
-            self._smooth_box = mask_box((labels > 0) | (track_map >= 0), margin)
+            self._smooth_box = _people_box(labels, track_map, self._margin)
             scores[sl] = top
             if probs is not None:
                 probs = probs.copy()
@@ -439,10 +442,15 @@ def _reindex_keypoints(keypoints: np.ndarray | None, mapping: dict[int, int]) ->
     return out
 
 
+def _people_box(labels: np.ndarray, ids: np.ndarray, margin: int) -> Roi | None:
+    """Padded window around the part pixels and person pixels of a frame; None when there are none."""
+    return mask_box((labels > 0) | (ids >= 0), margin)
+
+
 def _side(labels: np.ndarray, track_map: np.ndarray, probs: np.ndarray | None, margin: int) -> Side | None:
     """A parsed frame's probabilities (float16 [C, H, W], or one-hot labels when None) in the
     padded window around its people and parts; None when it has none."""
-    win = mask_box((labels > 0) | (track_map >= 0), margin)
+    win = _people_box(labels, track_map, margin)
     if win is None:
         return None
     y0, y1, x0, x1 = win
