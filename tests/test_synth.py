@@ -247,6 +247,37 @@ def test_root_motion_modes():
     assert np.allclose(np.array([p.root_pos for p in in_place])[:, 1], path[:, 1])
 
 
+def test_limb_mix_plays_limbs_from_donor_clips():
+    from openhuman.synth import SynthConfig
+    from openhuman.synth.generate import plan_poses
+    from openhuman.synth.motion import LIMB_GROUPS, load_clip
+
+    base = SynthConfig(clips=("walk",), frames=24, fps=20.0, root_motion="in_place", seed=4)
+    plain = plan_poses(base)
+    assert all(np.array_equal(a.spherical, b.spherical) for a, b in zip(plain, plan_poses(base), strict=True))
+    mixed = plan_poses(SynthConfig(**{**base.__dict__, "limb_mix": 1.0, "limb_mix_clips": ("cartwheel",)}))
+    again = plan_poses(SynthConfig(**{**base.__dict__, "limb_mix": 1.0, "limb_mix_clips": ("cartwheel",)}))
+    assert all(np.array_equal(a.spherical, b.spherical) for a, b in zip(mixed, again, strict=True))  # seeded
+    for a, b in zip(plain, mixed, strict=True):  # the root stays; every limb group changes
+        assert np.array_equal(a.root_pos, b.root_pos) and np.array_equal(a.root_quat, b.root_quat)
+        for sph, _ in LIMB_GROUPS.values():
+            assert not np.allclose(a.spherical[list(sph)], b.spherical[list(sph)])
+    # each joint's rotation is one the donor clip takes (between two of its key frames)
+    donor = load_clip("cartwheel")
+    left_hip = 5
+    for p in mixed[::5]:
+        q = p.spherical[left_hip]
+        nearest = np.abs(donor.spherical[:, left_hip] @ q).max()
+        assert nearest > 0.999  # walk's own left hip: 0.979 to 0.994
+    # stretches: the donor holds for limb_mix_frames, so consecutive poses within one stay close
+    steps = [np.abs(mixed[i + 1].spherical @ mixed[i].spherical.T).diagonal().min() for i in range(11)]
+    assert min(steps) > 0.9
+    with pytest.raises(InputError, match="limb_mix"):
+        SynthConfig(limb_mix=1.5).validate()
+    with pytest.raises(InputError, match="available clips"):
+        SynthConfig(limb_mix=0.5, limb_mix_clips=("moonwalk",)).validate()
+
+
 def test_walk_goes_where_the_person_faces():
     from openhuman.synth import SynthConfig
     from openhuman.synth.generate import plan_poses

@@ -30,7 +30,10 @@ log = logging.getLogger("train_schnet_synth")
 HELDOUT_CLIPS = ("dance_a", "kick")
 
 
-def generate(root: Path, name: str, clips: tuple[str, ...], views: int, frames: int, size: int, seed: int) -> Path:
+def generate(
+    root: Path, name: str, clips: tuple[str, ...], views: int, frames: int, size: int, seed: int,
+    limb_mix: float = 0.0, donors: tuple[str, ...] = (),
+) -> Path:  # fmt: skip
     from openhuman.synth.generate import SynthConfig, generate_capture
 
     out = root / name
@@ -38,7 +41,7 @@ def generate(root: Path, name: str, clips: tuple[str, ...], views: int, frames: 
         return out
     cfg = SynthConfig(
         clips=clips, views=views, frames=frames, fps=20.0, width=size, height=size, seed=seed,
-        root_motion="in_place", depth=False, gt=True, gt_points=64,
+        root_motion="in_place", depth=False, gt=True, gt_points=64, limb_mix=limb_mix, limb_mix_clips=donors,
     )  # fmt: skip
     t0 = time.perf_counter()
     generate_capture(out, cfg)
@@ -92,6 +95,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=40, help="frames per training clip and view")
     ap.add_argument("--views", type=int, default=4, help="cameras per training clip")
     ap.add_argument("--test-views", type=int, default=4, help="cameras per held-out clip")
+    ap.add_argument(
+        "--limb-mix",
+        type=float,
+        default=0.0,
+        help="also train on mix_<clip> captures whose limbs come from other training clips "
+        "(SynthConfig.limb_mix, this probability per limb and 12-frame stretch); 0 = off",
+    )
+    ap.add_argument("--mix-views", type=int, default=None, help="cameras per mix_<clip> capture (default --views)")
     ap.add_argument("--test-frames", type=int, default=40, help="frames per held-out clip and view")
     ap.add_argument("--out", default=None, help="override the config's out_dir")
     ap.add_argument("--threads", type=int, default=None, help="override the config's threads (CPU)")
@@ -124,6 +135,13 @@ def main() -> None:
         raise SystemExit(f"data.train_split must not contain the held-out clips {', '.join(HELDOUT_CLIPS)}")
     for i, clip in enumerate(train_clips):
         generate(root, clip, (clip,), args.views, args.frames, args.size, seed=i)
+    if args.limb_mix > 0:
+        mix_views = args.mix_views or args.views
+        for i, clip in enumerate(train_clips):
+            generate(
+                root, f"mix_{clip}", (clip,), mix_views, args.frames, args.size, 50 + i, args.limb_mix, train_clips
+            )
+        cfg.data.train_split = ",".join([*train_clips, *(f"mix_{c}" for c in train_clips)])
     generate(root, "val", train_clips, 2, 4, args.size, seed=100)
     held = [
         generate(root, f"test_{c}", (c,), args.test_views, args.test_frames, args.size, seed=200 + i)
@@ -136,7 +154,7 @@ def main() -> None:
         record["train_seconds"] = round(time.perf_counter() - t0, 1)
     result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride, args.flip_test)
     result.update({"flip_test": args.flip_test, **record, "config": args.config,
-                   "train_clips": list(train_clips), "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
+                   "train_clips": list(train_clips), "limb_mix": args.limb_mix, "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
     if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated
         previous = json.loads(out.read_text())

@@ -75,6 +75,14 @@ class SynthConfig:
     """Store RGB videos losslessly (libx264rgb crf 0); False = yuv420p crf 18, smaller files."""
     light_dir: tuple[float, float, float] = field(default=(0.4, -0.3, 1.0))
     """Direction towards the light, world frame."""
+    limb_mix: float = 0.0
+    """Training data: probability that a limb group (trunk, each arm, each leg) of a `limb_mix_frames`
+    stretch is played from another clip of `limb_mix_clips` (`openhuman.synth.motion.mix_limbs`);
+    0 = the clips as recorded."""
+    limb_mix_clips: tuple[str, ...] = ()
+    """Clips the mixed limbs come from (empty = `clips`)."""
+    limb_mix_frames: int = 12
+    """Frames a mixed limb keeps its donor clip."""
 
     def validate(self) -> None:
         """Raise InputError with a one-line fix for any unusable value."""
@@ -100,6 +108,11 @@ class SynthConfig:
             f"root_motion must be centre, keep or in_place, got {self.root_motion!r}",
         )
         _check(self.gt_points >= 1, f"gt_points must be >= 1, got {self.gt_points}")
+        _check(0.0 <= self.limb_mix <= 1.0, f"limb_mix must be between 0 and 1, got {self.limb_mix}")
+        _check(self.limb_mix_frames >= 1, f"limb_mix_frames must be >= 1, got {self.limb_mix_frames}")
+        for name in self.limb_mix_clips:
+            if name not in known:
+                raise InputError(f"unknown limb_mix clip {name!r}; available clips: {', '.join(known)}")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -147,9 +160,12 @@ class SynthFrame:
 
 def plan_poses(cfg: SynthConfig) -> list[Pose]:
     """All poses of the capture (clip Y-up frame) with `cfg.root_motion` applied."""
-    from openhuman.synth.motion import sample_clips
+    from openhuman.synth.motion import mix_limbs, sample_clips
 
     poses = sample_clips(list(cfg.clips), cfg.frames, cfg.fps)
+    if cfg.limb_mix > 0:
+        donors = list(cfg.limb_mix_clips or cfg.clips)
+        poses = mix_limbs(poses, donors, cfg.fps, cfg.limb_mix, cfg.limb_mix_frames, cfg.seed)
     if cfg.root_motion == "keep":
         return poses
     horizontal = np.array([[p.root_pos[0], 0.0, p.root_pos[2]] for p in poses])

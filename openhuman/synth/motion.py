@@ -190,3 +190,38 @@ def sample_clips(names: list[str], frames: int | None, fps: float) -> list[Pose]
             p = sample_pose(clip, k / fps)
             poses.append(Pose(p.root_pos + shift, p.root_quat, p.spherical, p.revolute))
     return poses
+
+
+# Limb groups for `mix_limbs`: (indices into SPHERICAL_JOINTS, indices into REVOLUTE_JOINTS).
+LIMB_GROUPS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "trunk": ((0, 1), ()),
+    "right_leg": ((2, 3), (0,)),
+    "right_arm": ((4,), (1,)),
+    "left_leg": ((5, 6), (2,)),
+    "left_arm": ((7,), (3,)),
+}
+
+
+def mix_limbs(poses: list[Pose], donors: list[str], fps: float, prob: float, segment: int, seed: int) -> list[Pose]:
+    """New poses for training data: each limb group (`LIMB_GROUPS`) of each `segment`-frame stretch
+    of `poses` is, with probability `prob`, played from another clip of `donors` (a random clip and
+    start time, moving on at `fps`), so arms, legs and trunk meet in combinations no clip has. The
+    root (position, orientation) stays, and a limb keeps its donor for the whole stretch, so the
+    motion stays smooth within a stretch and cuts between stretches."""
+    rng = np.random.default_rng(seed)
+    clips = [load_clip(name) for name in donors]
+    out: list[Pose] = []
+    for start in range(0, len(poses), segment):
+        chunk = poses[start : start + segment]
+        sph = np.stack([p.spherical for p in chunk])
+        rev = np.stack([p.revolute for p in chunk])
+        for sph_idx, rev_idx in LIMB_GROUPS.values():
+            if rng.random() >= prob:
+                continue
+            clip = clips[rng.integers(len(clips))]
+            t0 = rng.uniform(0.0, clip.duration)
+            donor = [sample_pose(clip, t0 + k / fps) for k in range(len(chunk))]
+            sph[:, list(sph_idx)] = np.stack([d.spherical[list(sph_idx)] for d in donor])
+            rev[:, list(rev_idx)] = np.stack([d.revolute[list(rev_idx)] for d in donor])
+        out += [Pose(p.root_pos, p.root_quat, s, r) for p, s, r in zip(chunk, sph, rev, strict=True)]
+    return out
