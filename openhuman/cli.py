@@ -129,6 +129,12 @@ def synth(
     depth: bool = typer.Option(True, "--depth/--no-depth", help="Write depth maps."),
     gt: bool = typer.Option(True, "--gt/--no-gt", help="Write 2D and 3D ground truth."),
     lossy: bool = typer.Option(False, help="Lossy yuv420p videos (smaller) instead of lossless RGB."),
+    limb_mix: float = typer.Option(
+        0.0, help="Training data: chance that a limb group of each 12-frame stretch moves as in another clip."
+    ),
+    limb_mix_clip: list[str] = typer.Option(
+        [], "--limb-mix-clip", help="Clips the mixed limbs come from (repeat or comma-separate; default --clip)."
+    ),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
     list_clips: bool = typer.Option(False, "--list-clips", help="Print the available clip names and exit."),
 ) -> None:
@@ -147,7 +153,8 @@ def synth(
     cfg = SynthConfig(
         clips=names, views=views, frames=frames or None, fps=fps, width=width, height=img_height, radius=radius,
         camera_height=height, elevation_deg=10.0 if elevation is None else elevation, fov_deg=fov,
-        root_motion=root_motion, seed=seed, depth=depth, gt=gt, lossless=not lossy,  # type: ignore[arg-type]
+        root_motion=root_motion, seed=seed, depth=depth, gt=gt, lossless=not lossy, limb_mix=limb_mix,  # type: ignore[arg-type]
+        limb_mix_clips=tuple(n.strip() for c in limb_mix_clip for n in c.split(",") if n.strip()),
     )  # fmt: skip
     path = generate_capture(out, cfg, overwrite=overwrite)
     console.print(f"wrote {path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -342,6 +344,14 @@ def test_cli_synth(tmp_path):
     assert res.exit_code == 2 and "available clips" in res.output
     res = runner.invoke(app, ["synth", str(tmp_path / "y"), "--size", "big"])
     assert res.exit_code == 2
+    mixed = tmp_path / "mixed"
+    args = ["synth", str(mixed), "--frames", "2", "--size", "48x32", "--views", "1", "--no-depth"]
+    res = runner.invoke(app, [*args, "--limb-mix", "1", "--limb-mix-clip", "cartwheel,roll"])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((mixed / "capture.json").read_text())["extra"]["synth"]["config"]
+    assert saved["limb_mix"] == 1.0 and saved["limb_mix_clips"] == ["cartwheel", "roll"]
+    res = runner.invoke(app, [*args[:1], str(tmp_path / "z"), *args[2:], "--limb-mix", "2"])
+    assert res.exit_code == 2 and "limb_mix" in res.output
 
 
 def test_mediapipe_pose_detects_the_fixture_person(synth_capture):
