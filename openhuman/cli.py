@@ -148,16 +148,21 @@ def synth(
         return
     if height is not None and elevation is not None:
         raise InputError("give --height or --elevation, not both (the cameras look at the body centre)")
-    names = tuple(n.strip() for c in clip for n in c.split(",") if n.strip())
+    names = _name_list(clip)
     width, img_height = parse_size(size)
     cfg = SynthConfig(
         clips=names, views=views, frames=frames or None, fps=fps, width=width, height=img_height, radius=radius,
         camera_height=height, elevation_deg=10.0 if elevation is None else elevation, fov_deg=fov,
         root_motion=root_motion, seed=seed, depth=depth, gt=gt, lossless=not lossy, limb_mix=limb_mix,  # type: ignore[arg-type]
-        limb_mix_clips=tuple(n.strip() for c in limb_mix_clip for n in c.split(",") if n.strip()),
+        limb_mix_clips=_name_list(limb_mix_clip),
     )  # fmt: skip
     path = generate_capture(out, cfg, overwrite=overwrite)
     console.print(f"wrote {path}")
+
+
+def _name_list(values: list[str]) -> tuple[str, ...]:
+    """Names from a repeatable option whose values may also be comma-separated."""
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
 def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:

@@ -24,6 +24,7 @@ import logging
 import lzma
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ import cv2
 import numpy as np
 
 from openhuman.config import load_config
-from openhuman.metrics import confusion_matrix, iou_per_class, mean_iou
+from openhuman.evaluate import scores_from_confusion
+from openhuman.metrics import confusion_matrix, mean_iou
 from openhuman.ontology import BODY14, NUM_CLASSES
 from openhuman.parsing.schnet import train as schnet_train
 from openhuman.parsing.schnet.config import TrainConfig
@@ -109,9 +111,7 @@ def heldout(checkpoint: Path, pack: Path, stride: int = 2) -> dict[str, Any]:
         per_clip[clip] = mean_iou(conf)
         total += conf
     parser.close()
-    ious = iou_per_class(total)
-    return {"miou": mean_iou(total), "per_clip": per_clip,
-            "iou": {BODY14[i]: round(float(v), 4) for i, v in enumerate(ious)}}  # fmt: skip
+    return {"miou": mean_iou(total), "per_clip": per_clip, "iou": scores_from_confusion(total)["body14"]["iou"]}
 
 
 def main() -> None:
@@ -143,7 +143,7 @@ def main() -> None:
     cfg.data.root, cfg.data.val_split = str(pack), "val"
     cfg.data.train_split = ",".join(f"{d}/{c}" + (f":{n}" if n else "") for d, n in folders for c in clips)
     cfg.num_workers, cfg.val_every, cfg.resume = args.workers, args.val_every, False
-    cal = TrainConfig(**{**cfg.__dict__, "steps": 100, "val_every": 10**9, "out_dir": str(out / f"{args.name}_cal")})
+    cal = replace(cfg, steps=100, val_every=10**9, out_dir=str(out / f"{args.name}_cal"))
     t0 = time.time()
     schnet_train.train(cal)
     rate = times.seconds_per_step()

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from openhuman.config import load_config
-from openhuman.ontology import BODY14
 from openhuman.parsing.schnet.config import TrainConfig
 
 log = logging.getLogger("train_schnet_synth")
@@ -59,8 +58,8 @@ def generate(
 def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int, flip_test: bool = False) -> dict:
     """Body14 confusion of the checkpoint on `captures`, parsed by the `schnet` backend through
     `openhuman.evaluate.evaluate_capture` (what `openhuman eval` runs)."""
-    from openhuman.evaluate import evaluate_capture
-    from openhuman.metrics import iou_per_class, mean_iou
+    from openhuman.evaluate import evaluate_capture, scores_from_confusion
+    from openhuman.metrics import mean_iou
     from openhuman.parsing.config import ParserConfig
     from openhuman.parsing.schnet.config import SchnetConfig
 
@@ -72,7 +71,6 @@ def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int, flip_t
         per_clip[path.name] = mean_iou(conf)
         total += conf
         log.info("held-out %s: body14 mIoU %.4f", path.name, per_clip[path.name])
-    ious = iou_per_class(total)
     side = np.zeros((15, 9), dtype=np.int64)  # body14 -> side-agnostic parts (left/right merged)
     side[np.arange(15), [0, 1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8]] = 1
     return {
@@ -81,7 +79,7 @@ def evaluate_heldout(checkpoint: Path, captures: list[Path], stride: int, flip_t
         "confusion": total.tolist(),
         "miou_with_background": mean_iou(total, include_background=True),
         "per_clip": per_clip,
-        "iou": {BODY14[i]: (None if np.isnan(v) else round(float(v), 4)) for i, v in enumerate(ious)},
+        "iou": scores_from_confusion(total)["body14"]["iou"],
         "pixels": int(total.sum()),
     }
 
