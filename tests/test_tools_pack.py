@@ -35,3 +35,21 @@ def test_packed_capture_reads_back(synth_capture, tmp_path):
         assert np.abs(rgb.astype(int) - orig.rgb).mean() < 2.0  # video near-lossless
     pairs = packed.open_packed("synth", str(tmp_path / "pack"), "walk:2")  # every 2nd packed view
     assert len(pairs) == cap.frame_count and pairs.classes[0] == "head"
+
+
+def test_pack_quality_options(synth_capture, tmp_path):
+    """--crf trades size for error; --preset changes speed only; labels stay exact either way."""
+    from openhuman.capture import Capture
+
+    pack, packed = _tool("pack_synth"), _tool("train_schnet_packed")
+    cap = Capture.open(synth_capture)
+    errors, sizes = {}, {}
+    for crf, preset in [(12, "veryfast"), (35, "veryfast")]:
+        out = tmp_path / f"crf{crf}"
+        pack.pack_capture(synth_capture, out, view_every=4, crf=crf, preset=preset)
+        frames, labels = packed.load_view(out / "cam0.mp4")
+        originals = [f.rgb for f in cap.frames("cam0")]
+        assert all(np.array_equal(lab, cap.gt_2d("cam0", i)) for i, lab in enumerate(labels))
+        errors[crf] = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(frames, originals, strict=True)])
+        sizes[crf] = (out / "cam0.mp4").stat().st_size
+    assert sizes[35] < sizes[12] and errors[35] > errors[12]

@@ -2,8 +2,8 @@
 
 For each setting (k = 1, 2, 4, 8 with the configured smoothing and bidirectional keyframes, plus
 raw per-frame parsing with no smoothing, and k = 4 with keyframes pulled forward only) it runs
-`ViewTracker` over the same in-memory frames with the mediapipe parser and reports frames/s
-(parser included; decoding and each sequence's first frame, when the models load, excluded),
+`ViewTracker` over the same in-memory frames with the mediapipe parser (or `--backend schnet`
+with a checkpoint) and reports frames/s (parser included; decoding and each sequence's first frame, when the models load, excluded),
 mIoU, temporal flip rate and J&F against the capture's 2D ground truth. Prints a table and
 writes JSON (default bench_out/tracking.json).
 
@@ -13,6 +13,7 @@ frames/s over all sequences and the mean mIoU / flip rate / J&F of the sequences
 mIoU moves by a few hundredths with the parse schedule alone.
 
     .venv/bin/python tools/bench_tracking.py                 # walk and dance_a, 4 views each, 60 frames
+    .venv/bin/python tools/bench_tracking.py --backend schnet --checkpoint runs/schnet_gpu_mix/best.pt
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def _args() -> argparse.Namespace:
     p.add_argument(
         "--forward-only", action="store_true", help="keyframes pulled forward only (TrackingConfig.bidirectional=False)"
     )
+    p.add_argument("--backend", choices=["mediapipe", "schnet"], default="mediapipe", help="parser backend")
+    p.add_argument("--checkpoint", default=None, help="SCHNet checkpoint (with --backend schnet)")
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
     p.add_argument("--out", type=Path, default=Path("bench_out/tracking.json"))
     return p.parse_args()
@@ -127,11 +130,18 @@ def main() -> None:
     args = _args()
     from openhuman.parsing import Parser
     from openhuman.parsing.config import MediapipeConfig, ParserConfig
+    from openhuman.parsing.schnet.config import SchnetConfig
     from tracking.config import TrackingConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         seqs = _load(args, Path(tmp))
-        parser = Parser.from_config(ParserConfig(mediapipe=MediapipeConfig(static_image_mode=args.static_image)))
+        parser = Parser.from_config(
+            ParserConfig(
+                backend=args.backend,
+                mediapipe=MediapipeConfig(static_image_mode=args.static_image),
+                schnet=SchnetConfig(checkpoint=args.checkpoint),
+            )
+        )
         base = TrackingConfig(flow=args.flow, smoothing=args.smoothing, bidirectional=not args.forward_only)
         if args.flow_scale is not None:
             base = dataclasses.replace(base, flow_scale=args.flow_scale)
@@ -170,6 +180,8 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "size": [seqs[0][1][0].width, seqs[0][1][0].height],
         "flow": args.flow,
         "static_image": args.static_image,
+        "backend": args.backend,
+        "checkpoint": args.checkpoint,
         "bidirectional": not args.forward_only,
         "rows": rows,
     }

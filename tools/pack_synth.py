@@ -21,7 +21,7 @@ import numpy as np
 from openhuman.capture import Capture
 
 
-def pack_capture(src: Path, dst: Path, view_every: int = 1) -> None:
+def pack_capture(src: Path, dst: Path, view_every: int = 1, crf: int = 12, preset: str = "slow") -> None:
     import av
 
     cap = Capture.open(src)
@@ -35,7 +35,7 @@ def pack_capture(src: Path, dst: Path, view_every: int = 1) -> None:
         with av.open(str(dst / f"{view}.mp4"), "w") as out:
             stream = out.add_stream("libx264", rate=round(cap.meta.fps))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv444p"
-            stream.options = {"crf": "12", "preset": "slow"}
+            stream.options = {"crf": str(crf), "preset": preset}
             for rgb in frames:
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
             out.mux(stream.encode())
@@ -49,10 +49,12 @@ def main() -> None:
     ap.add_argument("pack", help="output folder")
     ap.add_argument("captures", nargs="+", help="capture dirs, each optionally DIR=NAME (default NAME: the dir's name)")
     ap.add_argument("--view-every", type=int, default=1, help="pack every n-th view only")
+    ap.add_argument("--crf", type=int, default=12, help="x264 quality (12: near lossless; 18-20 halves the size)")
+    ap.add_argument("--preset", default="slow", help="x264 preset (veryfast: ~4x quicker, somewhat larger)")
     args = ap.parse_args()
     for spec in args.captures:
         src, _, name = spec.partition("=")
-        pack_capture(Path(src), Path(args.pack) / (name or Path(src).name), args.view_every)
+        pack_capture(Path(src), Path(args.pack) / (name or Path(src).name), args.view_every, args.crf, args.preset)
         print(f"{src} -> {Path(args.pack) / (name or Path(src).name)}")
 
 

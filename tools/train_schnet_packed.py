@@ -124,6 +124,8 @@ def main() -> None:
     ap.add_argument("--deadline", type=float, required=True, help="time (epoch seconds) to be done by")
     ap.add_argument("--eval-reserve", type=float, default=45.0, help="seconds kept for the held-out scoring")
     ap.add_argument("--image-size", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
+    ap.add_argument("--size", default=None, help="model size (default: the config's model.size)")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--workers", type=int, default=4)
@@ -136,6 +138,8 @@ def main() -> None:
     pack, out = Path(args.pack), Path(args.out)
     cfg = load_config(args.config, TrainConfig)
     cfg.model.image_size = args.image_size or cfg.model.image_size
+    cfg.model.size = args.size or cfg.model.size
+    cfg.seed = cfg.seed if args.seed is None else args.seed
     cfg.batch_size = args.batch or cfg.batch_size
     cfg.lr = args.lr or cfg.lr
     folders = [(f.split(":")[0], f.partition(":")[2]) for f in args.train.split(",")]
