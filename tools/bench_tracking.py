@@ -49,6 +49,12 @@ def _args() -> argparse.Namespace:
     p.add_argument(
         "--forward-only", action="store_true", help="keyframes pulled forward only (TrackingConfig.bidirectional=False)"
     )
+    p.add_argument(
+        "--drift-max-inconsistent",
+        type=float,
+        default=None,
+        help="TrackingConfig.drift_max_inconsistent (default: the config's)",
+    )
     p.add_argument("--backend", choices=["mediapipe", "schnet"], default="mediapipe", help="parser backend")
     p.add_argument("--checkpoint", default=None, help="SCHNet checkpoint (with --backend schnet)")
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
@@ -145,6 +151,8 @@ def main() -> None:
         base = TrackingConfig(flow=args.flow, smoothing=args.smoothing, bidirectional=not args.forward_only)
         if args.flow_scale is not None:
             base = dataclasses.replace(base, flow_scale=args.flow_scale)
+        if args.drift_max_inconsistent is not None:
+            base = dataclasses.replace(base, drift_max_inconsistent=args.drift_max_inconsistent)
         settings = [dataclasses.replace(base, keyframe_interval=1, smoothing="none")]
         settings += [dataclasses.replace(base, keyframe_interval=k) for k in args.k]
         if not args.forward_only and 4 in args.k:  # what bidirectional keyframes add at k=4
@@ -181,6 +189,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "flow": args.flow,
         "static_image": args.static_image,
         "backend": args.backend,
+        "drift_max_inconsistent": args.drift_max_inconsistent,
         "checkpoint": args.checkpoint,
         "bidirectional": not args.forward_only,
         "rows": rows,
