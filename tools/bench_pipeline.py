@@ -9,6 +9,7 @@ stream-only rows (`Pipeline.stream`, no files written) what writing the files co
 
     .venv/bin/python tools/bench_pipeline.py                 # demo-sized capture + memory test
     .venv/bin/python tools/bench_pipeline.py --frames 20 --skip-memory
+    .venv/bin/python tools/bench_pipeline.py --frames 20 --skip-memory --backend schnet --checkpoint runs/schnet_gpu_mix/best.pt
 """
 
 from __future__ import annotations
@@ -56,14 +57,21 @@ def make_capture(root: Path, frames: int, views: int, size: tuple[int, int], cli
     return path
 
 
-def parse_only(capture: Path) -> tuple[float, float, int, int]:
-    """Decode + parse every view-frame with the default parser, one view after another:
+def parser_config(args: argparse.Namespace) -> Any:
+    """The benchmarked parser: the default (mediapipe) or `--backend schnet --checkpoint PATH`."""
+    from openhuman.parsing.config import ParserConfig
+    from openhuman.parsing.schnet.config import SchnetConfig
+
+    return ParserConfig(backend=args.backend, schnet=SchnetConfig(checkpoint=args.checkpoint))
+
+
+def parse_only(capture: Path, parser_cfg: Any) -> tuple[float, float, int, int]:
+    """Decode + parse every view-frame with the benchmarked parser, one view after another:
     (seconds in all, seconds for the first time step (model start-up), view-frames, views)."""
     from openhuman.capture import Capture
     from openhuman.parsing import Parser
-    from openhuman.parsing.config import ParserConfig
 
-    parser = Parser.from_config(ParserConfig())
+    parser = Parser.from_config(parser_cfg)
     cap = Capture.open(capture)
     n, first = 0, 0.0
     t0 = time.perf_counter()
@@ -75,27 +83,29 @@ def parse_only(capture: Path) -> tuple[float, float, int, int]:
     return time.perf_counter() - t0, first, n, len(cap.view_ids)
 
 
-def _pipeline(keyframe_interval: int) -> Any:
+def _pipeline(keyframe_interval: int, parser_cfg: Any) -> Any:
     """The benchmarked pipeline: default config, query "left hand", keyframe interval k."""
     from openhuman.config import PipelineConfig
     from openhuman.pipeline import Pipeline
 
-    cfg = PipelineConfig(query="left hand")
+    cfg = PipelineConfig(query="left hand", parser=parser_cfg)
     cfg.tracking.keyframe_interval = keyframe_interval
     return Pipeline(cfg)
 
 
-def end_to_end(capture: Path, out: Path, keyframe_interval: int, evaluate: bool) -> tuple[float, object]:
-    pipe = _pipeline(keyframe_interval)
+def end_to_end(
+    capture: Path, out: Path, keyframe_interval: int, evaluate: bool, parser_cfg: Any
+) -> tuple[float, object]:
+    pipe = _pipeline(keyframe_interval, parser_cfg)
     t0 = time.perf_counter()
     summary = pipe.run(capture, out, progress=False, evaluate=evaluate)
     return time.perf_counter() - t0, summary
 
 
-def stream_only(capture: Path, keyframe_interval: int) -> tuple[float, float]:
+def stream_only(capture: Path, keyframe_interval: int, parser_cfg: Any) -> tuple[float, float]:
     """`Pipeline.stream` (parse, track, lift, 4D smoothing; no files written, no scoring):
     (seconds in all, seconds until the first time step was done)."""
-    pipe = _pipeline(keyframe_interval)
+    pipe = _pipeline(keyframe_interval, parser_cfg)
     t0, first = time.perf_counter(), 0.0
     for _ in pipe.stream(capture):
         first = first or time.perf_counter() - t0
@@ -123,6 +133,8 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--workdir", default=None, help="Keep captures here (default: a temp dir).")
+    ap.add_argument("--backend", choices=["mediapipe", "schnet"], default="mediapipe", help="parser backend")
+    ap.add_argument("--checkpoint", default=None, help="SCHNet checkpoint (with --backend schnet)")
     ap.add_argument("--out", default="bench_out/pipeline.json")
     args = ap.parse_args()
     from openhuman.synth.generate import parse_size
@@ -148,9 +160,11 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
     from rich.table import Table
 
     capture = make_capture(work, args.frames, args.views, size, args.clip)
-    t_parse, t_first, n, views = parse_only(capture)
+    parser_cfg = parser_config(args)
+    t_parse, t_first, n, views = parse_only(capture, parser_cfg)
     steady_parse = (n - views) / (t_parse - t_first)
-    result: dict = {"capture": {"frames": args.frames, "views": args.views, "size": args.size, "clip": args.clip}}
+    result: dict = {"capture": {"frames": args.frames, "views": args.views, "size": args.size, "clip": args.clip},
+                    "backend": args.backend, "checkpoint": args.checkpoint}  # fmt: skip
     result["parse_only"] = {"seconds": round(t_parse, 3), "startup_seconds": round(t_first, 3),
                             "view_frames_per_s": round(n / t_parse, 2),
                             "steady_view_frames_per_s": round(steady_parse, 2)}  # fmt: skip
@@ -163,7 +177,7 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
     result["end_to_end"] = {}
     for k in (1, 4):
         for scored in (False, True):
-            wall, s = end_to_end(capture, work / f"run_k{k}_{time.time_ns()}", k, evaluate=scored)
+            wall, s = end_to_end(capture, work / f"run_k{k}_{time.time_ns()}", k, scored, parser_cfg)
             startup = s.startup_seconds  # type: ignore[attr-defined]
             steady = (n - views) / (wall - startup)
             stages = {k2: v for k2, v in s.stage_seconds.items() if v > 0.01}  # type: ignore[attr-defined]
@@ -180,7 +194,7 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
             table.add_row(label, f"{wall:.1f}", f"{steady:.1f}", f"{steady / steady_parse:.2f}",
                           f"{t_parse / wall:.2f}", ", ".join(f"{a} {b:.1f}" for a, b in stages.items()), miou)  # fmt: skip
     for k in (1, 4):  # what writing the files costs: the same stages without the export thread
-        wall, startup = stream_only(capture, k)
+        wall, startup = stream_only(capture, k, parser_cfg)
         steady = (n - views) / (wall - startup)
         result["end_to_end"][f"k={k} stream"] = {"seconds": round(wall, 3), "startup_seconds": round(startup, 3),
                                                  "steady_view_frames_per_s": round(steady, 2),
