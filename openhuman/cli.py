@@ -197,12 +197,21 @@ def parse(
     src = open_source(source)
     total = count_frames(src, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=total is not None and total < 10) as bar:
-        task = bar.add_task("parse", total=total)
+    bar = Progress(*columns, console=console, disable=total is not None and total < 10)
+    task = bar.add_task("parse", total=total)
+
+    def on_frame(n: int) -> None:
+        if not bar.live.is_started:  # shown from the first parsed frame: set-up errors print alone
+            bar.start()
+        bar.update(task, completed=n)
+
+    try:
         summary = parse_to_dir(
-            src, out, query=query, parser_cfg=cfg, stride=stride, max_frames=max_frames,
-            on_frame=lambda n: bar.update(task, completed=n),
-        )  # fmt: skip
+            src, out, query=query, parser_cfg=cfg, stride=stride, max_frames=max_frames, on_frame=on_frame
+        )
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     Console().print(
         f"[bold]parsed[/] {summary.frames} frame(s) at {summary.parse_fps:.1f} frames/s; queried parts found in "
         f"{summary.frames_with_parts}/{summary.frames}; outputs in {summary.out_dir}"

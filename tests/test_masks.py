@@ -181,3 +181,20 @@ def test_cli_unknown_backend_is_a_one_line_input_error(synth_capture, tmp_path):
         res = CliRunner().invoke(app, [*args, "--backend", "sam3", "--out", str(tmp_path / "out")])
         assert res.exit_code == 2 and "unknown --backend 'sam3'" in res.output, res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_parse_cli_set_up_error_is_the_only_output(tmp_path):
+    """A set-up error (here: SCHNet without a checkpoint) is printed alone: no progress bar
+    (enabled from 10 frames) is drawn before it."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+    from openhuman.io import write_png_atomic
+
+    folder = tmp_path / "frames"
+    for i in range(12):
+        write_png_atomic(folder / f"{i:03d}.png", np.full((32, 32, 3), 20 * i, np.uint8))
+    res = CliRunner().invoke(app, ["parse", str(folder), "--backend", "schnet", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "parser.schnet.checkpoint" in res.output
+    assert res.output.strip().count("\n") == 0, res.output
