@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--static", action="store_true", help="parse frames as unrelated photos")
     ap.add_argument("--no-hands", action="store_true")
     ap.add_argument("--no-face", action="store_true")
+    ap.add_argument("--no-mask-refine", action="store_true", help="mediapipe.mask_refine_radius = 0 (ablation)")
     ap.add_argument("--out", default="bench_out/parse.json")
     args = ap.parse_args()
 
@@ -50,6 +51,8 @@ def main() -> None:
     cfg.mediapipe.static_image_mode = args.static
     cfg.mediapipe.use_hands = not args.no_hands
     cfg.mediapipe.use_face = not args.no_face
+    if args.no_mask_refine:
+        cfg.mediapipe.mask_refine_radius = 0
     console = Console()
     total = EvalResult()
     per_clip = {}

@@ -38,6 +38,12 @@ class MediapipeConfig:
     grid_size: int = 160
     """Long side (pixels) of the grid the landmark geometry is computed on before upsampling;
     larger gives finer part boundaries at some speed cost."""
+    mask_refine_radius: int = 8
+    """Radius (pixels) of the colour-guided filter that aligns mediapipe's soft, low-resolution
+    person mask with the image's edges (0 = off)."""
+    mask_refine_eps: float = 1e-3
+    """Guided-filter regularisation in (intensity / 255)^2 units: smaller follows colour edges more
+    closely."""
 
 
 @dataclass

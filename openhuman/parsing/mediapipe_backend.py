@@ -9,8 +9,10 @@ Per frame and view:
 2. Hands (lite) refine the hands where it fires; detected hands are matched to the pose wrists by
    distance (mediapipe's handedness labels assume a mirrored selfie image and are ignored). Face
    detection on a crop around the head refines the head's centre and size.
-3. `openhuman.parsing._bodysplit` turns landmarks into part probabilities on a coarse grid
-   (`grid_size` long side), upsampled and multiplied by the person probability:
+3. The person probability is aligned with the image's colour edges by a guided filter
+   (`mask_refine_radius`; mediapipe's mask comes from a 256x256 output and is soft at the
+   silhouette). `openhuman.parsing._bodysplit` turns landmarks into part probabilities on a
+   coarse grid (`grid_size` long side), upsampled and multiplied by the person probability:
    probs[0] = 1 - person, probs[k] = person * P(part k | person).
 4. With `fine_parts`, fingers (hand landmarks) and eyes/nose/mouth (face mesh) go into
    `PartParse.fine_labels`.
@@ -35,7 +37,7 @@ import numpy as np
 
 from openhuman.errors import InputError
 from openhuman.parsing._bodysplit import L_WR, R_WR, PoseLandmarks, Refinements, body_scale, split_parts
-from openhuman.parsing._compose import full_resolution, grid_shape, merge_people, person_region
+from openhuman.parsing._compose import full_resolution, grid_shape, merge_people, person_region, refine_person
 from openhuman.parsing._mp_runtime import FaceRunner, HandRunner, PoseResult, PoseRunner
 from openhuman.parsing._zoom import ZoomSearch
 from openhuman.parsing.base import Parser
@@ -90,6 +92,11 @@ class MediapipeParser(Parser):
             raise InputError(f"parser.mediapipe.max_people must be >= 1, got {cfg.max_people}")
         if cfg.grid_size < 16:
             raise InputError(f"parser.mediapipe.grid_size must be >= 16, got {cfg.grid_size}")
+        if cfg.mask_refine_radius < 0 or cfg.mask_refine_eps <= 0:
+            raise InputError(
+                "parser.mediapipe.mask_refine_radius must be >= 0 (0 = off) and mask_refine_eps > 0, "
+                f"got {cfg.mask_refine_radius} and {cfg.mask_refine_eps}"
+            )
         self.cfg = cfg
         self._views: dict[str, _ViewState] = {}
         self.timings: dict[str, float] = {"pose": 0.0, "hands": 0.0, "face": 0.0, "split": 0.0, "compose": 0.0}
@@ -222,6 +229,8 @@ class MediapipeParser(Parser):
             return _empty_parse(frame)
         person = [pers.pose.person_prob for pers in people]
         p = np.max(person, axis=0) if len(people) > 1 else person[0]
+        if self.cfg.mask_refine_radius > 0:
+            p = refine_person(p, rgb, self.cfg.mask_refine_radius, self.cfg.mask_refine_eps)
         region = person_region(p)
         if region is None:  # people found, but no pixel is confidently theirs: keep their keypoints
             return _empty_parse(frame, people)
