@@ -3,33 +3,56 @@
 Synthesises a small multi-view capture from pybullet's bundled motion capture (exact ground
 truth), runs the pipeline on the embedded default backend for one query (all body14 parts are
 labelled too), writes every output, and scores 2D mIoU, 3D mIoU and flip rates against the
-ground truth. Re-running into the same folder reuses the capture and resumes the run.
+ground truth. Re-running into the same folder reuses the capture and resumes the run; a capture or run made
+with other settings (or by another version) is made again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from openhuman.config import PipelineConfig
-from openhuman.pipeline import Pipeline, RunSummary
+from openhuman.outputs import STATE
+from openhuman.pipeline import Pipeline, RunSummary, config_fingerprint
+from openhuman.synth import SynthConfig
 
 log = logging.getLogger(__name__)
 
 
 def make_demo_capture(path: Path, clip: str, views: int, frames: int, size: str) -> Path:
-    """Generate the demo capture at `path` unless a valid one is already there."""
+    """Generate the demo capture at `path` unless a valid one made with the same settings is
+    already there (one made with other settings is replaced: the demo owns its folder)."""
     from openhuman.capture import check_capture
     from openhuman.synth import SynthConfig, generate_capture
     from openhuman.synth.generate import parse_size
 
-    if path.is_dir() and not check_capture(path):
-        log.info("reusing the synthetic capture in %s", path)
-        return path
     width, height = parse_size(size)
     cfg = SynthConfig(clips=(clip,), views=views, frames=frames, width=width, height=height)
+    if path.is_dir() and not check_capture(path):
+        if _synth_settings(path) == _synth_settings(cfg):
+            log.info("reusing the synthetic capture in %s", path)
+            return path
+        log.info("the capture in %s was made with other settings: making it again", path)
+        shutil.rmtree(path)
     log.info("synthesising %d views x %d frames of '%s' at %dx%d", views, frames, clip, width, height)
     return generate_capture(path, cfg)
+
+
+def _synth_settings(src: Path | SynthConfig) -> tuple:
+    """(clips, views, frames, width, height) of a SynthConfig or of the synth record in a
+    capture's capture.json (None fields when it has none)."""
+    if isinstance(src, SynthConfig):
+        d = asdict(src)
+    else:
+        meta = json.loads((src / "capture.json").read_text())
+        d = meta.get("extra", {}).get("synth", {}).get("config", {})
+    return tuple(
+        d.get(k) if k != "clips" else list(d.get(k) or []) for k in ("clips", "views", "frames", "width", "height")
+    )
 
 
 def run_demo(
@@ -45,4 +68,10 @@ def run_demo(
     out = Path(out)
     capture = make_demo_capture(out / "capture", clip, views, frames, size)
     cfg = PipelineConfig(query=query)
-    return Pipeline(cfg).run(capture, out / "run", progress=progress)
+    run = out / "run"
+    state = run / STATE
+    if state.is_file() and json.loads(state.read_text()).get("fingerprint") != config_fingerprint(cfg, capture):
+        # the demo owns its run folder: a run of another query, capture or version starts afresh
+        log.info("%s holds a demo run with other settings: starting it afresh", run)
+        shutil.rmtree(run)
+    return Pipeline(cfg).run(capture, run, progress=progress)

@@ -103,7 +103,8 @@ class RunWriter:
             state = json.loads(state_path.read_text())
             if state.get("fingerprint") != fingerprint:
                 raise InputError(
-                    f"{self.out} holds a run with another source or config; choose a new --out or delete it"
+                    f"{self.out} holds a run with another source or config (or its source files changed since); "
+                    "choose a new --out or delete it"
                 )
             self.done = [int(i) for i in state.get("done", [])]
             self.resuming = bool(self.done)

@@ -294,7 +294,7 @@ class Pipeline:
         src = open_source(source)
         out = Path(out_dir)
         writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)
-        done = writer.finished_frames(_config_hash(self.cfg, source))
+        done = writer.finished_frames(config_fingerprint(self.cfg, source))
         summary = RunSummary(source=str(source), out_dir=str(out), views=len(src.view_ids))
         if self.query:
             summary.query = self.query.text
@@ -373,8 +373,15 @@ def _progress(total: int | None, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, disable=not enabled, desc=desc, unit="frame", leave=False)
 
 
-def _config_hash(cfg: PipelineConfig, source: str | Path) -> str:
-    blob = json.dumps({"cfg": to_dict(cfg), "source": str(Path(source).resolve())}, sort_keys=True)
+def config_fingerprint(cfg: PipelineConfig, source: str | Path) -> str:
+    """Identity of a run, kept in state.json: a run directory resumes only a run with the same
+    fingerprint. It covers the whole config, the absolute source path and the size and
+    modification time of the source's files (a video; a folder's own files, such as its images
+    or capture.json, and its videos/), so a source replaced at the same path starts afresh."""
+    src = Path(source).resolve()
+    files = [src] if src.is_file() else [f for d in (src, src / "videos") if d.is_dir() for f in sorted(d.iterdir())]
+    stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    blob = json.dumps({"cfg": to_dict(cfg), "source": str(src), "files": stamps}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -179,6 +179,21 @@ def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
 
 
+def test_source_replaced_at_the_same_path_is_not_resumed(synth_capture, tmp_path):
+    """A video replaced by another at the same path must not resume the old run's frames."""
+    import shutil
+
+    video = tmp_path / "clip.mp4"
+    shutil.copy(synth_capture / "videos" / "cam1.mp4", video)
+    cfg = PipelineConfig(query="hands")
+    cfg.video.max_frames = 2
+    assert Pipeline(cfg).run(video, tmp_path / "v", progress=False).frames == 2
+    assert Pipeline(cfg).run(video, tmp_path / "v", progress=False).frames_skipped == 2  # same file: resumed
+    shutil.copy(synth_capture / "videos" / "cam2.mp4", video)  # another clip, same path
+    with pytest.raises(InputError, match="source files changed"):
+        Pipeline(cfg).run(video, tmp_path / "v", progress=False)
+
+
 def test_bad_video_range_is_refused_before_any_output(synth_capture, tmp_path):
     cfg = PipelineConfig()
     cfg.video.stride = 0
@@ -224,3 +239,23 @@ def test_cli_run_export_and_bad_input(synth_capture, tmp_path):
 
     res = _cli("run", str(tmp_path / "missing"), "--out", "bad2", cwd=tmp_path)
     assert res.returncode == 2 and "not found" in res.stderr
+
+
+def test_demo_owns_its_folder(tmp_path):
+    """Re-running the demo resumes its own run; another query starts the run afresh, other
+    capture settings make the capture again (no 'another run' error for the demo's own folder)."""
+    import json
+
+    from openhuman.demo import run_demo
+
+    kw = dict(clip="walk", views=2, frames=3, size="160x120", progress=False)
+    first = run_demo(tmp_path, query="left hand", **kw)
+    assert first.frames == 3
+    again = run_demo(tmp_path, query="left hand", **kw)
+    assert again.frames_skipped == 3 and again.frames == 0  # resumed: nothing left to do
+    other = run_demo(tmp_path, query="feet", **kw)
+    assert other.frames == 3 and other.frames_skipped == 0
+    assert other.query_parts == ["left foot", "right foot"]
+    longer = run_demo(tmp_path, query="feet", **{**kw, "frames": 4})
+    assert longer.frames == 4
+    assert json.loads((tmp_path / "capture" / "capture.json").read_text())["frame_count"] == 4
