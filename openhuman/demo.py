@@ -3,8 +3,8 @@
 Synthesises a small multi-view capture from pybullet's bundled motion capture (exact ground
 truth), runs the pipeline on the embedded default backend for one query (all body14 parts are
 labelled too), writes every output, and scores 2D mIoU, 3D mIoU and flip rates against the
-ground truth. Re-running into the same folder reuses the capture and resumes the run; a capture or run made
-with other settings (or by another version) is made again.
+ground truth. Re-running into the same folder reuses the capture and resumes the run; a capture
+or run made with other settings (or by another version) is made again.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def make_demo_capture(path: Path, clip: str, views: int, frames: int, size: str)
     """Generate the demo capture at `path` unless a valid one made with the same settings is
     already there (one made with other settings is replaced: the demo owns its folder)."""
     from openhuman.capture import check_capture
-    from openhuman.synth import SynthConfig, generate_capture
+    from openhuman.synth import generate_capture
     from openhuman.synth.generate import parse_size
 
     width, height = parse_size(size)

@@ -377,7 +377,8 @@ def config_fingerprint(cfg: PipelineConfig, source: str | Path) -> str:
     """Identity of a run, kept in state.json: a run directory resumes only a run with the same
     fingerprint. It covers the whole config, the absolute source path and the size and
     modification time of the source's files (a video; a folder's own files, such as its images
-    or capture.json, and its videos/), so a source replaced at the same path starts afresh."""
+    or capture.json, and its videos/), so a source replaced at the same path is refused instead
+    of resumed."""
     src = Path(source).resolve()
     files = [src] if src.is_file() else [f for d in (src, src / "videos") if d.is_dir() for f in sorted(d.iterdir())]
     stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
