@@ -106,3 +106,37 @@ def test_smoother_windows_at_different_origins_are_aligned():
     assert np.allclose(out[:, :2, :2], 0.5)
     assert np.allclose(out[:, 3, 3], [0.0, 1.0]) and np.allclose(out[1, :2, 3], 1.0)
     assert sm.extent == (2, 6, 2, 6)
+
+
+def test_snap_to_edges_pulls_a_shifted_silhouette_back_onto_the_image():
+    """A person mask 3 px off its figure (as after imperfect flow) snaps back to the figure's
+    colour edges; joining pixels copy the nearest part, leaving ones become background."""
+    from tracking.propagate import snap_to_edges
+
+    h, w = 96, 128
+    figure = np.zeros((h, w), bool)
+    figure[20:80, 40:90] = True
+    rgb = np.full((h, w, 3), 30, np.uint8)
+    rgb[figure] = (210, 150, 90)
+    labels = np.zeros((h, w), np.int16)
+    labels[20:50, 43:93] = 2  # torso, 3 px to the right of the figure
+    labels[50:80, 43:93] = 9  # thighs
+    ids = np.where(labels > 0, 0, -1).astype(np.int16)
+    scores = np.where(labels > 0, 0.9, 0.8).astype(np.float32)
+    probs = np.zeros((15, h, w), np.float32)
+    probs[labels, *np.indices((h, w))] = 1.0
+    before = labels.copy()
+    out_l, out_i, out_s, out_p = snap_to_edges(labels, ids, scores, probs, rgb, radius=8, eps=1e-3)
+
+    def iou(a: np.ndarray, b: np.ndarray) -> float:
+        return float((a & b).sum() / (a | b).sum())
+
+    assert iou(out_l > 0, figure) > 0.98 > iou(labels > 0, figure) + 0.05
+    assert (labels == before).all()  # inputs untouched
+    assert (out_l[25, 40:43] == 2).all() and (out_l[70, 40:43] == 9).all()  # joined: nearest part
+    assert (out_l[25, 90:93] == 0).all() and (out_i[25, 90:93] == -1).all() and (out_s[25, 90:93] == 0.5).all()
+    assert ((out_i >= 0) == (out_l > 0)).all()
+    assert (out_p.argmax(0) == out_l).all()  # probabilities follow the labels
+    # nothing to do without a person, or with radius 0
+    assert snap_to_edges(np.zeros_like(labels), np.full_like(ids, -1), scores, None, rgb, 8, 1e-3)[0].max() == 0
+    assert snap_to_edges(labels, ids, scores, probs, rgb, 0, 1e-3)[0] is labels

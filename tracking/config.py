@@ -42,6 +42,12 @@ class TrackingConfig:
     """Compute the flow only in the box around the people of the previous frame, padded by this
     many pixels, and take the rest of the scene as static (fast, for fixed cameras); None = the
     whole frame (moving cameras)."""
+    snap_radius: int = 8
+    """Propagated frames: align the person mask pulled from the parsed frames with this frame's own
+    colour edges (guided filter of this radius in pixels; 0 = off). Pixels that join the person
+    take the nearest part's label and track id."""
+    snap_eps: float = 1e-3
+    """Guided-filter regularisation for `snap_radius`, in (intensity / 255)^2 units."""
     propagate_probs: bool = False
     """Also warp the full probability maps onto propagated (non-key) frames. Off (cheaper):
     propagated frames carry warped labels, scores and person ids, and `probs=None`."""

@@ -245,3 +245,57 @@ def move_points(points_xy: np.ndarray, motion: Motion) -> np.ndarray:
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
     step = fwd[np.clip(v, 0, h - 1), np.clip(u, 0, w - 1)] / s
     return (points_xy + np.where(inside[..., None], step, 0.0)).astype(np.float32)
+
+
+def snap_to_edges(
+    labels: np.ndarray,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    probs: np.ndarray | None,
+    rgb: np.ndarray,
+    radius: int,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """A propagated frame's person mask aligned with its own image: (labels, ids, scores, probs).
+
+    The person mask (part or person pixels) is smoothed by a colour-guided filter (He, Sun and
+    Tang, "Guided Image Filtering", 2010; OpenCV's ximgproc) with this frame's RGB as guide and
+    thresholded at 0.5, so a silhouette moved a pixel or two off by the flow snaps back to the
+    colour edges nearby. Pixels that join the person copy the label, track id, score (and
+    probabilities) of the nearest person pixel; pixels that leave become background (score 0.5,
+    probabilities one-hot background). Inputs are not modified; only the box around the person
+    is touched. labels int [H, W], ids int [H, W] (-1 = none), scores float [H, W], probs
+    float [C, H, W] or None, rgb uint8 [H, W, 3].
+    """
+    import cv2
+    from scipy.ndimage import distance_transform_edt
+
+    person = (ids >= 0) | (labels > 0)
+    box = mask_box(person, 2 * radius + 2) if radius > 0 else None
+    if box is None:
+        return labels, ids, scores, probs
+    y0, y1, x0, x1 = box
+    old = person[y0:y1, x0:x1]
+    guide = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    new = cv2.ximgproc.guidedFilter(guide, old.astype(np.float32), int(radius), eps * 255.0**2) > 0.5
+    gained, lost = new & ~old, old & ~new
+    if not gained.any() and not lost.any():
+        return labels, ids, scores, probs
+    labels, ids, scores = labels.copy(), ids.copy(), scores.copy()
+    win = (slice(y0, y1), slice(x0, x1))
+    if gained.any():
+        iy, ix = distance_transform_edt(~old, return_distances=False, return_indices=True)
+        gy, gx = np.nonzero(gained)
+        sy, sx = iy[gy, gx] + y0, ix[gy, gx] + x0
+        labels[gy + y0, gx + x0] = labels[sy, sx]
+        ids[gy + y0, gx + x0] = ids[sy, sx]
+        scores[gy + y0, gx + x0] = scores[sy, sx]
+    labels[win][lost], ids[win][lost], scores[win][lost] = 0, -1, 0.5
+    if probs is not None:
+        probs = probs.copy()
+        if gained.any():
+            probs[:, gy + y0, gx + x0] = probs[:, sy, sx]
+        sub = probs[:, y0:y1, x0:x1]
+        sub[:, lost] = 0
+        sub[0, lost] = 1
+    return labels, ids, scores, probs

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from tracking.propagate import (
     move_points,
     person_roi,
     remap_xy,
+    snap_to_edges,
     static_motion,
     to_gray,
     warp_linear,
@@ -90,6 +91,10 @@ class ViewTracker:
         self.cfg = cfg or TrackingConfig()
         if self.cfg.keyframe_interval < 1:
             raise ValueError(f"TrackingConfig.keyframe_interval must be >= 1, got {self.cfg.keyframe_interval}")
+        if self.cfg.snap_radius < 0 or self.cfg.snap_eps <= 0:
+            raise ValueError(
+                f"TrackingConfig.snap_radius must be >= 0 (0 = off) and snap_eps > 0, got {self.cfg.snap_radius}, {self.cfg.snap_eps}"
+            )
         self.parse_fn = parse_fn
         self.persons = PersonTracker(self.cfg)
         self.smoother = ProbSmoother(self.cfg.smoothing, self.cfg.ema_alpha, self.cfg.window)
@@ -165,7 +170,7 @@ class ViewTracker:
         """The outputs of the frames still waiting for a parsed frame (end of the stream): each gets
         the last parsed frame pulled forward."""
         waiting, self._waiting = self._waiting, []
-        return [w.forward for w in waiting]
+        return [self._snap(w.forward, w.frame) for w in waiting]
 
     def push(self, frame: Frame) -> list[PartParse]:
         """Parse or propagate one frame. Returns the outputs (PartParse with stable person track ids)
@@ -213,7 +218,7 @@ class ViewTracker:
                 acc = (self._acc_xy[y0:y1, x0:x1].copy(), self._acc_box)
             self._waiting.append(_Waiting(frame, out, acc))
         else:
-            ready.append(out)
+            ready.append(self._snap(out, frame))
         if gray is not None and self._key is not None:
             if self.cfg.keyframe_interval > 1:  # only propagated frames are validated against it
                 self._key.prev_person_small = self._key.small(out.person_ids >= 0)
@@ -296,7 +301,7 @@ class ViewTracker:
         before (`before`) and after them, pulled to each along the flow, blended by nearness."""
         waiting, self._waiting = self._waiting, []
         if not waiting or self._key is None:
-            return [w.forward for w in waiting]
+            return [self._snap(w.forward, w.frame) for w in waiting]
         n, after = len(waiting), self._side
         # the flow moves pixels only inside the windows around the people: compose there
         box = None
@@ -313,8 +318,20 @@ class ViewTracker:
                 else:
                     origin = np.array([box[2], box[0]], dtype=np.float32)
                     to_after = (remap_xy(to_after[0], step - origin), box)
-            outs.append(self._blend(w, before, after, to_after, (n - i) / (n + 1)))
+            outs.append(self._snap(self._blend(w, before, after, to_after, (n - i) / (n + 1)), w.frame))
         return outs[::-1]
+
+    def _snap(self, out: PartParse, frame: Frame) -> PartParse:
+        """A propagated output with its person mask aligned to the frame's own colour edges
+        (`TrackingConfig.snap_radius`; see `snap_to_edges`)."""
+        if self.cfg.snap_radius <= 0:
+            return out
+        labels, ids, scores, probs = snap_to_edges(
+            out.labels, out.person_ids, out.scores, out.probs, frame.rgb, self.cfg.snap_radius, self.cfg.snap_eps
+        )
+        if labels is out.labels:
+            return out
+        return replace(out, labels=labels, person_ids=ids, scores=scores, probs=probs)
 
     def _in_window(self, m: Windowed | None, win: Roi) -> np.ndarray:
         """float32 [h, w, 2] map over `win` from a windowed map (identity where it does not reach)."""
