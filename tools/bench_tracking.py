@@ -55,6 +55,9 @@ def _args() -> argparse.Namespace:
         default=None,
         help="TrackingConfig.drift_max_inconsistent (default: the config's)",
     )
+    p.add_argument(
+        "--snap-radius", type=int, default=None, help="TrackingConfig.snap_radius (default: the config's; 0 = off)"
+    )
     p.add_argument("--backend", choices=["mediapipe", "schnet"], default="mediapipe", help="parser backend")
     p.add_argument("--checkpoint", default=None, help="SCHNet checkpoint (with --backend schnet)")
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
@@ -151,6 +154,8 @@ def main() -> None:
         base = TrackingConfig(flow=args.flow, smoothing=args.smoothing, bidirectional=not args.forward_only)
         if args.flow_scale is not None:
             base = dataclasses.replace(base, flow_scale=args.flow_scale)
+        if args.snap_radius is not None:
+            base = dataclasses.replace(base, snap_radius=args.snap_radius)
         if args.drift_max_inconsistent is not None:
             base = dataclasses.replace(base, drift_max_inconsistent=args.drift_max_inconsistent)
         settings = [dataclasses.replace(base, keyframe_interval=1, smoothing="none")]
@@ -190,6 +195,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "static_image": args.static_image,
         "backend": args.backend,
         "drift_max_inconsistent": args.drift_max_inconsistent,
+        "snap_radius": args.snap_radius,
         "checkpoint": args.checkpoint,
         "bidirectional": not args.forward_only,
         "rows": rows,
