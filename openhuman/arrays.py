@@ -4,6 +4,7 @@
   probabilities travel as float16 [C, H, W] to halve their memory; every stage that does
   arithmetic on them converts a window to float32 and back, so the conversion is on the hot path.
 - `mask_box`: the (padded) bounding box of a mask's true pixels.
+- `guided_mask`: a soft mask fitted to an image's colour edges in the padded box around it.
 """
 
 from __future__ import annotations
@@ -59,3 +60,27 @@ def mask_box(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | N
         max(0, int(cols[0]) - margin),
         min(w, int(cols[-1]) + 1 + margin),
     )
+
+
+def guided_mask(
+    mask: np.ndarray, rgb: np.ndarray, radius: int, eps: float, threshold: float = 0.5
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """A mask [H, W] (bool or float in [0, 1]) fitted to the colour edges of rgb uint8 [H, W, 3]:
+    (float32 [h, w] unclipped, (y0, y1, x0, x1) its window), or None when no pixel reaches
+    `threshold` or radius <= 0.
+
+    A colour-guided filter (He, Sun and Tang, "Guided Image Filtering", 2010; OpenCV's ximgproc)
+    makes the mask a local linear function of the image within `radius` pixels: boundaries snap to
+    colour edges where the image has them and are only smoothed where it has none. eps:
+    regularisation in (intensity / 255)^2 units (smaller follows edges more closely). Only the
+    window around the pixels with mask >= `threshold`, padded by 2 x radius + 2, is filtered.
+    """
+    import cv2
+
+    box = mask_box(mask >= threshold, 2 * radius + 2) if radius > 0 else None
+    if box is None:
+        return None
+    y0, y1, x0, x1 = box
+    guide = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    src = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.float32)
+    return cv2.ximgproc.guidedFilter(guide, src, int(radius), eps * 255.0**2), box

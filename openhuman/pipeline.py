@@ -381,7 +381,11 @@ def config_fingerprint(cfg: PipelineConfig, source: str | Path) -> str:
     of resumed."""
     src = Path(source).resolve()
     files = [src] if src.is_file() else [f for d in (src, src / "videos") if d.is_dir() for f in sorted(d.iterdir())]
-    stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    stamps = []
+    for f in files:
+        if f.is_file():
+            st = f.stat()
+            stamps.append((f.name, st.st_size, st.st_mtime_ns))
     blob = json.dumps({"cfg": to_dict(cfg), "source": str(src), "files": stamps}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -4,8 +4,8 @@ For each setting (k = 1, 2, 4, 8 with the configured smoothing and bidirectional
 raw per-frame parsing with no smoothing, and k = 4 with keyframes pulled forward only) it runs
 `ViewTracker` over the same in-memory frames with the mediapipe parser (or `--backend schnet`
 with a checkpoint) and reports frames/s (parser included; decoding and each sequence's first
-frame, when the models load, excluded), mIoU, temporal flip rate and J&F against the capture's 2D ground truth. Prints a table and
-writes JSON (default bench_out/tracking.json).
+frame, when the models load, excluded), mIoU, temporal flip rate and J&F against the capture's
+2D ground truth. Prints a table and writes JSON (default bench_out/tracking.json).
 
 Every view of the capture is one sequence (the parser is reset between them); the table gives
 frames/s over all sequences and the mean mIoU / flip rate / J&F of the sequences. A single

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from openhuman.arrays import mask_box
+from openhuman.arrays import guided_mask, mask_box
 
 log = logging.getLogger(__name__)
 
@@ -258,43 +258,38 @@ def snap_to_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """A propagated frame's person mask aligned with its own image: (labels, ids, scores, probs).
 
-    The person mask (part or person pixels) is smoothed by a colour-guided filter (He, Sun and
-    Tang, "Guided Image Filtering", 2010; OpenCV's ximgproc) with this frame's RGB as guide and
-    thresholded at 0.5, so a silhouette moved a pixel or two off by the flow snaps back to the
-    colour edges nearby. Pixels that join the person copy the label, track id, score (and
-    probabilities) of the nearest person pixel; pixels that leave become background (score 0.5,
-    probabilities one-hot background). Inputs are not modified; only the box around the person
-    is touched. labels int [H, W], ids int [H, W] (-1 = none), scores float [H, W], probs
-    float [C, H, W] or None, rgb uint8 [H, W, 3].
+    The person mask (part or person pixels) is fitted to this frame's colour edges
+    (`openhuman.arrays.guided_mask`) and thresholded at 0.5, so a silhouette moved a pixel or two
+    off by the flow snaps back to the colour edges nearby. Pixels that join the person copy the
+    label, track id, score (and probabilities) of the nearest person pixel; pixels that leave
+    become background (score 0.5, probabilities one-hot background). Inputs are not modified
+    (unchanged outputs are the inputs themselves); only the box around the person is touched.
+    labels int [H, W], ids int [H, W] (-1 = none), scores float [H, W], probs float [C, H, W] or
+    None, rgb uint8 [H, W, 3].
     """
-    import cv2
     from scipy.ndimage import distance_transform_edt
 
     person = (ids >= 0) | (labels > 0)
-    box = mask_box(person, 2 * radius + 2) if radius > 0 else None
-    if box is None:
+    fitted = guided_mask(person, rgb, radius, eps)
+    if fitted is None:
         return labels, ids, scores, probs
-    y0, y1, x0, x1 = box
+    q, (y0, y1, x0, x1) = fitted
     old = person[y0:y1, x0:x1]
-    guide = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    new = cv2.ximgproc.guidedFilter(guide, old.astype(np.float32), int(radius), eps * 255.0**2) > 0.5
-    gained, lost = new & ~old, old & ~new
+    gained, lost = (q > 0.5) & ~old, old & (q <= 0.5)
     if not gained.any() and not lost.any():
         return labels, ids, scores, probs
     labels, ids, scores = labels.copy(), ids.copy(), scores.copy()
-    win = (slice(y0, y1), slice(x0, x1))
+    probs = None if probs is None else probs.copy()
     if gained.any():
         iy, ix = distance_transform_edt(~old, return_distances=False, return_indices=True)
         gy, gx = np.nonzero(gained)
-        sy, sx = iy[gy, gx] + y0, ix[gy, gx] + x0
-        labels[gy + y0, gx + x0] = labels[sy, sx]
-        ids[gy + y0, gx + x0] = ids[sy, sx]
-        scores[gy + y0, gx + x0] = scores[sy, sx]
+        dst, src = (gy + y0, gx + x0), (iy[gy, gx] + y0, ix[gy, gx] + x0)
+        labels[dst], ids[dst], scores[dst] = labels[src], ids[src], scores[src]
+        if probs is not None:
+            probs[(slice(None), *dst)] = probs[(slice(None), *src)]
+    win = (slice(y0, y1), slice(x0, x1))
     labels[win][lost], ids[win][lost], scores[win][lost] = 0, -1, 0.5
     if probs is not None:
-        probs = probs.copy()
-        if gained.any():
-            probs[:, gy + y0, gx + x0] = probs[:, sy, sx]
         sub = probs[:, y0:y1, x0:x1]
         sub[:, lost] = 0
         sub[0, lost] = 1

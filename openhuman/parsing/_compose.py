@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from openhuman.arrays import mask_box, to_float16
+from openhuman.arrays import guided_mask, mask_box, to_float16
 
 PERSON_MIN_PROB = 0.02
 """Person probabilities below this count as 0 (outside the region every pixel is background)."""
@@ -25,28 +25,21 @@ def person_region(p: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def refine_person(p: np.ndarray, rgb: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Person probability float32 [H, W] aligned to the image's edges by a colour-guided filter.
+    """Person probability float32 [H, W] aligned to the image's colour edges (`guided_mask`).
 
     mediapipe's segmentation comes from a 256x256 network output, upsampled: its silhouette is
-    soft and a few pixels off. The guided filter (He, Sun and Tang, "Guided Image Filtering",
-    2010; OpenCV's ximgproc implementation) makes the output a local linear function of the RGB
-    image within `radius`, so the silhouette snaps to colour edges where the image has them.
-    Where it has none (a person against a background of the same colour), the mask is only
-    smoothed over about `radius` pixels, which leaves a straight boundary where it was. eps:
-    regularisation in (intensity / 255)^2 units (smaller follows edges more closely). Only the
-    box around the person (padded by 2 x radius) is filtered; the result is clipped to [0, 1].
-    rgb: uint8 [H, W, 3] guide.
+    soft and a few pixels off. The guided filter snaps it to colour edges where the image has them;
+    where it has none (a person against a background of the same colour), the mask is only
+    smoothed over about `radius` pixels, which leaves a straight boundary where it was. Only the
+    box around the pixels with probability >= PERSON_MIN_PROB is touched; the result is clipped
+    to [0, 1]. rgb: uint8 [H, W, 3] guide.
     """
-    import cv2
-
-    box = mask_box(p >= PERSON_MIN_PROB, 2 * radius + 2)
-    if box is None or radius <= 0:
+    fitted = guided_mask(p, rgb, radius, eps, threshold=PERSON_MIN_PROB)
+    if fitted is None:
         return p
-    y0, y1, x0, x1 = box
-    guide = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    src = np.ascontiguousarray(p[y0:y1, x0:x1], dtype=np.float32)
+    q, (y0, y1, x0, x1) = fitted
     out = np.array(p, dtype=np.float32, copy=True)
-    out[y0:y1, x0:x1] = np.clip(cv2.ximgproc.guidedFilter(guide, src, int(radius), eps * 255.0**2), 0.0, 1.0)
+    out[y0:y1, x0:x1] = np.clip(q, 0.0, 1.0)
     return out
 
 
