@@ -95,6 +95,25 @@ def test_sequence_flip_rate_and_miou():
     assert np.isnan(scores.j[1])
 
 
+def test_still_flip_rate_separates_flicker_from_moving_boundaries():
+    """A bar moving right by 3 px a frame, predicted 1 px behind: its flips lie on the moving
+    boundary and are not still flips; a pixel blinking far from the bar is."""
+    gts, trailing = [], []
+    for t in range(5):
+        g = np.zeros((20, 40), np.int64)
+        g[5:15, 3 * t + 5 : 3 * t + 15] = 3
+        gts.append(g)
+        trailing.append(np.roll(g, -1, axis=1))
+    s = evaluate_sequence(trailing, gts)
+    assert s.flip_rate > 0 and s.still_flip_rate == 0.0
+    blinking = [p.copy() for p in trailing]
+    for t in (1, 3):
+        blinking[t][18, 38] = 5
+    s2 = evaluate_sequence(blinking, gts)
+    assert s2.still_flip_rate > 0
+    assert s2.flip_rate - s.flip_rate == pytest.approx(s2.still_flip_rate)
+
+
 def test_smoother_windows_at_different_origins_are_aligned():
     sm = ProbSmoother("ema", alpha=0.5)
     a = np.zeros((2, 4, 4), np.float32)

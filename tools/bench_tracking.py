@@ -5,7 +5,9 @@ raw per-frame parsing with no smoothing, and k = 4 with keyframes pulled forward
 `ViewTracker` over the same in-memory frames with the mediapipe parser (or `--backend schnet`
 with a checkpoint) and reports frames/s (parser included; decoding and each sequence's first
 frame, when the models load, excluded), mIoU, temporal flip rate and J&F against the capture's
-2D ground truth. Prints a table and writes JSON (default bench_out/tracking.json).
+2D ground truth. Prints a table and writes JSON (default bench_out/tracking.json). The "still"
+column is the part of the flip rate away from moving ground-truth boundaries (flicker where
+nothing moves; `tracking.metrics.SequenceScores.still_flip_rate`).
 
 Every view of the capture is one sequence (the parser is reset between them); the table gives
 frames/s over all sequences and the mean mIoU / flip rate / J&F of the sequences. A single
@@ -118,8 +120,9 @@ def _run(parser, seqs: list[tuple[str, list, list]], cfg, repeats: int) -> dict:
         parsed, propagated = parsed + stats.parsed, propagated + stats.propagated
         for k, v in stats.reparse.items():
             reparse[k] = reparse.get(k, 0) + v
-        per_seq.append({"sequence": name, "miou": s.miou, "flip_rate": s.flip_rate, "jf": s.jf, "parsed": stats.parsed})
-    mean = {key: sum(r[key] for r in per_seq) / len(per_seq) for key in ("miou", "flip_rate", "jf")}
+        per_seq.append({"sequence": name, "miou": s.miou, "flip_rate": s.flip_rate, "still_flip_rate": s.still_flip_rate,
+                        "jf": s.jf, "parsed": stats.parsed})  # fmt: skip
+    mean = {key: sum(r[key] for r in per_seq) / len(per_seq) for key in ("miou", "flip_rate", "still_flip_rate", "jf")}
     return {
         "k": cfg.keyframe_interval,
         "smoothing": cfg.smoothing,
@@ -177,13 +180,13 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
     def keys(r: dict) -> str:
         return "-" if r["k"] == 1 else "both" if r["bidirectional"] else "forward"
 
-    header = f"{'k':>2} {'smoothing':>9} {'keys':>7} {'fps':>7} {'x raw':>6} {'x k=1':>6} {'parsed':>6} {'prop':>5} {'mIoU':>6} {'flip':>7} {'J&F':>6}  reparse"
+    header = f"{'k':>2} {'smoothing':>9} {'keys':>7} {'fps':>7} {'x raw':>6} {'x k=1':>6} {'parsed':>6} {'prop':>5} {'mIoU':>6} {'flip':>7} {'still':>7} {'J&F':>6}  reparse"
     print(header)
     for r in rows:
         reparse = ", ".join(f"{k}={v}" for k, v in r["reparse"].items() if v)
         print(
             f"{r['k']:>2} {r['smoothing']:>9} {keys(r):>7} {r['fps']:7.1f} {r['fps'] / raw['fps']:6.2f} {r['fps'] / k1['fps']:6.2f}"
-            f" {r['parsed']:>6} {r['propagated']:>5} {r['miou']:6.3f} {r['flip_rate']:7.4f} {r['jf']:6.3f}  {reparse}"
+            f" {r['parsed']:>6} {r['propagated']:>5} {r['miou']:6.3f} {r['flip_rate']:7.4f} {r['still_flip_rate']:7.4f} {r['jf']:6.3f}  {reparse}"
         )
     result = {
         "capture": str(args.capture or "generated"),

@@ -5,6 +5,10 @@
   matched within a small pixel tolerance.
 - flip rate: share of pixels whose predicted label changes between consecutive frames where the
   ground truth does not (`openhuman.metrics.flip_rate`, summed over the sequence).
+- still flip rate: the part of the flip rate at pixels farther than the boundary tolerance from
+  any pixel whose ground truth changed in this frame step or the one before. That is flicker
+  where nothing moves, which temporal smoothing can remove; the other flips lie along moving
+  boundaries, where a boundary error that moves with the body flips pixels whatever the smoothing.
 Streaming: `SequenceEvaluator.update(pred, gt)` per frame, `.result()` at the end.
 """
 
@@ -61,6 +65,9 @@ class SequenceScores:
     """Part mIoU (background excluded) over all frames' pixels."""
     flip_rate: float
     """Label flips / pixels with unchanged ground truth, over consecutive frame pairs."""
+    still_flip_rate: float
+    """The flips farther than `tolerance_px` from where the ground truth changed in this frame
+    step or the previous one, over the same pixels as `flip_rate` (so it is a part of it)."""
     j: np.ndarray
     """float64 [C] mean region IoU per part over frames where the part is in gt or prediction (NaN if never)."""
     f: np.ndarray
@@ -83,7 +90,10 @@ class SequenceEvaluator:
         self.tolerance_px = tolerance_px
         self._conf = np.zeros((num_classes, num_classes), dtype=np.int64)
         self._flips = 0
+        self._still_flips = 0
         self._stable = 0
+        self._moved: np.ndarray | None = None
+        """bool [H, W]: where the ground truth changed in the previous frame step."""
         self._j = np.zeros(num_classes)
         self._f = np.zeros(num_classes)
         self._n = np.zeros(num_classes, dtype=np.int64)
@@ -100,6 +110,12 @@ class SequenceEvaluator:
             flips, stable = flip_rate(self._prev[0], pred, self._prev[1], gt)
             self._flips += flips
             self._stable += stable
+            moved = self._prev[1] != gt
+            near = _dilate(moved | self._moved if self._moved is not None else moved, self.tolerance_px)
+            self._still_flips += int(np.count_nonzero((self._prev[0] != pred) & ~near & (gt != IGNORE)))
+            self._moved = moved
+        else:
+            self._moved = None
         self._prev = (pred.copy(), gt.copy())
         valid = gt != IGNORE
         present = np.union1d(np.unique(pred[valid]), np.unique(gt[valid]))
@@ -115,7 +131,8 @@ class SequenceEvaluator:
             j = np.where(self._n > 0, self._j / np.maximum(self._n, 1), np.nan)
             f = np.where(self._n > 0, self._f / np.maximum(self._n, 1), np.nan)
         rate = self._flips / self._stable if self._stable else float("nan")
-        return SequenceScores(mean_iou(self._conf), rate, j, f, self.frames)
+        still = self._still_flips / self._stable if self._stable else float("nan")
+        return SequenceScores(mean_iou(self._conf), rate, still, j, f, self.frames)
 
 
 def evaluate_sequence(
