@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from openhuman.config import PipelineConfig
-from openhuman.outputs import STATE
+from openhuman.outputs import read_state
 from openhuman.pipeline import Pipeline, RunSummary, config_fingerprint
 from openhuman.synth import SynthConfig
 
@@ -69,8 +69,8 @@ def run_demo(
     capture = make_demo_capture(out / "capture", clip, views, frames, size)
     cfg = PipelineConfig(query=query)
     run = out / "run"
-    state = run / STATE
-    if state.is_file() and json.loads(state.read_text()).get("fingerprint") != config_fingerprint(cfg, capture):
+    state = read_state(run)
+    if state is not None and state.get("fingerprint") != config_fingerprint(cfg, capture):
         # the demo owns its run folder: a run of another query, capture or version starts afresh
         log.info("%s holds a demo run with other settings: starting it afresh", run)
         shutil.rmtree(run)

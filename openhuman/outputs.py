@@ -47,6 +47,12 @@ STATE = "state.json"
 ANNOTATIONS = "masks_annotations.jsonl"
 
 
+def read_state(run_dir: Path) -> dict[str, Any] | None:
+    """A run directory's state.json (finished frames and the run's fingerprint), or None."""
+    path = run_dir / STATE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def preload_exporters(formats: Iterable[str]) -> None:
     """Import the heavy libraries the export formats need (open3d takes ~1 s) now, as part of
     start-up, rather than stalling the export thread on the first frame."""
@@ -98,9 +104,8 @@ class RunWriter:
     def finished_frames(self, fingerprint: str) -> set[int]:
         """Frame indices an earlier identical run finished; refuses a directory of another run."""
         self.fingerprint = fingerprint
-        state_path = self.out / STATE
-        if state_path.is_file():
-            state = json.loads(state_path.read_text())
+        state = read_state(self.out)
+        if state is not None:
             if state.get("fingerprint") != fingerprint:
                 raise InputError(
                     f"{self.out} holds a run with another source or config (or its source files changed since); "
