@@ -18,7 +18,7 @@ import numpy as np
 from lifting.lifter import empty_cloud
 from lifting.render import render_preview
 from openhuman.errors import InputError
-from openhuman.io import FinishingWriter, atomic_path, write_json_atomic
+from openhuman.io import FinishingWriter, Throttle, atomic_path, write_json_atomic
 from openhuman.ontology import BODY14, NUM_CLASSES
 from openhuman.types import CameraView, LabeledPointCloud
 
@@ -132,10 +132,13 @@ class SequenceWriter(FinishingWriter):
     query/<frame:06d>.ply (only the queried parts' points), optional previews/<frame:06d>.png,
     and sequence.json (frames, timestamps, class names, query, point source, counts).
 
-    sequence.json is rewritten atomically after every frame with "complete": false and once more
-    at `close()` with "complete": true, so an interrupted run leaves a valid manifest of the
-    frames written. Opening a folder that already holds a sequence resumes it: its frames are
-    kept, and frame files that the manifest missed (a crash between the two writes) are added.
+    sequence.json is rewritten atomically with "complete": false as frames come, and once more at
+    `close()` with "complete": true (at `abort()`, after an error or Ctrl-C, with every frame
+    written and "complete": false), so an interrupted run leaves a valid manifest. The rewrites
+    are paced (`openhuman.io.Throttle`): after every frame while the manifest is small, less often
+    as it grows, so a long sequence does not spend its time rewriting it. Opening a folder that
+    already holds a sequence resumes it: its frames are kept, and frame files that the manifest
+    missed (a crash before its next rewrite) are added.
     """
 
     def __init__(
@@ -158,6 +161,9 @@ class SequenceWriter(FinishingWriter):
         self.preview_camera = preview_camera
         self._frames: dict[int, dict[str, Any]] = {}
         self._complete = False
+        self._throttle = Throttle()
+        self._stale = False
+        """Frames written since the manifest was last rewritten."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._resume()
 
@@ -214,28 +220,35 @@ class SequenceWriter(FinishingWriter):
         if len(cloud) == 0:
             log.warning("frame %d: empty cloud written (flagged empty in sequence.json)", cloud.frame_index)
         self._frames[int(cloud.frame_index)] = self._entry(cloud, source or self.source)
-        self._write_manifest()
+        self._stale = True
+        if self._throttle.due():
+            self._write_manifest()
 
     def _write_manifest(self) -> None:
         frames = [self._frames[i] for i in sorted(self._frames)]
-        write_json_atomic(
-            self.root / "sequence.json",
-            {
-                "format": "openhuman4d-sequence/1",
-                "complete": self._complete,
-                "ontology": self.ontology,
-                "classes": list(BODY14),
-                "query": self.query,
-                "query_part_ids": None if self.query_part_ids is None else list(self.query_part_ids),
-                "source": self.source,
-                "frame_count": len(frames),
-                "empty_frames": [f["index"] for f in frames if f["empty"]],
-                "total_points": int(sum(f["points"] for f in frames)),
-                "frames": frames,
-            },
-        )
+        manifest = {
+            "format": "openhuman4d-sequence/1",
+            "complete": self._complete,
+            "ontology": self.ontology,
+            "classes": list(BODY14),
+            "query": self.query,
+            "query_part_ids": None if self.query_part_ids is None else list(self.query_part_ids),
+            "source": self.source,
+            "frame_count": len(frames),
+            "empty_frames": [f["index"] for f in frames if f["empty"]],
+            "total_points": int(sum(f["points"] for f in frames)),
+            "frames": frames,
+        }
+        with self._throttle.timed():
+            write_json_atomic(self.root / "sequence.json", manifest)
+        self._stale = False
 
     def close(self) -> None:
         """Mark the sequence complete (rewrites sequence.json)."""
         self._complete = True
         self._write_manifest()
+
+    def abort(self) -> None:
+        """After an error or Ctrl-C: list every frame written so far (still "complete": false)."""
+        if self._stale:
+            self._write_manifest()

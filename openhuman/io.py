@@ -6,9 +6,11 @@ A crash or Ctrl-C never leaves a partial file under the final name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +39,31 @@ class FinishingWriter:
             self.close()
         else:
             self.abort()
+
+
+class Throttle:
+    """Paces a rewrite whose cost grows with the run, such as a manifest listing every frame so far.
+
+    `due()` turns True once `ratio` times the last rewrite's duration has passed since that
+    rewrite ended. Rewrites then take at most about 1 / (ratio + 1) of the time however long the
+    run gets (rewriting after every frame would grow with the square of its length), while a
+    cheap rewrite early on still happens after every frame. Time each rewrite with `timed()`.
+    """
+
+    def __init__(self, ratio: float = 20.0, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.ratio = float(ratio)
+        self.clock = clock
+        self._next = -math.inf
+
+    def due(self) -> bool:
+        return self.clock() >= self._next
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        t0 = self.clock()
+        yield
+        t1 = self.clock()
+        self._next = t1 + self.ratio * (t1 - t0)
 
 
 @contextmanager

@@ -15,7 +15,10 @@ Layout of a run directory::
 
 Every file is written atomically. `state.json` lists a frame only after all of its files exist,
 so an interrupted run (crash, Ctrl-C) leaves a consistent directory and re-running the same
-command into it skips the finished frames.
+command into it skips the finished frames. state.json and points/sequence.json list every frame
+so far, so their rewrites are paced (`openhuman.io.Throttle`: after every frame while they are
+small, less often as they grow) and done once more at the end or on an error or Ctrl-C; after a
+hard kill the last few finished frames may be missing from them and are simply redone.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import numpy as np
 
 from openhuman.config import save_config
 from openhuman.errors import InputError
-from openhuman.io import write_json_atomic, write_png_atomic
+from openhuman.io import Throttle, write_json_atomic, write_png_atomic
 from openhuman.ontology import BODY14
 
 if TYPE_CHECKING:
@@ -98,6 +101,8 @@ class RunWriter:
         self.busy_seconds = 0.0
         """Time the export thread spent writing."""
         self._last_cloud: Any = None
+        self._state_throttle = Throttle()
+        self._state_stale = False
 
     # --- resume ---------------------------------------------------------------------------
 
@@ -154,7 +159,7 @@ class RunWriter:
             self.busy_seconds += time.perf_counter() - t0
 
     def write(self, r: FrameResult) -> None:
-        """Write one frame's files now, then list it in state.json."""
+        """Write one frame's files now, then list it as done (state.json, paced)."""
         records: list[dict[str, Any]] = []
         for frame, parse, masks in zip(r.frames, r.parses, r.masks, strict=True):
             v = frame.view_id
@@ -169,7 +174,15 @@ class RunWriter:
             with open(self.out / ANNOTATIONS, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"frame": r.frame_index, "records": records}) + "\n")
         self.done.append(r.frame_index)
-        write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
+        self._state_stale = True
+        if self._state_throttle.due():
+            self._write_state()
+
+    def _write_state(self) -> None:
+        """state.json: the run's fingerprint and its finished frames (paced like sequence.json)."""
+        with self._state_throttle.timed():
+            write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
+        self._state_stale = False
 
     def _mask_record(self, masks: Any, height: int, width: int) -> dict[str, Any]:
         from openhuman.masks import coco_annotations, label_map
@@ -211,6 +224,8 @@ class RunWriter:
         """Finish videos, the COCO JSON, point sequences and previews."""
         self.flush()
         self._pool.shutdown()
+        if self._state_stale:
+            self._write_state()
         for writer in self._videos.values():
             writer.close()
         if self.resuming and "overlay" in self.formats and not self.src.is_single_image:
@@ -232,6 +247,10 @@ class RunWriter:
             fut.cancel()
         self._pending.clear()
         self._pool.shutdown(wait=True)
+        if self._state_stale:
+            self._write_state()
+        if self._points is not None:
+            self._points.abort()
         for writer in self._videos.values():
             writer.abort()
         self._videos.clear()
@@ -265,17 +284,18 @@ class RunWriter:
     def _write_coco(self) -> None:
         """masks.json (COCO RLE) from the per-frame records of every finished frame."""
         done = set(self.done)
-        images: list[dict[str, Any]] = []
-        annotations: list[dict[str, Any]] = []
+        latest: dict[int, list[dict[str, Any]]] = {}
         for line in (self.out / ANNOTATIONS).read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by an interruption; that frame is not in `done`
-            if entry["frame"] not in done:
-                continue
-            done.discard(entry["frame"])  # a frame re-run after an interruption appears once
-            for rec in entry["records"]:
+            if entry["frame"] in done:  # a frame redone after an interruption: its last records
+                latest[entry["frame"]] = entry["records"]
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
+        for frame in sorted(latest):
+            for rec in latest[frame]:
                 image_id = len(images) + 1
                 images.append({"id": image_id, "file_name": f"masks/{rec['view_id']}/{rec['frame_index']:06d}.png",
                                "width": rec["width"], "height": rec["height"], "frame_index": rec["frame_index"],

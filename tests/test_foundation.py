@@ -10,7 +10,7 @@ import torch
 
 from openhuman.config import PipelineConfig, from_dict, load_config, save_config, to_dict
 from openhuman.errors import InputError
-from openhuman.io import atomic_path, read_png, write_png_atomic
+from openhuman.io import Throttle, atomic_path, read_png, write_png_atomic
 from openhuman.metrics import confusion_matrix, flip_rate, iou_per_class, mean_iou
 from openhuman.ontology import BODY14, LR_SWAP, PALETTE, taxonomy
 
@@ -115,3 +115,21 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 def test_modules_import():
     for name in ("openhuman.cli", "openhuman.parsing.base"):
         importlib.import_module(name)
+
+
+def test_throttle_paces_a_rewrite_that_grows_with_the_run():
+    now = [0.0]
+    throttle = Throttle(ratio=4.0, clock=lambda: now[0])
+    rewrites = []
+    for frame in range(100):
+        now[0] += 1.0  # a frame takes one time unit
+        if throttle.due():
+            with throttle.timed():
+                now[0] += 0.05 * frame  # the rewrite costs more as the manifest grows
+            rewrites.append(frame)
+    assert rewrites[:4] == [0, 1, 2, 3]  # cheap rewrites: after every frame
+    assert 10 < len(rewrites) < 40  # growing ones: paced, not after all 100 frames
+    gaps = np.diff(rewrites)
+    assert gaps[-1] > gaps[len(gaps) // 2] >= 1  # further apart as they get dearer
+    spent = sum(0.05 * f for f in rewrites)
+    assert spent < 0.25 * now[0]  # at most about 1 / (ratio + 1) of the time

@@ -9,7 +9,7 @@ import pytest
 
 from lifting import SequenceWriter, empty_cloud, read_npz, read_ply, render_preview, write_npz, write_ply
 from lifting.render import fit_camera, frame_strip, render_cloud, turntable
-from openhuman.io import read_png
+from openhuman.io import Throttle, read_png
 from openhuman.ontology import PALETTE
 from openhuman.types import LabeledPointCloud
 
@@ -94,6 +94,28 @@ def test_interrupted_sequence_keeps_a_valid_manifest_and_resumes(tmp_path):
         w.write(_cloud(frame=3))
     seq = json.loads((root / "sequence.json").read_text())
     assert seq["complete"] is True and [f["index"] for f in seq["frames"]] == [0, 1, 2, 3]
+
+
+def test_paced_manifest_lists_every_frame_at_close_and_abort(tmp_path, monkeypatch):
+    import lifting.export
+
+    class NeverDue(Throttle):  # as if each rewrite were slow: only close/abort rewrite the manifest
+        def due(self):
+            return False
+
+    monkeypatch.setattr(lifting.export, "Throttle", NeverDue)
+    root = tmp_path / "seq"
+    with pytest.raises(RuntimeError), SequenceWriter(root, formats=("npz",)) as w:
+        w.write(_cloud(frame=0))
+        w.write(_cloud(frame=1))
+        assert not (root / "sequence.json").exists()
+        raise RuntimeError("interrupted")
+    seq = json.loads((root / "sequence.json").read_text())
+    assert seq["complete"] is False and [f["index"] for f in seq["frames"]] == [0, 1]
+    with SequenceWriter(root, formats=("npz",)) as w:
+        w.write(_cloud(frame=2))
+    seq = json.loads((root / "sequence.json").read_text())
+    assert seq["complete"] is True and [f["index"] for f in seq["frames"]] == [0, 1, 2]
 
 
 def test_render_draws_palette_colours_nearest_first(tmp_path):

@@ -78,7 +78,19 @@ def test_run_scores_against_ground_truth(run_dir):
     assert saved["metrics"] == m
 
 
-def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_path, monkeypatch):
+@pytest.mark.parametrize("paced", [False, True], ids=["rewrite-each-frame", "rewrite-at-end"])
+def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_path, monkeypatch, paced):
+    if paced:  # as if rewriting state.json and sequence.json were slow: only the end or abort rewrite them
+        import lifting.export
+        import openhuman.outputs
+        from openhuman.io import Throttle
+
+        class NeverDue(Throttle):
+            def due(self):
+                return False
+
+        monkeypatch.setattr(openhuman.outputs, "Throttle", NeverDue)
+        monkeypatch.setattr(lifting.export, "Throttle", NeverDue)
     out = tmp_path / "out"
     cfg = PipelineConfig(query="right foot")
     cfg.video.max_frames = 5
@@ -96,6 +108,7 @@ def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_pa
         Pipeline(cfg).run(synth_capture, out, progress=False)
     monkeypatch.setattr(RunWriter, "write", original)
     assert json.loads((out / "state.json").read_text())["done"] == [0, 1]
+    assert [f["index"] for f in json.loads((out / "points" / "sequence.json").read_text())["frames"]] == [0, 1]
     assert not (out / "summary.json").exists()
     assert _no_temp_files(out) == []
 
