@@ -66,6 +66,24 @@ class LiftingConfig:
     """Drop points that the views label as background (class 0)."""
     fill_neighbors: int = 3
     """Points no view sees take the majority label of this many seen neighbours (confidence 0)."""
+    side_radius: float = 0.025
+    """One side per limb: the fused points of one limb part type (left or right) that connect
+    within this many metres form one limb (or two touching ones); it takes its majority side
+    throughout when that side holds `side_min_share` of it. Removes left/right speckle where
+    views disagree. 0 = off."""
+    side_min_share: float = 0.6
+    """Majority a limb piece needs before `side_radius` gives it one side (an even split is two
+    touching limbs and is left alone)."""
+    relabel_views: bool = True
+    """Give the views' 2D labels back from the fused cloud: each part pixel takes the label of the
+    3D point it sees (multi-view consensus; the view's own silhouette is kept). False: the 2D
+    labels are each view's own parse."""
+    relabel_max_px: int = 2
+    """`relabel_views`: a pixel takes the label of the nearest seen point within this many pixels
+    (points are sparser than pixels); farther ones keep their own label."""
+    relabel_min_confidence: float = 0.7
+    """`relabel_views` uses only points whose (smoothed) confidence is at least this: where the
+    views or frames disagree, a pixel keeps its own label."""
     lr_correction: Literal["keypoints", "off"] = "keypoints"
     """Swap the left/right channels of a view whose 2D landmarks disagree with the triangulated
     3D skeleton (needs PartParse.keypoints in at least 3 views)."""

@@ -9,14 +9,14 @@ the majority label of their seen neighbours with confidence 0.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from lifting.config import LiftingConfig
 from lifting.geometry import visible_in_view
 from lifting.sources import Points
-from openhuman.ontology import LR_SWAP, NUM_CLASSES
+from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES, RIGHT_IDS
 from openhuman.types import CameraView, Frame, PartParse
 
 log = logging.getLogger(__name__)
@@ -221,3 +221,93 @@ def _fill_unseen(
     labels[dst] = np.argmax(votes, axis=1)
     track[dst] = track[src][nn[:, 0]]
     return labels, track
+
+
+def one_side_per_limb(
+    xyz: np.ndarray, labels: np.ndarray, weights: np.ndarray, radius: float, min_share: float, min_points: int = 30
+) -> np.ndarray:
+    """int16 [N] labels where each limb piece carries one side.
+
+    The points of one limb part type (both thighs' points, say) that connect within `radius`
+    metres form one piece: one limb, or two that touch. Views that disagree on left and right
+    leave a limb speckled with the other side's label. A piece whose weighted majority side holds
+    at least `min_share` of its weight takes that side throughout; a piece near an even split (two
+    touching limbs) or smaller than `min_points` is left as fused.
+    xyz float [N, 3], labels int [N] body14, weights float [N] (fused confidence).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    out = np.asarray(labels, np.int16).copy()
+    w = np.maximum(np.asarray(weights, np.float64), 0.05)  # points no view saw still count a little
+    for left, right in zip(LEFT_IDS, RIGHT_IDS, strict=True):
+        idx = np.nonzero((out == left) | (out == right))[0]
+        if len(idx) < min_points:
+            continue
+        pairs = cKDTree(xyz[idx]).query_pairs(radius, output_type="ndarray")
+        graph = coo_matrix((np.ones(len(pairs), bool), (pairs[:, 0], pairs[:, 1])), shape=(len(idx), len(idx)))
+        n, piece = connected_components(graph, directed=False)
+        sizes = np.bincount(piece, minlength=n)
+        total = np.bincount(piece, weights=w[idx], minlength=n)
+        left_share = np.bincount(piece, weights=w[idx] * (out[idx] == left), minlength=n) / total
+        side = np.where(left_share >= min_share, left, np.where(left_share <= 1 - min_share, right, -1))
+        side[sizes < min_points] = -1
+        new = side[piece]
+        fix = new >= 0
+        out[idx[fix]] = new[fix]
+    return out
+
+
+_FINE_PARENT = np.array([parent for _, parent in FINE_PARTS], np.int16)
+
+
+def labels_from_cloud(
+    parse: PartParse,
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    cam: CameraView,
+    depth: np.ndarray | None,
+    cfg: LiftingConfig,
+) -> PartParse:
+    """The view's parse with its person pixels relabelled from the fused cloud they see.
+
+    The cloud's points that the view sees (`visible_in_view`, with its depth map where given) are
+    drawn into the image; each pixel the parse gives a body part takes the label of the nearest
+    drawn point within `cfg.relabel_max_px` pixels (pixels with none keep theirs). The view's
+    silhouette is its own; which part each pixel is comes from all views together, so a
+    view that mistakes left for right, or a limb part for its neighbour, is overruled by the
+    others. Scores, person ids and keypoints are kept; `probs` is dropped (it would contradict
+    the new labels) and fine labels whose parent part changed become 0 (none).
+    xyz float [N, 3], labels int [N] of the fused (kept) points.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    person = parse.labels > 0
+    if len(xyz) == 0 or not person.any():
+        return parse
+    vis, flat = visible_in_view(
+        np.asarray(xyz, np.float32), cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px, cfg.occlusion_gap
+    )
+    drawn = np.full(cam.height * cam.width, -1, np.int16)
+    drawn[flat[vis]] = np.asarray(labels, np.int16)[vis]
+    r = int(cfg.relabel_max_px)
+    ys, xs = np.nonzero(person)
+    box = (slice(max(ys.min() - r, 0), ys.max() + r + 1), slice(max(xs.min() - r, 0), xs.max() + r + 1))
+    sub = drawn.reshape(cam.height, cam.width)[box]
+    if not (sub > 0).any():
+        return parse
+    dist, (iy, ix) = distance_transform_edt(sub <= 0, return_indices=True)
+    near = np.where(dist <= r, sub[iy, ix], 0)
+    old = parse.labels[box]
+    take = (old > 0) & (near > 0) & (near != old)
+    if not take.any():
+        return replace(parse, probs=None)
+    new_labels = parse.labels.copy()
+    new_labels[box][take] = near[take]
+    fine = parse.fine_labels
+    if fine is not None:
+        fine = fine.copy()
+        f = fine[box]
+        f[take & (_FINE_PARENT[np.clip(f, 0, len(_FINE_PARENT) - 1)] != near)] = 0
+    return replace(parse, labels=new_labels, probs=None, fine_labels=fine)

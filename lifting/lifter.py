@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lifting.config import LiftingConfig
-from lifting.fusion import fuse_labels
+from lifting.fusion import fuse_labels, labels_from_cloud, one_side_per_limb
 from lifting.keypoints import mirrored_views
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
@@ -171,16 +171,36 @@ class Lifter:
             log.warning("frame %d: the %s source gave no points; empty cloud", frame_index, self.last_source)
             return empty_cloud(frame_index, timestamp_s)
         fused = fuse_labels(points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap))
-        keep = fused.labels > 0 if self.cfg.drop_background else np.ones(len(points), bool)
+        labels = fused.labels
+        if self.cfg.side_radius > 0:
+            labels = one_side_per_limb(
+                points.xyz, labels, fused.confidence, self.cfg.side_radius, self.cfg.side_min_share
+            )
+        keep = labels > 0 if self.cfg.drop_background else np.ones(len(points), bool)
         if not keep.any():
             log.warning("frame %d: every point was labelled background; empty cloud", frame_index)
             return empty_cloud(frame_index, timestamp_s)
         return LabeledPointCloud(
             points.xyz[keep].astype(np.float32),
             fused.rgb[keep],
-            fused.labels[keep].astype(np.int16),
+            labels[keep].astype(np.int16),
             fused.confidence[keep].astype(np.float32),
             fused.track_ids[keep].astype(np.int32),
             int(frame_index),
             float(timestamp_s),
         )
+
+    def relabel(
+        self, parses: list[PartParse], cloud: LabeledPointCloud, depths: dict[str, np.ndarray] | None = None
+    ) -> list[PartParse]:
+        """The views' parses relabelled from a lifted (and smoothed) cloud of the same frame
+        (`fusion.labels_from_cloud`, with the points of confidence >= `cfg.relabel_min_confidence`);
+        unchanged when `cfg.relabel_views` is off or the cloud is empty."""
+        if not self.cfg.relabel_views or len(cloud) == 0:
+            return list(parses)
+        depths = depths or {}
+        sure = np.asarray(cloud.confidence) >= self.cfg.relabel_min_confidence
+        xyz, labels = cloud.xyz[sure], cloud.labels[sure]
+        return [
+            labels_from_cloud(p, xyz, labels, self.cameras[p.view_id], depths.get(p.view_id), self.cfg) for p in parses
+        ]

@@ -48,7 +48,8 @@ class FrameResult:
     frames: tuple[Frame, ...]
     """One frame per view, in `Source.view_ids` order."""
     parses: tuple[PartParse, ...]
-    """Tracked, smoothed parse per view (person_ids are stable track ids)."""
+    """Tracked, smoothed parse per view (person_ids are stable track ids); with lifting, its part
+    labels come from the fused cloud (`LiftingConfig.relabel_views`) and `probs` is None."""
     masks: tuple[PartMasks, ...]
     """Masks of the queried parts per view."""
     cloud: LabeledPointCloud | None
@@ -267,7 +268,6 @@ class Pipeline:
 
         index = frames[0].index
         parses = tuple(tracked)
-        masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
         cloud, point_source = None, ""
         if lifting is not None:
             depths = self.timer.wrap("decode", src.depths)(index) if src.has_depth else None
@@ -275,6 +275,8 @@ class Pipeline:
             cloud = self.timer.wrap("lift", lifter.lift)(index, frames[0].timestamp_s, frames, list(parses), depths)
             point_source = lifter.last_source
             cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
+            parses = tuple(self.timer.wrap("lift", lifter.relabel)(list(parses), cloud, depths))
+        masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
         return FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud, point_source)
 
     # --- running into a directory -----------------------------------------------------------

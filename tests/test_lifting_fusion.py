@@ -95,14 +95,17 @@ def _lr_confusions(cloud, scene):
 
 def test_a_view_with_mirrored_left_right_is_corrected_not_averaged(scene, caplog):
     parses = [_mirror(scene.parses[0])] + list(scene.parses[1:])
-    off, _ = _lift(scene, parses, source="depth", lr_correction="off")
+    off, _ = _lift(scene, parses, source="depth", lr_correction="off", side_radius=0)
     with caplog.at_level(logging.DEBUG, logger="lifting.keypoints"):
-        on, _ = _lift(scene, parses, source="depth", lr_correction="keypoints")
+        on, _ = _lift(scene, parses, source="depth", lr_correction="keypoints", side_radius=0)
     assert "mirrored in views [0]" in caplog.text
-    clean, _ = _lift(scene, source="depth")
+    clean, _ = _lift(scene, source="depth", side_radius=0)
     assert _lr_confusions(off, scene) > 100
     assert _lr_confusions(on, scene) == _lr_confusions(clean, scene)
     assert point_miou(on.xyz, on.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.9
+    # without the landmark check, one side per limb alone removes most of the mirrored view's votes
+    sides, _ = _lift(scene, parses, source="depth", lr_correction="off")
+    assert _lr_confusions(sides, scene) < _lr_confusions(off, scene) / 2
 
 
 def test_unseen_points_take_neighbour_labels_with_zero_confidence(scene):
@@ -239,3 +242,48 @@ def test_majority_ids_all_paths_agree_with_a_plain_count(n_ids):
             sums[int(ids[i])] = sums.get(int(ids[i]), 0.0) + float(weights[i])
         want = min(sums, key=lambda k: (-sums[k], k)) if sums else -1
         assert got[p] == want, (p, sums)
+
+
+def test_one_side_per_limb_fixes_speckle_and_leaves_touching_limbs_alone():
+    from lifting.fusion import one_side_per_limb
+    from openhuman.ontology import PART_ID
+
+    rng = np.random.default_rng(0)
+    left, right = PART_ID["left thigh"], PART_ID["right thigh"]
+
+    def limb(x0):  # a 40 cm rod of points 1 cm apart (in z) with 9 points around each
+        z = np.repeat(np.arange(40) * 0.01, 9)
+        return np.stack([x0 + rng.uniform(-0.02, 0.02, len(z)), rng.uniform(-0.02, 0.02, len(z)), z], 1)
+
+    a, b, head = limb(0.0), limb(0.3), limb(1.0)  # two separate thighs; a head far away
+    xyz = np.concatenate([a, b, head]).astype(np.float32)
+    na = len(a)
+    labels = np.r_[np.where(rng.random(na) < 0.8, left, right), np.where(rng.random(na) < 0.75, right, left),
+                   np.full(na, PART_ID["head"])].astype(np.int16)  # fmt: skip
+    out = one_side_per_limb(xyz, labels, np.ones(len(xyz)), radius=0.025, min_share=0.6)
+    assert np.all(out[:na] == left) and np.all(out[na : 2 * na] == right)
+    assert np.array_equal(out[2 * na :], labels[2 * na :])  # unsided parts are not touched
+
+    touching = np.concatenate([a, a + [0.03, 0, 0]]).astype(np.float32)  # two limbs side by side, joined
+    even = np.r_[np.full(na, left), np.full(na, right)].astype(np.int16)
+    assert np.array_equal(one_side_per_limb(touching, even, np.ones(2 * na), 0.025, 0.6), even)
+    few = labels[:20]  # fewer points than a piece needs
+    assert np.array_equal(one_side_per_limb(xyz[:20], few, np.ones(20), 0.025, 0.6), few)
+
+
+def test_views_take_their_labels_back_from_the_fused_cloud(scene):
+    mirrored = _mirror(scene.parses[0])
+    parses = [mirrored] + list(scene.parses[1:])
+    cloud, lifter = _lift(scene, parses, source="depth")
+    out = lifter.relabel(parses, cloud, scene.depths)
+    truth, fixed = scene.parses[0].labels, out[0].labels
+    part = truth > 0
+    assert np.array_equal(fixed > 0, mirrored.labels > 0)  # the view keeps its own silhouette
+    assert np.mean(mirrored.labels[part] == truth[part]) < 0.7  # left and right swapped in this view
+    assert np.mean(fixed[part] == truth[part]) > 0.95  # the other views overrule it through 3D
+    assert out[0].probs is None and out[1].probs is None  # probabilities would contradict the labels
+    for before, after in zip(scene.parses[1:], out[1:], strict=True):  # agreeing views barely change
+        m = before.labels > 0
+        assert np.mean(before.labels[m] != after.labels[m]) < 0.05
+    off = Lifter(scene.cameras, LiftingConfig(source="depth", relabel_views=False))
+    assert off.relabel(parses, cloud, scene.depths) == parses
