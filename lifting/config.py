@@ -68,9 +68,9 @@ class LiftingConfig:
     """Points no view sees take the majority label of this many seen neighbours (confidence 0)."""
     side_radius: float = 0.025
     """One side per limb: the fused points of one limb part type (left or right) that connect
-    within this many metres form one limb (or two touching ones); it takes its majority side
-    throughout when that side holds `side_min_share` of it. Removes left/right speckle where
-    views disagree. 0 = off."""
+    at about this many metres (`fusion.one_side_per_limb`) form one limb (or two touching ones);
+    it takes its majority side throughout when that side holds `side_min_share` of it. Removes
+    left/right speckle where views disagree. 0 = off."""
     side_min_share: float = 0.6
     """Majority a limb piece needs before `side_radius` gives it one side (an even split is two
     touching limbs and is left alone)."""

@@ -16,7 +16,7 @@ import numpy as np
 from lifting.config import LiftingConfig
 from lifting.geometry import visible_in_view
 from lifting.sources import Points
-from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES, RIGHT_IDS
+from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES
 from openhuman.types import CameraView, Frame, PartParse
 
 log = logging.getLogger(__name__)
@@ -228,34 +228,41 @@ def one_side_per_limb(
 ) -> np.ndarray:
     """int16 [N] labels where each limb piece carries one side.
 
-    The points of one limb part type (both thighs' points, say) that connect within `radius`
-    metres form one piece: one limb, or two that touch. Views that disagree on left and right
-    leave a limb speckled with the other side's label. A piece whose weighted majority side holds
-    at least `min_share` of its weight takes that side throughout; a piece near an even split (two
-    touching limbs) or smaller than `min_points` is left as fused.
+    The points of one limb part type (both thighs' points, say) that connect form one piece: one
+    limb, or two that touch. Connected means in the same or a neighbouring cell (26-neighbourhood)
+    of a grid of `radius / 2` metres, so points about `radius` apart join (from radius / 2 up to
+    1.7 radius). Views that disagree on left and right leave a limb speckled with the other
+    side's label. A piece whose weighted majority side holds at least `min_share` of its weight
+    takes that side throughout; a piece near an even split (two touching limbs) or smaller than
+    `min_points` is left as fused.
     xyz float [N, 3], labels int [N] body14, weights float [N] (fused confidence).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
+    from scipy import ndimage
 
     out = np.asarray(labels, np.int16).copy()
-    w = np.maximum(np.asarray(weights, np.float64), 0.05)  # points no view saw still count a little
-    for left, right in zip(LEFT_IDS, RIGHT_IDS, strict=True):
-        idx = np.nonzero((out == left) | (out == right))[0]
-        if len(idx) < min_points:
+    kind = np.minimum(out, LR_SWAP[np.clip(out, 0, NUM_CLASSES - 1)])  # limb type: its left part's id
+    idx = np.nonzero(np.isin(kind, LEFT_IDS))[0]
+    if len(idx) < min_points:
+        return out
+    limb = kind[idx]
+    cell = np.floor(np.asarray(xyz, np.float64)[idx] / (radius / 2)).astype(np.int64)
+    piece, n = np.zeros(len(idx), np.int64), 0
+    for left in LEFT_IDS:  # connected pieces of each limb type on its own occupancy grid
+        sel = np.nonzero(limb == left)[0]
+        if len(sel) == 0:
             continue
-        pairs = cKDTree(xyz[idx]).query_pairs(radius, output_type="ndarray")
-        graph = coo_matrix((np.ones(len(pairs), bool), (pairs[:, 0], pairs[:, 1])), shape=(len(idx), len(idx)))
-        n, piece = connected_components(graph, directed=False)
-        sizes = np.bincount(piece, minlength=n)
-        total = np.bincount(piece, weights=w[idx], minlength=n)
-        left_share = np.bincount(piece, weights=w[idx] * (out[idx] == left), minlength=n) / total
-        side = np.where(left_share >= min_share, left, np.where(left_share <= 1 - min_share, right, -1))
-        side[sizes < min_points] = -1
-        new = side[piece]
-        fix = new >= 0
-        out[idx[fix]] = new[fix]
+        ijk = tuple((cell[sel] - cell[sel].min(0)).T)
+        grid = np.zeros([int(c.max()) + 1 for c in ijk], bool)
+        grid[ijk] = True
+        lab, count = ndimage.label(grid, structure=np.ones((3, 3, 3), bool))
+        piece[sel] = lab[ijk] - 1 + n
+        n += count
+    w = np.maximum(np.asarray(weights, np.float64)[idx], 0.05)  # points no view saw still count a little
+    size = np.bincount(piece, minlength=n)
+    left_share = np.bincount(piece, weights=w * (out[idx] == limb), minlength=n) / np.bincount(piece, w, n)
+    to_left = (left_share >= min_share) & (size >= min_points)
+    to_right = (left_share <= 1 - min_share) & (size >= min_points)
+    out[idx] = np.where(to_left[piece], limb, np.where(to_right[piece], LR_SWAP[limb], out[idx]))
     return out
 
 
@@ -281,7 +288,7 @@ def labels_from_cloud(
     the new labels) and fine labels whose parent part changed become 0 (none).
     xyz float [N, 3], labels int [N] of the fused (kept) points.
     """
-    from scipy.ndimage import distance_transform_edt
+    import cv2
 
     person = parse.labels > 0
     if len(xyz) == 0 or not person.any():
@@ -295,10 +302,14 @@ def labels_from_cloud(
     ys, xs = np.nonzero(person)
     box = (slice(max(ys.min() - r, 0), ys.max() + r + 1), slice(max(xs.min() - r, 0), xs.max() + r + 1))
     sub = drawn.reshape(cam.height, cam.width)[box]
-    if not (sub > 0).any():
+    has = sub > 0
+    if not has.any():
         return parse
-    dist, (iy, ix) = distance_transform_edt(sub <= 0, return_indices=True)
-    near = np.where(dist <= r, sub[iy, ix], 0)
+    # nearest drawn pixel of every pixel: its label index counts the drawn pixels in raster order
+    dist, nearest = cv2.distanceTransformWithLabels(
+        (~has).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    near = np.where(dist <= r, np.r_[0, sub[has]].astype(np.int16)[nearest], 0)
     old = parse.labels[box]
     take = (old > 0) & (near > 0) & (near != old)
     if not take.any():
