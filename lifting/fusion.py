@@ -292,7 +292,7 @@ def labels_from_cloud(
 
     person = parse.labels > 0
     if len(xyz) == 0 or not person.any():
-        return parse
+        return replace(parse, probs=None)
     vis, flat = visible_in_view(
         np.asarray(xyz, np.float32), cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px, cfg.occlusion_gap
     )
@@ -304,7 +304,7 @@ def labels_from_cloud(
     sub = drawn.reshape(cam.height, cam.width)[box]
     has = sub > 0
     if not has.any():
-        return parse
+        return replace(parse, probs=None)
     # nearest drawn pixel of every pixel: its label index counts the drawn pixels in raster order
     dist, nearest = cv2.distanceTransformWithLabels(
         (~has).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL

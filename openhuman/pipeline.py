@@ -48,8 +48,9 @@ class FrameResult:
     frames: tuple[Frame, ...]
     """One frame per view, in `Source.view_ids` order."""
     parses: tuple[PartParse, ...]
-    """Tracked, smoothed parse per view (person_ids are stable track ids); with lifting, its part
-    labels come from the fused cloud (`LiftingConfig.relabel_views`) and `probs` is None."""
+    """Tracked, smoothed parse per view (person_ids are stable track ids); when a cloud was
+    lifted, its part labels come from that cloud (`LiftingConfig.relabel_views`) and `probs`
+    is None."""
     masks: tuple[PartMasks, ...]
     """Masks of the queried parts per view."""
     cloud: LabeledPointCloud | None
