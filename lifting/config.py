@@ -76,8 +76,9 @@ class LiftingConfig:
     touching limbs and is left alone)."""
     relabel_views: bool = True
     """Give the views' 2D labels back from the fused cloud: each part pixel takes the label of the
-    3D point it sees (multi-view consensus; the view's own silhouette is kept). False: the 2D
-    labels are each view's own parse."""
+    3D point it sees (multi-view consensus; the view's own silhouette is kept). Only for depth or
+    mesh points: a visual hull is too loose and made the views worse. False: the 2D labels are
+    each view's own parse."""
     relabel_max_px: int = 2
     """`relabel_views`: a pixel takes the label of the nearest seen point within this many pixels
     (points are sparser than pixels); farther ones keep their own label."""

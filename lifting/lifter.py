@@ -193,10 +193,12 @@ class Lifter:
     def relabel(
         self, parses: list[PartParse], cloud: LabeledPointCloud, depths: dict[str, np.ndarray] | None = None
     ) -> list[PartParse]:
-        """The views' parses relabelled from a lifted (and smoothed) cloud of the same frame
-        (`fusion.labels_from_cloud`, with the points of confidence >= `cfg.relabel_min_confidence`);
-        unchanged when `cfg.relabel_views` is off or the cloud is empty."""
-        if not self.cfg.relabel_views or len(cloud) == 0:
+        """The views' parses relabelled from a lifted (and smoothed) cloud of the same frame, the
+        one the last `lift` made (`fusion.labels_from_cloud`, with the points of confidence >=
+        `cfg.relabel_min_confidence`). Unchanged when `cfg.relabel_views` is off, the cloud is
+        empty or its points came from the visual hull: a hull is looser than the body, and its
+        labels made the views worse (walk, 4 views: 2D mIoU 0.780 -> 0.688)."""
+        if not self.cfg.relabel_views or len(cloud) == 0 or self.last_source not in ("depth", "mesh"):
             return list(parses)
         depths = depths or {}
         sure = np.asarray(cloud.confidence) >= self.cfg.relabel_min_confidence

@@ -287,3 +287,5 @@ def test_views_take_their_labels_back_from_the_fused_cloud(scene):
         assert np.mean(before.labels[m] != after.labels[m]) < 0.05
     off = Lifter(scene.cameras, LiftingConfig(source="depth", relabel_views=False))
     assert off.relabel(parses, cloud, scene.depths) == parses
+    hull_cloud, hull = _lift(scene, parses, source="hull")  # a visual hull is too loose to relabel from
+    assert hull.last_source == "hull" and len(hull_cloud) and hull.relabel(parses, hull_cloud) == parses
