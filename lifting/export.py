@@ -161,9 +161,7 @@ class SequenceWriter(FinishingWriter):
         self.preview_camera = preview_camera
         self._frames: dict[int, dict[str, Any]] = {}
         self._complete = False
-        self._throttle = Throttle()
-        self._stale = False
-        """Frames written since the manifest was last rewritten."""
+        self._manifest = Throttle(self._write_manifest)
         self.root.mkdir(parents=True, exist_ok=True)
         self._resume()
 
@@ -220,9 +218,7 @@ class SequenceWriter(FinishingWriter):
         if len(cloud) == 0:
             log.warning("frame %d: empty cloud written (flagged empty in sequence.json)", cloud.frame_index)
         self._frames[int(cloud.frame_index)] = self._entry(cloud, source or self.source)
-        self._stale = True
-        if self._throttle.due():
-            self._write_manifest()
+        self._manifest.request()
 
     def _write_manifest(self) -> None:
         frames = [self._frames[i] for i in sorted(self._frames)]
@@ -239,16 +235,13 @@ class SequenceWriter(FinishingWriter):
             "total_points": int(sum(f["points"] for f in frames)),
             "frames": frames,
         }
-        with self._throttle.timed():
-            write_json_atomic(self.root / "sequence.json", manifest)
-        self._stale = False
+        write_json_atomic(self.root / "sequence.json", manifest)
 
     def close(self) -> None:
         """Mark the sequence complete (rewrites sequence.json)."""
         self._complete = True
-        self._write_manifest()
+        self._manifest.now()
 
     def abort(self) -> None:
         """After an error or Ctrl-C: list every frame written so far (still "complete": false)."""
-        if self._stale:
-            self._write_manifest()
+        self._manifest.flush()

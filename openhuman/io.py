@@ -44,26 +44,42 @@ class FinishingWriter:
 class Throttle:
     """Paces a rewrite whose cost grows with the run, such as a manifest listing every frame so far.
 
-    `due()` turns True once `ratio` times the last rewrite's duration has passed since that
-    rewrite ended. Rewrites then take at most about 1 / (ratio + 1) of the time however long the
-    run gets (rewriting after every frame would grow with the square of its length), while a
-    cheap rewrite early on still happens after every frame. Time each rewrite with `timed()`.
+    Call `request()` after each change: it rewrites now when due and otherwise owes the rewrite,
+    which `flush()` (at the end, on an error or Ctrl-C) makes; `now()` rewrites at once. A rewrite
+    is due once `ratio` times the last one's duration has passed since it ended. Rewrites then
+    take at most about 1 / (ratio + 1) of the time however long the run gets (rewriting after
+    every change would grow with the square of its length), while a cheap rewrite early on still
+    happens after every change.
     """
 
-    def __init__(self, ratio: float = 20.0, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, rewrite: Callable[[], None], ratio: float = 20.0, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.rewrite = rewrite
         self.ratio = float(ratio)
         self.clock = clock
+        self.owed = False
+        """Changes were made since the last rewrite."""
         self._next = -math.inf
 
     def due(self) -> bool:
         return self.clock() >= self._next
 
-    @contextmanager
-    def timed(self) -> Iterator[None]:
+    def request(self) -> None:
+        self.owed = True
+        if self.due():
+            self.now()
+
+    def flush(self) -> None:
+        if self.owed:
+            self.now()
+
+    def now(self) -> None:
         t0 = self.clock()
-        yield
+        self.rewrite()
         t1 = self.clock()
         self._next = t1 + self.ratio * (t1 - t0)
+        self.owed = False
 
 
 @contextmanager

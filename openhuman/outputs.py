@@ -101,8 +101,7 @@ class RunWriter:
         self.busy_seconds = 0.0
         """Time the export thread spent writing."""
         self._last_cloud: Any = None
-        self._state_throttle = Throttle()
-        self._state_stale = False
+        self._state = Throttle(self._write_state)
 
     # --- resume ---------------------------------------------------------------------------
 
@@ -174,15 +173,11 @@ class RunWriter:
             with open(self.out / ANNOTATIONS, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"frame": r.frame_index, "records": records}) + "\n")
         self.done.append(r.frame_index)
-        self._state_stale = True
-        if self._state_throttle.due():
-            self._write_state()
+        self._state.request()
 
     def _write_state(self) -> None:
         """state.json: the run's fingerprint and its finished frames (paced like sequence.json)."""
-        with self._state_throttle.timed():
-            write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
-        self._state_stale = False
+        write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
 
     def _mask_record(self, masks: Any, height: int, width: int) -> dict[str, Any]:
         from openhuman.masks import coco_annotations, label_map
@@ -224,8 +219,7 @@ class RunWriter:
         """Finish videos, the COCO JSON, point sequences and previews."""
         self.flush()
         self._pool.shutdown()
-        if self._state_stale:
-            self._write_state()
+        self._state.flush()
         for writer in self._videos.values():
             writer.close()
         if self.resuming and "overlay" in self.formats and not self.src.is_single_image:
@@ -247,8 +241,7 @@ class RunWriter:
             fut.cancel()
         self._pending.clear()
         self._pool.shutdown(wait=True)
-        if self._state_stale:
-            self._write_state()
+        self._state.flush()
         if self._points is not None:
             self._points.abort()
         for writer in self._videos.values():
