@@ -16,6 +16,7 @@ import numpy as np
 from lifting.config import LiftingConfig
 from lifting.geometry import visible_in_view
 from lifting.sources import Points
+from openhuman.arrays import nearest_source
 from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES
 from openhuman.types import CameraView, Frame, PartParse
 
@@ -288,8 +289,6 @@ def labels_from_cloud(
     the new labels) and fine labels whose parent part changed become 0 (none).
     xyz float [N, 3], labels int [N] of the fused (kept) points.
     """
-    import cv2
-
     person = parse.labels > 0
     if len(xyz) == 0 or not person.any():
         return replace(parse, probs=None)
@@ -305,11 +304,8 @@ def labels_from_cloud(
     has = sub > 0
     if not has.any():
         return replace(parse, probs=None)
-    # nearest drawn pixel of every pixel: its label index counts the drawn pixels in raster order
-    dist, nearest = cv2.distanceTransformWithLabels(
-        (~has).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    near = np.where(dist <= r, np.r_[0, sub[has]].astype(np.int16)[nearest], 0)
+    dist, nearest = nearest_source(has)
+    near = np.where(dist <= r, sub.reshape(-1)[nearest], 0).astype(np.int16)
     old = parse.labels[box]
     take = (old > 0) & (near > 0) & (near != old)
     if not take.any():

@@ -5,6 +5,8 @@
   arithmetic on them converts a window to float32 and back, so the conversion is on the hot path.
 - `mask_box`: the (padded) bounding box of a mask's true pixels.
 - `guided_mask`: a soft mask fitted to an image's colour edges in the padded box around it.
+- `nearest_source`: for every pixel, the nearest pixel of a mask (fills that copy a label,
+  id or score from the nearest labelled pixel).
 """
 
 from __future__ import annotations
@@ -84,3 +86,20 @@ def guided_mask(
     guide = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     src = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.float32)
     return cv2.ximgproc.guidedFilter(guide, src, int(radius), eps * 255.0**2), box
+
+
+def nearest_source(source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel of bool [h, w] `source` (at least one true): (distance float32 [h, w] in
+    pixels to the nearest true pixel, flat index int [h, w] of that pixel in `source`).
+
+    OpenCV's distance transform with pixel labels (5x5 mask: within about 2 % of the Euclidean
+    distance; among nearly equidistant pixels it may pick another one than an exact transform).
+    About 3x faster than scipy's exact `distance_transform_edt` with indices on a person window.
+    """
+    import cv2
+
+    dist, label = cv2.distanceTransformWithLabels(
+        (~source).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # labels count the source pixels in raster order, from 1
+    return dist, np.flatnonzero(source)[label - 1]

@@ -140,3 +140,20 @@ def test_throttle_paces_a_rewrite_that_grows_with_the_run():
     assert gaps[-1] > gaps[len(gaps) // 2] >= 1  # further apart as they get dearer
     spent = sum(0.05 * f for f in rewrites)
     assert spent < 0.25 * end  # at most about 1 / (ratio + 1) of the time
+
+
+def test_nearest_source_finds_the_nearest_true_pixel():
+    from scipy.ndimage import distance_transform_edt
+
+    from openhuman.arrays import nearest_source
+
+    rng = np.random.default_rng(3)
+    src = rng.random((40, 60)) > 0.97
+    dist, idx = nearest_source(src)
+    exact = distance_transform_edt(~src)
+    ys, xs = np.divmod(idx, src.shape[1])
+    assert src[ys, xs].all()  # every pixel points at a true pixel
+    assert (idx.reshape(src.shape)[src] == np.flatnonzero(src)).all()  # true pixels point at themselves
+    picked = np.hypot(ys - np.arange(40)[:, None], xs - np.arange(60)[None])
+    assert np.abs(picked - exact).max() < 0.1 * exact.max()  # the nearest within OpenCV's approximation
+    assert np.abs(dist - exact).max() < 0.05 * exact.max()

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from openhuman.arrays import guided_mask, mask_box
+from openhuman.arrays import guided_mask, mask_box, nearest_source
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +267,6 @@ def snap_to_edges(
     labels int [H, W], ids int [H, W] (-1 = none), scores float [H, W], probs float [C, H, W] or
     None, rgb uint8 [H, W, 3].
     """
-    from scipy.ndimage import distance_transform_edt
-
     person = (ids >= 0) | (labels > 0)
     fitted = guided_mask(person, rgb, radius, eps)
     if fitted is None:
@@ -281,9 +279,9 @@ def snap_to_edges(
     labels, ids, scores = labels.copy(), ids.copy(), scores.copy()
     probs = None if probs is None else probs.copy()
     if gained.any():
-        iy, ix = distance_transform_edt(~old, return_distances=False, return_indices=True)
         gy, gx = np.nonzero(gained)
-        dst, src = (gy + y0, gx + x0), (iy[gy, gx] + y0, ix[gy, gx] + x0)
+        iy, ix = np.divmod(nearest_source(old)[1][gy, gx], old.shape[1])
+        dst, src = (gy + y0, gx + x0), (iy + y0, ix + x0)
         labels[dst], ids[dst], scores[dst] = labels[src], ids[src], scores[src]
         if probs is not None:
             probs[(slice(None), *dst)] = probs[(slice(None), *src)]

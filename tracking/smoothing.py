@@ -124,8 +124,9 @@ class ProbSmoother:
         else:
             out = (probs + sum(warped)) / (len(warped) + 1)
             warped.append(probs)
-        if warped:
-            out = np.where(keep[None], out, probs)
+        drop = ~keep
+        if warped and drop.any():  # `out` is a new array here: put the current values back in place
+            out[:, drop] = probs[:, drop]
         self._history.clear()
         if self.mode == "ema":
             self._history.append((out.astype(np.float32, copy=False), origin))

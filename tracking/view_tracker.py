@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from openhuman.arrays import mask_box, to_float16, to_float32
+from openhuman.arrays import mask_box, nearest_source, to_float16, to_float32
 from openhuman.ontology import NUM_CLASSES
 from openhuman.types import Frame, PartParse
 from tracking.config import TrackingConfig
@@ -496,10 +496,7 @@ def _adopt_orphans(labels: np.ndarray, ids: np.ndarray) -> None:
     orphans = (labels > 0) & (ids < 0)
     if not orphans.any() or not (ids >= 0).any():
         return
-    from scipy.ndimage import distance_transform_edt
-
     y0, y1, x0, x1 = mask_box(orphans | (ids >= 0))  # type: ignore[misc]
     win = ids[y0:y1, x0:x1]
-    iy, ix = distance_transform_edt(win < 0, return_distances=False, return_indices=True)
     o = orphans[y0:y1, x0:x1]
-    win[o] = win[iy[o], ix[o]]
+    win[o] = win.reshape(-1)[nearest_source(win >= 0)[1][o]]
