@@ -76,15 +76,23 @@ class LiftingConfig:
     touching limbs and is left alone)."""
     relabel_views: bool = True
     """Give the views' 2D labels back from the fused cloud: each part pixel takes the label of the
-    3D point it sees (multi-view consensus; the view's own silhouette is kept). Only for depth or
-    mesh points: a visual hull is too loose and made the views worse. False: the 2D labels are
-    each view's own parse."""
+    3D point it sees (multi-view consensus), and with depth maps, part pixels that show the scene
+    behind the person become background (`relabel_behind`). Only for depth or mesh points: a
+    visual hull is too loose and made the views worse. False: the 2D labels are each view's own
+    parse."""
     relabel_max_px: int = 2
     """`relabel_views`: a pixel takes the label of the nearest seen point within this many pixels
     (points are sparser than pixels); farther ones keep their own label."""
     relabel_min_confidence: float = 0.7
     """`relabel_views` uses only points whose (smoothed) confidence is at least this: where the
     views or frames disagree, a pixel keeps its own label."""
+    relabel_behind: float = 0.1
+    """`relabel_views` with a depth map: a part pixel whose depth reading lies more than this many
+    metres behind every point the view sees within `relabel_search_px` is background (the
+    parser's silhouette spilled onto the scene). 0 = each view keeps its silhouette."""
+    relabel_search_px: int = 8
+    """`relabel_behind`: the window (pixels each way) searched for seen points; pixels with none
+    in it keep their label."""
     lr_correction: Literal["keypoints", "off"] = "keypoints"
     """Swap the left/right channels of a view whose 2D landmarks disagree with the triangulated
     3D skeleton (needs PartParse.keypoints in at least 3 views)."""

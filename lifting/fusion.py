@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lifting.config import LiftingConfig
-from lifting.geometry import visible_in_view
+from lifting.geometry import to_camera, visible_in_view
 from lifting.sources import Points
 from openhuman.arrays import nearest_source
 from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES
@@ -277,44 +277,74 @@ def labels_from_cloud(
     cam: CameraView,
     depth: np.ndarray | None,
     cfg: LiftingConfig,
+    confident: np.ndarray | None = None,
 ) -> PartParse:
     """The view's parse with its person pixels relabelled from the fused cloud they see.
 
     The cloud's points that the view sees (`visible_in_view`, with its depth map where given) are
     drawn into the image; each pixel the parse gives a body part takes the label of the nearest
-    drawn point within `cfg.relabel_max_px` pixels (pixels with none keep theirs). The view's
-    silhouette is its own; which part each pixel is comes from all views together, so a
-    view that mistakes left for right, or a limb part for its neighbour, is overruled by the
-    others. Scores, person ids and keypoints are kept; `probs` is dropped (it would contradict
+    drawn confident point within `cfg.relabel_max_px` pixels (pixels with none keep theirs).
+    Which part each pixel is comes from all views together, so a view that mistakes left for
+    right, or a limb part for its neighbour, is overruled by the others.
+
+    The silhouette is the view's own, except where its depth map shows the scene behind the
+    person: a part pixel whose reading lies more than `cfg.relabel_behind` metres behind every
+    drawn point within `cfg.relabel_search_px` pixels (and has one there) becomes background
+    (track id -1, score 0.5). A parser's person mask is smoother than the body and spills onto the background
+    between the arms and the torso and around the legs. Pixels without a reading keep theirs.
+
+    Scores, person ids and keypoints are otherwise kept; `probs` is dropped (it would contradict
     the new labels) and fine labels whose parent part changed become 0 (none).
-    xyz float [N, 3], labels int [N] of the fused (kept) points.
+    xyz float [N, 3], labels int [N] of the fused (kept) points; confident: bool [N], the points
+    whose labels may be taken (None = all; every point counts for the silhouette).
     """
     person = parse.labels > 0
     if len(xyz) == 0 or not person.any():
         return replace(parse, probs=None)
-    vis, flat = visible_in_view(
-        np.asarray(xyz, np.float32), cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px, cfg.occlusion_gap
-    )
-    drawn = np.full(cam.height * cam.width, -1, np.int16)
-    drawn[flat[vis]] = np.asarray(labels, np.int16)[vis]
-    r = int(cfg.relabel_max_px)
+    xyz = np.asarray(xyz, np.float32)
+    vis, flat = visible_in_view(xyz, cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px, cfg.occlusion_gap)
+    h, w = cam.height, cam.width
+    check_behind = depth is not None and cfg.relabel_behind > 0 and vis.any()
+    pad = max(int(cfg.relabel_max_px), int(cfg.relabel_search_px) if check_behind else 0)
     ys, xs = np.nonzero(person)
-    box = (slice(max(ys.min() - r, 0), ys.max() + r + 1), slice(max(xs.min() - r, 0), xs.max() + r + 1))
-    sub = drawn.reshape(cam.height, cam.width)[box]
-    has = sub > 0
-    if not has.any():
-        return replace(parse, probs=None)
-    dist, nearest = nearest_source(has)
-    near = np.where(dist <= r, sub.reshape(-1)[nearest], 0).astype(np.int16)
+    box = (slice(max(ys.min() - pad, 0), ys.max() + pad + 1), slice(max(xs.min() - pad, 0), xs.max() + pad + 1))
     old = parse.labels[box]
-    take = (old > 0) & (near > 0) & (near != old)
-    if not take.any():
+    new = old.copy()
+    seen = vis if confident is None else vis & np.asarray(confident, bool)
+    drawn = np.full(h * w, -1, np.int16)
+    drawn[flat[seen]] = np.asarray(labels, np.int16)[seen]
+    sub = drawn.reshape(h, w)[box]
+    if (sub > 0).any():
+        dist, nearest = nearest_source(sub > 0)
+        near = np.where(dist <= cfg.relabel_max_px, sub.reshape(-1)[nearest], 0).astype(np.int16)
+        take = (old > 0) & (near > 0)
+        new[take] = near[take]
+    behind = np.zeros(old.shape, bool)
+    if check_behind:
+        import cv2
+
+        z = np.zeros(h * w, np.float32)
+        z[flat[vis]] = to_camera(xyz[vis], cam)[:, 2]
+        # the farthest seen point within the search window: a pixel of the body, even one the points
+        # miss next to a nearer limb, is not behind all of them
+        r = int(cfg.relabel_search_px)
+        far = cv2.dilate(np.ascontiguousarray(z.reshape(h, w)[box]), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+        d = np.asarray(depth, np.float32)[box]
+        with np.errstate(invalid="ignore"):  # NaN: no reading
+            behind = (old > 0) & (far > 0) & np.isfinite(d) & (d > far + cfg.relabel_behind)
+        new[behind] = 0
+    changed = new != old
+    if not changed.any():
         return replace(parse, probs=None)
     new_labels = parse.labels.copy()
-    new_labels[box][take] = near[take]
+    new_labels[box] = new
     fine = parse.fine_labels
     if fine is not None:
         fine = fine.copy()
         f = fine[box]
-        f[take & (_FINE_PARENT[np.clip(f, 0, len(_FINE_PARENT) - 1)] != near)] = 0
-    return replace(parse, labels=new_labels, probs=None, fine_labels=fine)
+        f[changed & (_FINE_PARENT[np.clip(f, 0, len(_FINE_PARENT) - 1)] != new)] = 0
+    ids, scores = parse.person_ids, parse.scores
+    if behind.any():
+        ids, scores = ids.copy(), scores.copy()
+        ids[box][behind], scores[box][behind] = -1, 0.5
+    return replace(parse, labels=new_labels, person_ids=ids, scores=scores, probs=None, fine_labels=fine)

@@ -194,15 +194,18 @@ class Lifter:
         self, parses: list[PartParse], cloud: LabeledPointCloud, depths: dict[str, np.ndarray] | None = None
     ) -> list[PartParse]:
         """The views' parses relabelled from a lifted (and smoothed) cloud of the same frame, the
-        one the last `lift` made (`fusion.labels_from_cloud`, with the points of confidence >=
-        `cfg.relabel_min_confidence`). Unchanged when `cfg.relabel_views` is off, the cloud is
+        one the last `lift` made (`fusion.labels_from_cloud`: labels from the points of confidence
+        >= `cfg.relabel_min_confidence`, and with depth maps, the silhouette cleared where the
+        scene behind the person shows). Unchanged when `cfg.relabel_views` is off, the cloud is
         empty or its points came from the visual hull: a hull is looser than the body, and its
         labels made the views worse (walk, 4 views: 2D mIoU 0.780 -> 0.688)."""
         if not self.cfg.relabel_views or len(cloud) == 0 or self.last_source not in ("depth", "mesh"):
             return list(parses)
         depths = depths or {}
         sure = np.asarray(cloud.confidence) >= self.cfg.relabel_min_confidence
-        xyz, labels = cloud.xyz[sure], cloud.labels[sure]
         return [
-            labels_from_cloud(p, xyz, labels, self.cameras[p.view_id], depths.get(p.view_id), self.cfg) for p in parses
+            labels_from_cloud(
+                p, cloud.xyz, cloud.labels, self.cameras[p.view_id], depths.get(p.view_id), self.cfg, sure
+            )
+            for p in parses
         ]

@@ -15,7 +15,7 @@ from lifting.metrics import point_confusion, point_miou
 from lifting.scene import SPHERES, sphere_scene
 from lifting.sources import Points
 from openhuman.errors import InputError
-from openhuman.ontology import LEFT_IDS, LR_SWAP, RIGHT_IDS
+from openhuman.ontology import LEFT_IDS, LR_SWAP, PART_ID, RIGHT_IDS
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +289,27 @@ def test_views_take_their_labels_back_from_the_fused_cloud(scene):
     assert off.relabel(parses, cloud, scene.depths) == parses
     hull_cloud, hull = _lift(scene, parses, source="hull")  # a visual hull is too loose to relabel from
     assert hull.last_source == "hull" and len(hull_cloud) and hull.relabel(parses, hull_cloud) == parses
+
+
+def test_views_drop_part_pixels_that_show_the_scene_behind_the_person(scene):
+    from scipy.ndimage import binary_dilation
+
+    cloud, lifter = _lift(scene, source="depth")
+    truth = scene.parses[0]
+    body = truth.labels > 0
+    halo = binary_dilation(body, iterations=4) & ~body  # a person mask spilled 4 px around the body
+    labels = truth.labels.copy()
+    labels[halo] = PART_ID["torso"]
+    spilled = dataclasses.replace(truth, labels=labels, person_ids=np.where(halo, 0, truth.person_ids))
+    depth = scene.depths["cam0"].copy()
+    cols = np.arange(depth.shape[1])[None]
+    far = halo & (cols < depth.shape[1] // 2)
+    depth[far] = 6.0  # a wall behind the person on the left of the image; no reading on the right
+    depths = {**scene.depths, "cam0": depth}
+    out = lifter.relabel([spilled] + list(scene.parses[1:]), cloud, depths)[0]
+    assert np.all(out.labels[far] == 0) and np.all(out.person_ids[far] == -1)  # the wall shows: background
+    assert np.all(out.labels[halo & ~far] > 0)  # no reading there: the view's mask stands
+    assert np.mean(out.labels[body] > 0) > 0.99  # the body itself stays
+    keep = Lifter(scene.cameras, LiftingConfig(source="depth", relabel_behind=0.0))
+    keep.lift(0, 0.0, scene.frames, scene.parses, scene.depths)
+    assert np.array_equal(keep.relabel([spilled], cloud, depths)[0].labels > 0, labels > 0)
