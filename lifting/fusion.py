@@ -290,8 +290,9 @@ def labels_from_cloud(
     The silhouette is the view's own, except where its depth map shows the scene behind the
     person: a part pixel whose reading lies more than `cfg.relabel_behind` metres behind every
     drawn point within `cfg.relabel_search_px` pixels (and has one there) becomes background
-    (track id -1, score 0.5). A parser's person mask is smoother than the body and spills onto the background
-    between the arms and the torso and around the legs. Pixels without a reading keep theirs.
+    (track id -1, score 0.5). A parser's person mask is smoother than the body and spills onto
+    the background between the arms and the torso and around the legs. Pixels without a reading
+    keep theirs.
 
     Scores, person ids and keypoints are otherwise kept; `probs` is dropped (it would contradict
     the new labels) and fine labels whose parent part changed become 0 (none).

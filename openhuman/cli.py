@@ -322,8 +322,8 @@ def print_summary(summary: Any) -> None:
     table.add_row("time", f"{total:.1f}s wall ({summary.frames / total:.2f} frames/s); per stage: {stages}; "
                   f"export thread {summary.export_thread_seconds:.1f}s")  # fmt: skip
     table.add_row("parser calls", str(summary.parser_calls))
-    for key, value in summary.metrics.items():
-        table.add_row(key, f"{value:.3f}")
+    for key, value in summary.metrics.items():  # 3 significant digits: flip rates are small
+        table.add_row(key, f"{value:.3g}")
     if summary.out_dir:
         table.add_row("outputs", summary.out_dir)
     out.print(table)
