@@ -6,9 +6,11 @@ cameras.json                 {view_id: {"K" 3x3, "world_from_cam" 4x4, "width", 
 videos/<view>.mp4            RGB, one per view, frame-synchronised
 depth/<view>/<frame:06d>.png optional, uint16 millimetres, 0 = no reading
 gt/2d/<view>/<frame:06d>.png optional ground truth, uint8 body14 ids
-gt/3d/<frame:06d>.npz        optional ground truth: xyz float32[M,3], labels uint8[M]
+gt/3d/<frame:06d>.npz        optional ground truth: xyz float32[M,3], labels uint8[M], [ids int32[M]]
 ```
-Cameras use OpenCV axes (x right, y down, z forward); the world frame is Z-up, metres.
+Cameras use OpenCV axes (x right, y down, z forward); the world frame is Z-up, metres. gt/3d
+`ids` (optional) name the body point of each 3D sample: the same id is the same point in every
+frame (correspondences), while each frame lists only the points on its outer surface.
 A single plain video opens as a capture with one view "video", no cameras, depth or ground truth.
 """
 
@@ -413,6 +415,18 @@ class Capture:
             )
         return xyz.astype(np.float32, copy=False), labels.astype(np.uint8, copy=False)
 
+    def gt_3d_ids(self, index: int) -> np.ndarray | None:
+        """int32 [M] body-point ids of frame `index`'s 3D ground truth, one per point of `gt_3d`
+        (the same id is the same point in every frame), or None when the file has none."""
+        _, labels = self.gt_3d(index)  # the same checks
+        with np.load(self._frame_file("gt", "3d", f"{index:06d}.npz")) as data:
+            if "ids" not in data:
+                return None
+            ids = data["ids"]
+        if ids.shape != labels.shape:
+            raise InputError(f"frame {index}: gt/3d ids must be [M] like labels, got {list(ids.shape)}")
+        return ids.astype(np.int32, copy=False)
+
 
 # --- writing --------------------------------------------------------------------------------
 
@@ -507,16 +521,22 @@ class CaptureWriter(FinishingWriter):
             write_png_atomic(self._tmp / "gt" / "2d" / view_id / name, gt.astype(np.uint8))
         self._counts[view_id] += 1
 
-    def write_gt_3d(self, index: int, xyz: np.ndarray, labels: np.ndarray) -> None:
-        """Store 3D ground truth of frame `index`: xyz float[M,3] world metres, labels int[M] body14."""
+    def write_gt_3d(self, index: int, xyz: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """Store 3D ground truth of frame `index`: xyz float[M,3] world metres, labels int[M] body14,
+        optional ids int[M] (the same id is the same body point in every frame)."""
         self._check_open()
         xyz = np.asarray(xyz, dtype=np.float32)
         labels = np.asarray(labels)
         if xyz.ndim != 2 or xyz.shape[1] != 3 or labels.shape != (xyz.shape[0],):
             raise ValueError(f"gt_3d: xyz must be [M,3] and labels [M], got {list(xyz.shape)} and {list(labels.shape)}")
+        arrays = {"xyz": xyz, "labels": labels.astype(np.uint8)}
+        if ids is not None:
+            if np.shape(ids) != labels.shape:
+                raise ValueError(f"gt_3d: ids must be [M] like labels, got {list(np.shape(ids))}")
+            arrays["ids"] = np.asarray(ids, np.int32)
         path = self._tmp / "gt" / "3d" / f"{index:06d}.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, xyz=xyz, labels=labels.astype(np.uint8))
+        np.savez_compressed(path, **arrays)
 
     def close(self) -> Path:
         """Finish the videos, write capture.json/cameras.json and move the folder onto `root`."""

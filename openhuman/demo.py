@@ -43,16 +43,17 @@ def make_demo_capture(path: Path, clip: str, views: int, frames: int, size: str)
 
 
 def _synth_settings(src: Path | SynthConfig) -> tuple:
-    """(clips, views, frames, width, height) of a SynthConfig or of the synth record in a
-    capture's capture.json (None fields when it has none)."""
+    """(clips, views, frames, width, height, format) of a SynthConfig (this version's format) or of
+    the synth record in a capture's capture.json (None fields when it has none)."""
+    from openhuman.synth.generate import SYNTH_FORMAT
+
     if isinstance(src, SynthConfig):
-        d = asdict(src)
+        d, fmt = asdict(src), SYNTH_FORMAT
     else:
-        meta = json.loads((src / "capture.json").read_text())
-        d = meta.get("extra", {}).get("synth", {}).get("config", {})
-    return tuple(
-        d.get(k) if k != "clips" else list(d.get(k) or []) for k in ("clips", "views", "frames", "width", "height")
-    )
+        synth = json.loads((src / "capture.json").read_text()).get("extra", {}).get("synth", {})
+        d, fmt = synth.get("config", {}), synth.get("format", 1)
+    keys = ("clips", "views", "frames", "width", "height")
+    return (*(d.get(k) if k != "clips" else list(d.get(k) or []) for k in keys), fmt)
 
 
 def run_demo(

@@ -37,6 +37,12 @@ BODY_MARGIN = 0.15
 """Metres added around the link origins' bounding box to cover the body's thickness."""
 
 
+SYNTH_FORMAT = 2
+"""What a generated capture holds, recorded in capture.json (`extra.synth.format`): 2 = gt/3d is
+each frame's outer surface with sample ids; 1 (no record) = the samples on the surface in every
+frame, the same list each frame."""
+
+
 @dataclass
 class SynthConfig:
     clips: tuple[str, ...] = ("walk",)
@@ -69,8 +75,8 @@ class SynthConfig:
     gt: bool = True
     """Write gt/2d (body14 ids per pixel) and gt/3d (labelled surface points)."""
     gt_points: int = 4000
-    """Surface samples drawn per capture (spread by area); those buried inside another body part
-    in any frame are dropped, the rest appear in every frame in the same order."""
+    """Surface samples drawn per capture (spread by area); each frame's gt/3d holds those not
+    buried inside another body part in that frame, with their sample ids (correspondences)."""
     lossless: bool = True
     """Store RGB videos losslessly (libx264rgb crf 0); False = yuv420p crf 18, smaller files."""
     light_dir: tuple[float, float, float] = field(default=(0.4, -0.3, 1.0))
@@ -154,6 +160,8 @@ class SynthFrame:
     """float32 [M, 3] surface points, world metres (None without GT)."""
     labels: np.ndarray | None
     """uint8 [M] body14 ids of `xyz`."""
+    point_ids: np.ndarray | None
+    """int32 [M] sample ids of `xyz`: the same id is the same body point in every frame."""
     link_frames: dict[str, tuple[np.ndarray, np.ndarray]]
     """Link name -> (world position float64[3], quaternion (x, y, z, w) float64[4])."""
 
@@ -233,28 +241,20 @@ class SynthScene:
         self.cameras = frame_cameras(cfg, lo, hi)
         self.sampler: SurfaceSampler = SurfaceSampler.build(self.scene.primitives(), cfg.gt_points, cfg.seed)
         self.grounds = [ground_layer(cam, FAR) for cam in self.cameras]
-        self.keep = self._surface_keep() if cfg.gt else None
-
-    def _surface_keep(self) -> np.ndarray:
-        """bool [N]: GT surface samples that no other primitive buries in any frame of the capture."""
-        buried = np.zeros(sum(len(p) for p in self.sampler.local), dtype=bool)
-        for pose in self.poses:
-            self.scene.set_pose(pose)
-            buried |= self.sampler.buried(self.scene.link_frames())
-        return ~buried
 
     def __len__(self) -> int:
         return len(self.poses)
 
     def metadata(self) -> dict[str, Any]:
         """JSON-ready description stored in capture.json's `extra.synth`: the config, the first frame
-        of each clip, and the vertical field of view actually used."""
+        of each clip, the vertical field of view actually used and `SYNTH_FORMAT`."""
         from openhuman.synth.motion import clip_frame_counts
 
         counts = clip_frame_counts(list(self.cfg.clips), self.cfg.frames, self.cfg.fps)
         cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.cfg).items()}
         fov = float(np.degrees(2.0 * np.arctan(self.cfg.height / 2.0 / self.cameras[0].K[1, 1])))
-        return {"config": cfg, "clip_start_frames": [int(x) for x in np.cumsum([0, *counts[:-1]])], "fov_deg": fov}
+        starts = [int(x) for x in np.cumsum([0, *counts[:-1]])]
+        return {"config": cfg, "clip_start_frames": starts, "fov_deg": fov, "format": SYNTH_FORMAT}
 
     def render_frame(self, index: int, render: bool = True) -> SynthFrame:
         """Pose frame `index` and render every camera (skipped when `render` is False)."""
@@ -268,8 +268,8 @@ class SynthScene:
                 r = composite(render_view(self.scene.client, cam, NEAR, FAR, self.cfg.light_dir), ground)
                 views.append(ViewRender(cam.view_id, r.rgb, r.depth_m, self.scene.labels_from_seg(r.seg)))
         frames = self.scene.link_frames()
-        xyz, labels = self.sampler.points(frames, self.keep) if self.cfg.gt else (None, None)
-        return SynthFrame(index, index / self.cfg.fps, pose, views, xyz, labels, frames)
+        xyz, labels, ids = self.sampler.points(frames) if self.cfg.gt else (None, None, None)
+        return SynthFrame(index, index / self.cfg.fps, pose, views, xyz, labels, ids, frames)
 
     def frames(self, render: bool = True) -> Iterator[SynthFrame]:
         for i in range(len(self.poses)):
@@ -323,5 +323,5 @@ def generate_capture(out_dir: str | Path, cfg: SynthConfig | None = None, overwr
                         gt_2d=v.gt_2d if cfg.gt else None,
                     )
                 if fr.xyz is not None and fr.labels is not None:
-                    writer.write_gt_3d(fr.index, fr.xyz, fr.labels)
+                    writer.write_gt_3d(fr.index, fr.xyz, fr.labels, fr.point_ids)
     return out

@@ -1,11 +1,11 @@
 """Labelled surface points of the posed humanoid (3D ground truth), from its primitive shapes.
 
 Points are drawn once, uniformly by area, in each primitive's own frame (fixed seed), then moved
-with the links every frame. Points that lie inside another primitive of the person (e.g. the part
-of the head sphere covered by the hair cap, or a capsule end buried in the torso) are dropped, so
-what remains is the outer surface. `SynthScene` drops every sample buried in *any* frame of a
-capture, so the same samples are kept in every frame: point i of gt/3d is the same body point
-throughout (ground-truth correspondences / scene flow).
+with the links every frame. Points that lie inside another primitive of the person in this pose
+(e.g. the part of the head sphere covered by the hair cap, a capsule end buried in the torso, or
+the chest under an arm pressed against it) are dropped, so what remains is this frame's outer
+surface. Every point keeps the index of its sample (`ids`): points with the same id in two
+frames are the same body point (ground-truth correspondences / scene flow).
 """
 
 from __future__ import annotations
@@ -116,18 +116,11 @@ class SurfaceSampler:
             [np.full(len(pts), p.part, dtype=np.uint8) for p, pts in zip(self.prims, self.local, strict=True)]
         )
 
-    def buried(self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """bool [N]: samples inside another primitive in this pose."""
-        return self._buried(*self._world(link_frames))
-
     def points(
-        self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]], keep: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """World points float32 [M, 3] and body14 labels uint8 [M] in this pose.
-
-        keep None: the samples on the outer surface of this pose. keep bool [N]: exactly those
-        samples (same order every frame, so point i is the same body point in every frame).
-        """
+        self, link_frames: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The samples on the outer surface of this pose: world points float32 [M, 3], body14
+        labels uint8 [M] and sample ids int32 [M] (the same id is the same body point in every pose)."""
         xyz, poses = self._world(link_frames)
-        mask = ~self._buried(xyz, poses) if keep is None else keep  # a given `keep` needs no burial test
-        return xyz[mask].astype(np.float32), self.labels[mask]
+        keep = ~self._buried(xyz, poses)
+        return xyz[keep].astype(np.float32), self.labels[keep], np.flatnonzero(keep).astype(np.int32)
