@@ -27,6 +27,8 @@ from lifting.fusion import fuse_labels  # noqa: E402
 from lifting.metrics import point_miou  # noqa: E402
 from lifting.scene import SPHERES, parse_from_labels, sphere_scene  # noqa: E402
 from lifting.sources import Points  # noqa: E402
+from openhuman.metrics import confusion_matrix, mean_iou  # noqa: E402
+from openhuman.ontology import NUM_CLASSES  # noqa: E402
 
 log = logging.getLogger("bench_lifting")
 
@@ -85,7 +87,9 @@ def capture_miou(clip: str, n_frames: int, use_parser: bool, workdir: Path) -> l
     for name, parsers in labelers.items():
         for source in ("depth", "hull"):
             lifter = Lifter(cap.cameras, LiftingConfig(source=source))
-            mious, mious6, secs = [], [], []
+            mious, mious6, secs, relabel_secs = [], [], [], []
+            views_conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)  # the views' 2D labels against gt/2d
+            relabelled_conf = views_conf.copy()  # after `Lifter.relabel` (labels from 3D, masks cut with depth)
             for frames in cap.synced():
                 i = frames[0].index
                 if parsers is None:
@@ -99,9 +103,18 @@ def capture_miou(clip: str, n_frames: int, use_parser: bool, workdir: Path) -> l
                 gx, gl = cap.gt_3d(i)
                 mious.append(point_miou(cloud.xyz, cloud.labels, gx, gl, 0.03)[0])
                 mious6.append(point_miou(cloud.xyz, cloud.labels, gx, gl, 0.06)[0])
+                t = time.perf_counter()
+                relabelled = lifter.relabel(parses, cloud, depths)
+                relabel_secs.append(time.perf_counter() - t)
+                for before, after in zip(parses, relabelled, strict=True):
+                    gt2d = cap.gt_2d(before.view_id, i)
+                    views_conf += confusion_matrix(before.labels, gt2d, NUM_CLASSES)
+                    relabelled_conf += confusion_matrix(after.labels, gt2d, NUM_CLASSES)
             rows.append(
                 {"clip": clip, "labels": name, "source": source, "miou": float(np.nanmean(mious)), "miou_6cm": float(np.nanmean(mious6)),
-                 "lift_s_per_frame": float(np.median(secs[1:] or secs)), "frames": len(mious)}
+                 "lift_s_per_frame": float(np.median(secs[1:] or secs)), "frames": len(mious),
+                 "miou_2d_views": mean_iou(views_conf), "miou_2d_relabelled": mean_iou(relabelled_conf),
+                 "relabel_s_per_frame": float(np.median(relabel_secs[1:] or relabel_secs))}
             )  # fmt: skip
             if parsers is not None:
                 for p in parsers.values():  # type: ignore[attr-defined]
@@ -163,12 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for clip in args.clips:
             quality += capture_miou(clip, args.frames, not args.no_parser, Path(tmp))
-    print("\n3D part mIoU against gt/3d (points matched within 3 cm, and within 6 cm)")
-    print(f"{'clip':>10} {'labels':>10} {'source':>6} {'mIoU':>6} {'@6cm':>6} {'lift s':>7}")
+    print("\n3D part mIoU against gt/3d (points matched within 3 cm, and within 6 cm); the views' 2D mIoU")
+    print("against gt/2d as parsed and after Lifter.relabel (labels from the cloud, masks cut with depth)")
+    print(
+        f"{'clip':>10} {'labels':>10} {'source':>6} {'mIoU':>6} {'@6cm':>6} {'lift s':>7} {'2D':>6} {'2D rel':>6} {'rel s':>6}"
+    )
     for r in quality:
         print(
             f"{r['clip']:>10} {r['labels']:>10} {r['source']:>6} {r['miou']:>6.3f} {r['miou_6cm']:>6.3f} "
-            f"{r['lift_s_per_frame']:>7.3f}"
+            f"{r['lift_s_per_frame']:>7.3f} {r['miou_2d_views']:>6.3f} {r['miou_2d_relabelled']:>6.3f} "
+            f"{r['relabel_s_per_frame']:>6.3f}"
         )
 
     sequence = time_sequence(args.sequence_frames) if args.sequence_frames > 0 else None
