@@ -16,7 +16,7 @@ import numpy as np
 from lifting.config import LiftingConfig
 from lifting.geometry import to_camera, visible_in_view
 from lifting.sources import Points
-from openhuman.arrays import nearest_source
+from openhuman.arrays import mask_box, nearest_source
 from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES
 from openhuman.types import CameraView, Frame, PartParse
 
@@ -307,8 +307,8 @@ def labels_from_cloud(
     h, w = cam.height, cam.width
     check_behind = depth is not None and cfg.relabel_behind > 0 and vis.any()
     pad = max(int(cfg.relabel_max_px), int(cfg.relabel_search_px) if check_behind else 0)
-    ys, xs = np.nonzero(person)
-    box = (slice(max(ys.min() - pad, 0), ys.max() + pad + 1), slice(max(xs.min() - pad, 0), xs.max() + pad + 1))
+    y0, y1, x0, x1 = mask_box(person, pad)  # type: ignore[misc]  # person has a pixel
+    box = (slice(y0, y1), slice(x0, x1))
     old = parse.labels[box]
     new = old.copy()
     seen = vis if confident is None else vis & np.asarray(confident, bool)

@@ -400,6 +400,16 @@ class Capture:
 
     def gt_3d(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(xyz float32[M,3] world metres, labels uint8[M] body14 ids) of frame `index`."""
+        xyz, labels, _ = self._gt_3d_arrays(index)
+        return xyz, labels
+
+    def gt_3d_ids(self, index: int) -> np.ndarray | None:
+        """int32 [M] body-point ids of frame `index`'s 3D ground truth, one per point of `gt_3d`
+        (the same id is the same point in every frame), or None when the file has none."""
+        return self._gt_3d_arrays(index)[2]
+
+    def _gt_3d_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """gt/3d of frame `index`, read once and checked: (xyz, labels, ids or None)."""
         self._no_plain_video("3D ground truth")
         path = self._frame_file("gt", "3d", f"{index:06d}.npz")
         if not path.is_file():
@@ -407,25 +417,20 @@ class Capture:
         try:
             with np.load(path) as data:
                 xyz, labels = data["xyz"], data["labels"]
+                ids = data.get("ids")
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{path}: unreadable 3D ground truth ({exc}); needs arrays xyz and labels") from None
         if xyz.ndim != 2 or xyz.shape[1] != 3 or labels.shape != (xyz.shape[0],):
             raise InputError(
                 f"{path}: xyz must be [M,3] and labels [M], got {list(xyz.shape)} and {list(labels.shape)}"
             )
-        return xyz.astype(np.float32, copy=False), labels.astype(np.uint8, copy=False)
-
-    def gt_3d_ids(self, index: int) -> np.ndarray | None:
-        """int32 [M] body-point ids of frame `index`'s 3D ground truth, one per point of `gt_3d`
-        (the same id is the same point in every frame), or None when the file has none."""
-        _, labels = self.gt_3d(index)  # the same checks
-        with np.load(self._frame_file("gt", "3d", f"{index:06d}.npz")) as data:
-            if "ids" not in data:
-                return None
-            ids = data["ids"]
-        if ids.shape != labels.shape:
-            raise InputError(f"frame {index}: gt/3d ids must be [M] like labels, got {list(ids.shape)}")
-        return ids.astype(np.int32, copy=False)
+        if ids is not None and ids.shape != labels.shape:
+            raise InputError(f"{path}: gt/3d ids must be [M] like labels, got {list(ids.shape)}")
+        return (
+            xyz.astype(np.float32, copy=False),
+            labels.astype(np.uint8, copy=False),
+            None if ids is None else ids.astype(np.int32, copy=False),
+        )
 
 
 # --- writing --------------------------------------------------------------------------------
