@@ -35,3 +35,12 @@ def synth_capture(synth_capture_factory):
     """A small synthetic capture dir: clip walk, 4 views, 8 frames at 30 fps, 320x240, lossless RGB,
     depth, gt/2d and gt/3d. The person fills ~90% of the image height (mediapipe detects it)."""
     return synth_capture_factory(clips=("walk",), views=4, frames=8, width=320, height=240)
+
+
+@pytest.fixture
+def never_due(monkeypatch):
+    """Paced rewrites (`openhuman.io.Throttle`: state.json, sequence.json) as if each were slow:
+    nothing is rewritten until the end of a run, an error or Ctrl-C flushes it."""
+    from openhuman.io import Throttle
+
+    monkeypatch.setattr(Throttle, "due", lambda self: False)

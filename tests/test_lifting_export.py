@@ -9,7 +9,7 @@ import pytest
 
 from lifting import SequenceWriter, empty_cloud, read_npz, read_ply, render_preview, write_npz, write_ply
 from lifting.render import fit_camera, frame_strip, render_cloud, turntable
-from openhuman.io import Throttle, read_png
+from openhuman.io import read_png
 from openhuman.ontology import PALETTE
 from openhuman.types import LabeledPointCloud
 
@@ -96,14 +96,8 @@ def test_interrupted_sequence_keeps_a_valid_manifest_and_resumes(tmp_path):
     assert seq["complete"] is True and [f["index"] for f in seq["frames"]] == [0, 1, 2, 3]
 
 
-def test_paced_manifest_lists_every_frame_at_close_and_abort(tmp_path, monkeypatch):
-    import lifting.export
-
-    class NeverDue(Throttle):  # as if each rewrite were slow: only close/abort rewrite the manifest
-        def due(self):
-            return False
-
-    monkeypatch.setattr(lifting.export, "Throttle", NeverDue)
+def test_paced_manifest_lists_every_frame_at_close_and_abort(tmp_path, never_due):
+    # as if each rewrite were slow: only close/abort rewrite the manifest
     root = tmp_path / "seq"
     with pytest.raises(RuntimeError), SequenceWriter(root, formats=("npz",)) as w:
         w.write(_cloud(frame=0))

@@ -66,6 +66,19 @@ def test_run_writes_every_output(run_dir, synth_capture):
     assert _no_temp_files(out) == []
 
 
+def test_overlay_preview_is_the_frame_showing_most_of_the_query(run_dir, synth_capture):
+    from openhuman.capture import Capture
+    from openhuman.masks import draw_overlay
+
+    out, _ = run_dir
+    labels = {p.stem: read_png(p) for p in sorted((out / "labels" / "cam0").glob("*.png"))}
+    best = max(labels, key=lambda k: (int((labels[k] == LEFT_HAND).sum()), -int(k)))  # the first of equals
+    assert (labels[best] == LEFT_HAND).any()
+    frame = next(f for f in Capture.open(synth_capture).frames("cam0") if f.index == int(best))
+    want = draw_overlay(frame.rgb, labels[best], highlight_ids=[LEFT_HAND])
+    np.testing.assert_array_equal(read_png(out / "previews" / "overlay_cam0.png"), want)
+
+
 def test_run_scores_against_ground_truth(run_dir):
     _, summary = run_dir
     m = summary.metrics
@@ -79,18 +92,9 @@ def test_run_scores_against_ground_truth(run_dir):
 
 
 @pytest.mark.parametrize("paced", [False, True], ids=["rewrite-each-frame", "rewrite-at-end"])
-def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_path, monkeypatch, paced):
+def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_path, monkeypatch, request, paced):
     if paced:  # as if rewriting state.json and sequence.json were slow: only the end or abort rewrite them
-        import lifting.export
-        import openhuman.outputs
-        from openhuman.io import Throttle
-
-        class NeverDue(Throttle):
-            def due(self):
-                return False
-
-        monkeypatch.setattr(openhuman.outputs, "Throttle", NeverDue)
-        monkeypatch.setattr(lifting.export, "Throttle", NeverDue)
+        request.getfixturevalue("never_due")
     out = tmp_path / "out"
     cfg = PipelineConfig(query="right foot")
     cfg.video.max_frames = 5
@@ -110,6 +114,7 @@ def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_pa
     assert json.loads((out / "state.json").read_text())["done"] == [0, 1]
     assert [f["index"] for f in json.loads((out / "points" / "sequence.json").read_text())["frames"]] == [0, 1]
     assert not (out / "summary.json").exists()
+    assert (out / "previews" / "overlay_cam0.png").is_file()  # from the finished frames
     assert _no_temp_files(out) == []
 
     summary = Pipeline(cfg).run(synth_capture, out, progress=False)
