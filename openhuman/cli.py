@@ -182,6 +182,7 @@ def parse(
     stride: int = typer.Option(1, "--stride", help="Use every n-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     static: bool = typer.Option(False, "--static", help="Treat frames as unrelated photos (no smoothing)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Per-frame part masks for a query: PNG label maps, COCO RLE JSON, overlay video, summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -197,7 +198,7 @@ def parse(
     src = open_source(source)
     total = count_frames(src, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    bar = Progress(*columns, console=console, disable=total is not None and total < 10)
+    bar = Progress(*columns, console=console, disable=not progress or (total is not None and total < 10))
     task = bar.add_task("parse", total=total)
 
     def on_frame(n: int) -> None:

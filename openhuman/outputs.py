@@ -19,6 +19,9 @@ command into it skips the finished frames. state.json and points/sequence.json l
 so far, so their rewrites are paced (`openhuman.io.Throttle`: after every frame while they are
 small, less often as they grow) and done once more at the end or on an error or Ctrl-C; after a
 hard kill the last few finished frames may be missing from them and are simply redone.
+state.json is written before the first frame, so a run that stops before it (a bad setting,
+Ctrl-C while the models load) leaves a run directory with no finished frame, where a corrected
+command may start over.
 """
 
 from __future__ import annotations
@@ -112,7 +115,12 @@ class RunWriter:
         """Frame indices an earlier identical run finished; refuses a directory of another run."""
         self.fingerprint = fingerprint
         state = read_state(self.out)
-        if state is not None:
+        if state is not None and state.get("fingerprint") != fingerprint and not state.get("done"):
+            # a run that stopped before its first frame (a bad setting, Ctrl-C while the models
+            # loaded): nothing to keep, so a corrected command may start over here
+            log.info("%s: an earlier run with other settings finished no frame; starting over", self.out)
+            self._clear()
+        elif state is not None:
             if state.get("fingerprint") != fingerprint:
                 raise InputError(
                     f"{self.out} holds a run with another source or config (or its source files changed since); "
@@ -124,8 +132,19 @@ class RunWriter:
             raise InputError(f"{self.out} exists and is not an openhuman run directory; choose a new --out")
         self.out.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.out / "run.yaml")
+        if not self.done:  # from now on the folder is recognisably this run's, even if it stops at once
+            self._write_state()
         self._open_point_writers()
         return set(self.done)
+
+    def _clear(self) -> None:
+        """Remove what a run writes here (see the module docstring), nothing else."""
+        import shutil
+
+        for name in ("labels", "masks", "overlays", "points", "previews"):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        for name in (ANNOTATIONS, "masks.json", "summary.json", "run.yaml", STATE):
+            (self.out / name).unlink(missing_ok=True)
 
     def _open_point_writers(self) -> None:
         if self.src.cameras is None or not ({"ply", "npz"} & self.formats):

@@ -142,7 +142,9 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
         reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0), num_threads=1)
         n = len(reader)
     except (decord.DECORDError, RuntimeError) as exc:
-        log.warning("%s: decord cannot open it (%s); decoding with PyAV", info.path, str(exc).splitlines()[0][:120])
+        # PyAV decides: it reads what it can, or the caller raises a one-line error
+        log.info("%s: decord cannot open it; decoding with PyAV", info.path)
+        log.debug("decord: %s", exc)
         yield from _read_with_pyav(info, view_id, wanted)
         return
     if n < info.frame_count:

@@ -197,6 +197,27 @@ def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
 
 
+def test_run_that_fails_before_its_first_frame_does_not_block_a_corrected_one(synth_capture, tmp_path):
+    out = tmp_path / "out"
+    bad = PipelineConfig(query="left hand")
+    bad.parser.backend = "schnet"  # no checkpoint set: fails when the parsers are built
+    with pytest.raises(InputError, match="checkpoint"):
+        Pipeline(bad).run(synth_capture, out, progress=False)
+    assert json.loads((out / "state.json").read_text())["done"] == []
+    (out / "labels").mkdir()
+    (out / "labels" / "stray.png").write_bytes(b"left by the failed run")
+    (out / "notes.txt").write_text("the user's own file")
+    good = PipelineConfig(query="left hand")
+    good.video.max_frames = 2
+    summary = Pipeline(good).run(synth_capture, out, progress=False)
+    assert (summary.frames, summary.frames_skipped) == (2, 0)
+    assert not (out / "labels" / "stray.png").exists() and (out / "notes.txt").is_file()
+    assert json.loads((out / "state.json").read_text())["done"] == [0, 1]
+    # with finished frames, another config is refused as before
+    with pytest.raises(InputError, match="another source or config"):
+        Pipeline(bad).run(synth_capture, out, progress=False)
+
+
 def test_source_replaced_at_the_same_path_is_not_resumed(synth_capture, tmp_path):
     """A video replaced by another at the same path must not resume the old run's frames."""
     import shutil
