@@ -40,10 +40,7 @@ def _clean_depth(vid: str, cam: CameraView, depth: np.ndarray) -> np.ndarray | N
         )
     d = d.astype(np.float32, copy=True)
     d[~np.isfinite(d) | (d <= 0)] = np.nan
-    if np.isnan(d).all():
-        log.warning("view %s: depth map is all zero/NaN/inf; treated as no depth", vid)
-        return None
-    return d
+    return None if np.isnan(d).all() else d
 
 
 def _check_parse(vid: str, p: PartParse, cam: CameraView) -> None:
@@ -88,6 +85,8 @@ class Lifter:
         if self.cfg.geometry_dir and not Path(self.cfg.geometry_dir).is_dir():
             raise InputError(f"lifting.geometry_dir {self.cfg.geometry_dir!r} is not a folder")
         self.last_source = "none"
+        self._empty_depth: set[str] = set()
+        """Views whose depth map had no reading at some frame (warned about once)."""
 
     def _check(self, frames: list[Frame], parses: list[PartParse]) -> tuple[dict[str, Frame], dict[str, PartParse]]:
         fmap = {f.view_id: f for f in frames}
@@ -162,6 +161,10 @@ class Lifter:
             cd = _clean_depth(vid, self.cameras[vid], d)
             if cd is not None:
                 clean[vid] = cd
+            elif vid not in self._empty_depth:
+                self._empty_depth.add(vid)
+                log.warning("view %s: depth map of frame %d is all zero/NaN/inf; treated as no depth "
+                            "(further such frames of this view are not reported)", vid, frame_index)  # fmt: skip
         if not any(m.any() for m in ((p.person_ids >= 0) | (p.labels > 0) for p in pmap.values())):
             log.warning("frame %d: no view shows a person; empty cloud", frame_index)
             self.last_source = "none"

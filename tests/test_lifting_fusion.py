@@ -163,6 +163,8 @@ def test_bad_depth_and_empty_views_give_flagged_empty_clouds(scene, caplog):
             cloud = lifter.lift(3, 0.1, scene.frames, scene.parses, bad)
             assert len(cloud) == 0 and cloud.frame_index == 3 and cloud.xyz.shape == (0, 3)
     assert "no view has a usable depth map" in caplog.text
+    # each view's unusable depth is reported once, not at every frame
+    assert sum("all zero/NaN/inf" in r.getMessage() for r in caplog.records) == len(scene.depths)
     # auto falls back to the visual hull when depth is unusable
     auto = Lifter(scene.cameras, LiftingConfig(source="auto", mesh_samples=5000))
     assert len(auto.lift(0, 0.0, scene.frames, scene.parses, zero_depth)) > 1000 and auto.last_source == "hull"
