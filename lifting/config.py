@@ -71,6 +71,13 @@ class LiftingConfig:
     at about this many metres (`fusion.one_side_per_limb`) form one limb (or two touching ones);
     it takes its majority side throughout when that side holds `side_min_share` of it. Removes
     left/right speckle where views disagree. 0 = off."""
+    vote_rounds: int = 4
+    """Depth clouds: after fusion each kept point takes the confidence-weighted majority label of
+    itself and its `outlier_neighbors` nearest points (those outlier removal found: no extra
+    search), repeated this many times (`fusion.neighbour_vote`; each round reaches a little
+    farther). Removes isolated points of another part where views disagree. 0 = off. Hull and
+    mesh points are not voted: a neighbour search on their ~50k points costs ~0.1 s a frame, and
+    on a hull it gained only 0.004 3D mIoU."""
     side_min_share: float = 0.6
     """Majority a limb piece needs before `side_radius` gives it one side (an even split is two
     touching limbs and is left alone)."""

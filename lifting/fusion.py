@@ -267,6 +267,31 @@ def one_side_per_limb(
     return out
 
 
+def neighbour_vote(labels: np.ndarray, weights: np.ndarray, neighbors: np.ndarray, rounds: int = 1) -> np.ndarray:
+    """int16 [N]: each point's label by the weighted vote of itself and its nearest points.
+
+    Removes the isolated points of another part that fusion leaves where views disagree (a few
+    points of the other thigh inside a thigh, say); a part boundary moves by at most a point or
+    two a round. Each round votes on the last round's labels, so it reaches a little farther.
+    labels int [N], weights float [N] (fused confidence; points no view saw still count a
+    little), neighbors int [N, k] indices into the same points (-1 = none; `Points.neighbors`).
+    """
+    out = np.asarray(labels, np.int16).copy()
+    nb = np.asarray(neighbors)
+    ok = nb >= 0
+    safe = np.where(ok, nb, 0)
+    w = np.where(ok, np.maximum(np.asarray(weights, np.float32), 0.05)[safe], 0.0)
+    for _ in range(rounds):
+        near = out[safe]
+        rows = np.nonzero(((near != out[:, None]) & ok).any(1))[0]  # not unanimous (~7 % of points)
+        if len(rows) == 0:
+            break
+        slot = (np.arange(len(rows), dtype=np.int32) * NUM_CLASSES)[:, None] + near[rows]
+        votes = np.bincount(slot.ravel(), w[rows].ravel(), len(rows) * NUM_CLASSES)
+        out[rows] = votes.reshape(len(rows), NUM_CLASSES).argmax(1)
+    return out
+
+
 _FINE_PARENT = np.array([parent for _, parent in FINE_PARTS], np.int16)
 
 

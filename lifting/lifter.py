@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lifting.config import LiftingConfig
-from lifting.fusion import fuse_labels, labels_from_cloud, one_side_per_limb
+from lifting.fusion import fuse_labels, labels_from_cloud, neighbour_vote, one_side_per_limb
 from lifting.keypoints import mirrored_views
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
@@ -183,10 +183,15 @@ class Lifter:
         if not keep.any():
             log.warning("frame %d: every point was labelled background; empty cloud", frame_index)
             return empty_cloud(frame_index, timestamp_s)
+        kept = labels[keep]
+        if self.cfg.vote_rounds > 0 and points.neighbors is not None:
+            nb = points.subset(keep).neighbors
+            assert nb is not None
+            kept = neighbour_vote(kept, fused.confidence[keep], nb, self.cfg.vote_rounds)
         return LabeledPointCloud(
             points.xyz[keep].astype(np.float32),
             fused.rgb[keep],
-            labels[keep].astype(np.int16),
+            kept.astype(np.int16),
             fused.confidence[keep].astype(np.float32),
             fused.track_ids[keep].astype(np.int32),
             int(frame_index),

@@ -30,16 +30,26 @@ class Points:
     """float32 [N, 3] unit outward normals, or None when unknown."""
     rgb: np.ndarray | None = None
     """uint8 [N, 3] colours, or None when unknown."""
+    neighbors: np.ndarray | None = None
+    """int32 [N, k] indices of each point's k nearest points in this set (itself first; -1 where
+    that neighbour was dropped since), or None when not computed (`remove_outliers` keeps them)."""
 
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
 
     def subset(self, keep: np.ndarray) -> Points:
-        """The points selected by a bool [N] or index array."""
+        """The points selected by a bool [N] or index array (neighbour indices follow them)."""
+        neighbors = None
+        if self.neighbors is not None:
+            idx = np.arange(len(self))[keep]
+            new = np.full(len(self) + 1, -1, np.int32)  # old index -> new index; the extra -1 maps -1
+            new[idx] = np.arange(len(idx), dtype=np.int32)
+            neighbors = new[self.neighbors[idx]]
         return Points(
             self.xyz[keep],
             None if self.normals is None else self.normals[keep],
             None if self.rgb is None else self.rgb[keep],
+            neighbors,
         )
 
 
@@ -109,13 +119,14 @@ def remove_outliers(pts: Points, neighbors: int, std_ratio: float, bound: float 
     # Most points have their neighbours within a few voxels; a search bounded there is cheaper, and
     # the few points it leaves short of neighbours are searched again unbounded (same distances).
     # One thread: the other cores are busy parsing.
-    d, _ = tree.query(xyz, k=neighbors + 1, distance_upper_bound=bound, workers=1)
+    d, nn = tree.query(xyz, k=neighbors + 1, distance_upper_bound=bound, workers=1)
     far = ~np.isfinite(d[:, -1])
     if far.any():
-        d[far] = tree.query(xyz[far], k=neighbors + 1, workers=1)[0]
+        d[far], nn[far] = tree.query(xyz[far], k=neighbors + 1, workers=1)
     mean_d = d[:, 1:].mean(1)
     keep = mean_d <= mean_d.mean() + std_ratio * mean_d.std()
-    return pts.subset(keep)
+    # the neighbours found here also serve the label vote after fusion (`LiftingConfig.vote_rounds`)
+    return Points(pts.xyz, pts.normals, pts.rgb, nn.astype(np.int32)).subset(keep)
 
 
 def depth_points(

@@ -113,3 +113,23 @@ def test_voxel_downsample_averages_and_outlier_removal_drops_strays():
     cloud = Points(np.vstack([grid, [[1.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]]).astype(np.float32))
     kept = remove_outliers(cloud, neighbors=8, std_ratio=2.0)
     assert len(kept) == 1000 and kept.xyz.max() < 0.1
+    # it keeps the neighbours it found (for the label vote): indices into the kept points,
+    # nearest first, the point itself at distance 0, the dropped strays never among them
+    nb = kept.neighbors
+    assert nb.shape == (1000, 9) and nb.min() >= 0
+    d = np.linalg.norm(kept.xyz[nb] - kept.xyz[:, None], axis=2)
+    assert np.all(d[:, 0] == 0) and np.all(np.diff(d, axis=1) >= -1e-7)
+    brute = np.sort(np.linalg.norm(kept.xyz[:, None] - kept.xyz[None], axis=2), axis=1)[:, :9]
+    np.testing.assert_allclose(d, brute, atol=1e-6)
+
+
+def test_points_subset_follows_the_neighbour_indices():
+    from lifting.sources import Points
+
+    xyz = np.arange(15, dtype=np.float32).reshape(5, 3)
+    nb = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [4, -1]], np.int32)
+    sub = Points(xyz, neighbors=nb).subset(np.array([True, False, True, True, False]))
+    assert sub.neighbors.tolist() == [[0, -1], [1, 2], [2, -1]]  # dropped points become -1
+    by_index = Points(xyz, neighbors=nb).subset(np.array([3, 2]))
+    assert by_index.neighbors.tolist() == [[0, -1], [1, 0]]
+    assert Points(xyz).subset(np.array([0])).neighbors is None
