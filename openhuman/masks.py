@@ -210,10 +210,36 @@ def draw_overlay(
         raise ValueError(f"image {img.shape[:2]} and labels {lab.shape} differ in size")
     hl = set(range(1, NUM_CLASSES)) if highlight_ids is None else {int(i) for i in highlight_ids}
     lab8 = np.clip(lab, 0, NUM_CLASSES - 1).astype(np.uint8)
+    dim = 1.0 if highlight_ids is None else 0.6
+    box = mask_box(lab8 > 0, 1)  # the parts plus a pixel for their outlines; the rest is background
+    if box is None:
+        out = img.copy() if dim == 1.0 else cv2.multiply(img, (round(dim * 255),) * 3 + (0,), scale=1.0 / 255)
+        _legend(out, [])
+        return out
+    y0, y1, x0, x1 = box
+    if dim == 1.0:
+        out = img.copy()
+    else:  # the background outside the box, dimmed like the background inside
+        out = np.empty_like(img)
+        strips = [(slice(0, y0), slice(None)), (slice(y1, None), slice(None)),
+                  (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, None))]  # fmt: skip
+        for sl in strips:
+            if img[sl].size:
+                out[sl] = cv2.multiply(img[sl], (round(dim * 255),) * 3 + (0,), scale=1.0 / 255)
+    out[y0:y1, x0:x1] = _blend_parts(img[y0:y1, x0:x1], lab8[y0:y1, x0:x1], hl, alpha, dim)
+    counts = np.bincount(lab8[y0:y1, x0:x1].ravel(), minlength=NUM_CLASSES)
+    present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and counts[i] > 0]
+    _legend(out, present)
+    return out
+
+
+def _blend_parts(img: np.ndarray, lab8: np.ndarray, hl: set[int], alpha: float, dim: float) -> np.ndarray:
+    """`draw_overlay` inside the parts' box: colours blended, highlighted parts outlined."""
+    import cv2
+
     counts = np.bincount(lab8.ravel(), minlength=NUM_CLASSES)
     # every pixel is gain[label] * image + add[label]: one lookup table per channel, no masks
     a = float(np.clip(alpha, 0.0, 1.0))
-    dim = 1.0 if highlight_ids is None else 0.6
     gain = np.zeros(256, np.float32)
     gain[:NUM_CLASSES] = dim * (1.0 - 0.25 * a)  # weak (not highlighted) parts
     gain[0] = dim  # background
@@ -232,8 +258,6 @@ def draw_overlay(
         strong = cv2.LUT(lab8, is_hl)
         edges = cv2.morphologyEx(strong, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
         out[edges > 0] = 255
-    present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and counts[i] > 0]
-    _legend(out, present)
     return out
 
 

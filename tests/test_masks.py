@@ -101,6 +101,29 @@ def test_overlay_highlights_queried_parts():
         draw_overlay(rgb, labels[:10])
 
 
+def test_overlay_dims_all_background_alike_and_outlines_parts_at_the_border():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    labels = np.zeros((120, 160), np.uint8)
+    labels[110:, 150:] = 7  # highlighted, in the bottom-right corner: its box meets the border
+    labels[60:70, 100:110] = 3  # not highlighted
+    out = draw_overlay(rgb, labels, highlight_ids=[7])
+    dimmed = np.round(rgb * (round(0.6 * 255) / 255)).astype(int)  # background gain 0.6
+    far = labels == 0
+    far[:30, :100] = False  # the legend
+    far[109:, 149:] = False  # the highlighted part's outline, one pixel outside it
+    np.testing.assert_allclose(out[far], dimmed[far], atol=1)
+    assert np.all(out[109, 150:] == 255) and np.all(out[110:, 149] == 255)  # outline, outside
+    assert np.all(out[110, 151:] == 255)  # and inside; the image border itself is no edge
+    inner = out[115, 155].astype(int)
+    np.testing.assert_allclose(inner, 0.5 * rgb[115, 155] + 0.5 * PALETTE[7], atol=2)
+    weak = out[65, 105].astype(int)  # a part not asked for: faint colour, dimmed
+    assert np.abs(weak - dimmed[65, 105]).max() < 60
+    nothing = draw_overlay(rgb, np.zeros_like(labels), highlight_ids=[7])  # no part, no legend
+    np.testing.assert_allclose(nothing, dimmed, atol=1)
+    assert np.array_equal(draw_overlay(rgb, np.zeros_like(labels)), rgb)  # all parts wanted: not dimmed
+
+
 @pytest.fixture(scope="module")
 def tiny_video(tmp_path_factory):
     import av
