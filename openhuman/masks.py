@@ -202,7 +202,6 @@ def draw_overlay(
     Returns:
         uint8 [H, W, 3] with a small legend of the highlighted parts present.
     """
-    import cv2
 
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     lab = np.asarray(labels)
@@ -213,7 +212,7 @@ def draw_overlay(
     dim = 1.0 if highlight_ids is None else 0.6
     box = mask_box(lab8 > 0, 1)  # the parts plus a pixel for their outlines; the rest is background
     if box is None:
-        out = img.copy() if dim == 1.0 else cv2.multiply(img, (round(dim * 255),) * 3 + (0,), scale=1.0 / 255)
+        out = img.copy() if dim == 1.0 else _dimmed(img, dim)
         _legend(out, [])
         return out
     y0, y1, x0, x1 = box
@@ -225,12 +224,19 @@ def draw_overlay(
                   (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, None))]  # fmt: skip
         for sl in strips:
             if img[sl].size:
-                out[sl] = cv2.multiply(img[sl], (round(dim * 255),) * 3 + (0,), scale=1.0 / 255)
+                out[sl] = _dimmed(img[sl], dim)
     out[y0:y1, x0:x1] = _blend_parts(img[y0:y1, x0:x1], lab8[y0:y1, x0:x1], hl, alpha, dim)
     counts = np.bincount(lab8[y0:y1, x0:x1].ravel(), minlength=NUM_CLASSES)
     present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and counts[i] > 0]
     _legend(out, present)
     return out
+
+
+def _dimmed(img: np.ndarray, dim: float) -> np.ndarray:
+    """uint8 img * dim, rounded as `_blend_parts` rounds the background (gain in 1/255 steps)."""
+    import cv2
+
+    return np.asarray(cv2.multiply(img, np.full_like(img, round(dim * 255)), scale=1.0 / 255), np.uint8)
 
 
 def _blend_parts(img: np.ndarray, lab8: np.ndarray, hl: set[int], alpha: float, dim: float) -> np.ndarray:
