@@ -99,8 +99,8 @@ class RunWriter:
         self._videos: dict[str, Any] = {}
         self._best_overlay: dict[str, tuple[int, np.ndarray]] = {}
         """view id -> (query pixels, overlay) of its frame that shows the most of the query so far;
-        saved as previews/overlay_<view>.png once, at the end (writing each new best cost ~10 % of
-        a run's throughput)."""
+        saved as previews/overlay_<view>.png once, at the end, rather than at each new best (29 PNG
+        writes in a 4-view, 40-frame walk run)."""
         self._points: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openhuman-export")
         self._pending: deque[Future[None]] = deque()
