@@ -202,7 +202,6 @@ def draw_overlay(
     Returns:
         uint8 [H, W, 3] with a small legend of the highlighted parts present.
     """
-
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     lab = np.asarray(labels)
     if img.shape[:2] != lab.shape:
