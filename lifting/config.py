@@ -39,8 +39,10 @@ class LiftingConfig:
     silhouette_views: int = 2
     """Views that must agree for `silhouette_max_px` (2 = the point's own view and one more: thin
     limbs that some views' masks miss are kept)."""
-    outlier_neighbors: int = 8
-    """Statistical outlier removal: neighbours per point (0 = off)."""
+    outlier_neighbors: int = 16
+    """Statistical outlier removal: neighbours per point (0 = off). The neighbour vote
+    (`vote_rounds`) votes over the same neighbours: 16 scored 0.004-0.010 3D mIoU above 8 on
+    ten synthetic clips, for ~13 ms more a time step."""
     outlier_std_ratio: float = 2.5
     """Statistical outlier removal: drop points whose mean neighbour distance exceeds the
     cloud's mean by this many standard deviations."""
