@@ -11,8 +11,10 @@ class LiftingConfig:
     source: Literal["auto", "depth", "mesh", "hull"] = "auto"
     """Where 3D points come from: depth maps, user point clouds/meshes, or a visual hull; auto
     picks the first available in that order."""
-    voxel_size: float = 0.01
-    """Voxel downsampling size in metres."""
+    voxel_size: float = 0.015
+    """Voxel downsampling size in metres. 0.015 (the hull's fine grid too) scored the same as
+    0.01 on ten synthetic clips (3D mIoU -0.002, 2D +0.003 on average) with half the points, and
+    the pipeline ran ~15 % faster; 0.01 gives denser clouds."""
     visibility_tolerance: float = 0.02
     """A point is visible in a view if its depth is within this many metres of the z-buffer."""
     temporal_window: int = 3
