@@ -117,6 +117,10 @@ class LiftingConfig:
     """Points of consecutive frames within this distance (metres) vote for each other's labels."""
     temporal_decay: float = 0.7
     """Weight of a frame k steps back is decay**k relative to the current frame."""
+    temporal_motion: Literal["parts", "none"] = "parts"
+    """Before voting, move each part's points of the previous frames by the change of that part's
+    centroid ("parts"), so the history follows the body instead of lagging behind it; "none"
+    votes with the points where they were."""
 
 
 @dataclass

@@ -77,6 +77,39 @@ def flip_rate_3d(
     return flip_rate(np.asarray(prev_labels)[nn[m]], np.asarray(labels)[m], pair_prev_gt, pair_gt)
 
 
+def body_flip_rate(
+    prev_xyz: np.ndarray,
+    prev_labels: np.ndarray,
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    prev_gt: tuple[np.ndarray, np.ndarray],
+    gt: tuple[np.ndarray, np.ndarray],
+    max_dist: float = 0.03,
+) -> tuple[int, int]:
+    """3D label flips on the body between consecutive frames: (flips, compared).
+
+    Follows the ground truth's body points instead of places in space: each body point (GT id)
+    present in both frames takes, in each frame, the label of the nearest predicted point within
+    `max_dist` metres; a flip is a body point whose two labels differ (its true part never
+    changes). Unlike `flip_rate_3d`, labels that move with a moving limb are not flips, and
+    labels that stay behind it are. prev_gt / gt: (xyz float [M, 3], ids int [M]) of each frame.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(prev_xyz) == 0 or len(xyz) == 0:
+        return 0, 0
+    _, i_prev, i_now = np.intersect1d(prev_gt[1], gt[1], assume_unique=True, return_indices=True)
+
+    def labels_at(pred_xyz: np.ndarray, pred_labels: np.ndarray, points: np.ndarray) -> np.ndarray:
+        d, nn = cKDTree(pred_xyz).query(points, workers=-1)
+        return np.where(d <= max_dist, np.asarray(pred_labels, np.int64)[nn], -1)
+
+    a = labels_at(prev_xyz, prev_labels, np.asarray(prev_gt[0])[i_prev])
+    b = labels_at(xyz, labels, np.asarray(gt[0])[i_now])
+    both = (a >= 0) & (b >= 0)
+    return int(np.sum(a[both] != b[both])), int(both.sum())
+
+
 def gt_labels_for(xyz: np.ndarray, gt_xyz: np.ndarray, gt_labels: np.ndarray, max_dist: float = 0.03) -> np.ndarray:
     """int64 [N] GT label of each point's nearest GT point (255 = ignore beyond max_dist)."""
     from scipy.spatial import cKDTree

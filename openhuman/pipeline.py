@@ -402,6 +402,7 @@ class _Evaluator:
         self.conf3d = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
         self.flips2d = [0, 0]
         self.flips3d = [0, 0]
+        self.body_flips = [0, 0]
         self.prev2d: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.prev3d: Any = None
 
@@ -421,19 +422,24 @@ class _Evaluator:
             self._add_3d(r)
 
     def _add_3d(self, r: FrameResult) -> None:
-        from lifting.metrics import flip_rate_3d, gt_labels_for, point_confusion
+        from lifting.metrics import body_flip_rate, flip_rate_3d, gt_labels_for, point_confusion
 
         cloud = r.cloud
         assert cloud is not None
         gt_xyz, gt_labels = self.src.gt_3d(r.frame_index)
+        ids = self.src.gt_3d_ids(r.frame_index)
         self.conf3d += point_confusion(cloud.xyz, cloud.labels, gt_xyz, gt_labels)
         gt_per_point = gt_labels_for(cloud.xyz, gt_xyz, gt_labels)
         if self.prev3d is not None:
-            prev, prev_gt = self.prev3d
+            prev, prev_gt, prev_body = self.prev3d
             f, s = flip_rate_3d(prev.xyz, prev.labels, cloud.xyz, cloud.labels, prev_gt=prev_gt, gt=gt_per_point)
             self.flips3d[0] += f
             self.flips3d[1] += s
-        self.prev3d = (cloud, gt_per_point)
+            if prev_body is not None and ids is not None:
+                f, s = body_flip_rate(prev.xyz, prev.labels, cloud.xyz, cloud.labels, prev_body, (gt_xyz, ids))
+                self.body_flips[0] += f
+                self.body_flips[1] += s
+        self.prev3d = (cloud, gt_per_point, None if ids is None else (gt_xyz, ids))
 
     def result(self) -> dict[str, float]:
         from openhuman.metrics import mean_iou
@@ -445,6 +451,8 @@ class _Evaluator:
             out["miou_3d"] = mean_iou(self.conf3d)
         if self.flips3d[1]:
             out["flip_rate_3d"] = self.flips3d[0] / self.flips3d[1]
+        if self.body_flips[1]:
+            out["flip_rate_3d_body"] = self.body_flips[0] / self.body_flips[1]
         return {k: round(float(v), 4) for k, v in out.items()}
 
 

@@ -70,6 +70,10 @@ class Source:
         assert self.capture is not None
         return self.capture.gt_3d(index)
 
+    def gt_3d_ids(self, index: int) -> np.ndarray | None:
+        assert self.capture is not None
+        return self.capture.gt_3d_ids(index)
+
 
 def open_source(path: str | os.PathLike[str]) -> Source:
     """Open a capture directory, a video file, an image folder or a single image."""
