@@ -400,16 +400,16 @@ class Capture:
 
     def gt_3d(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(xyz float32[M,3] world metres, labels uint8[M] body14 ids) of frame `index`."""
-        xyz, labels, _ = self._gt_3d_arrays(index)
+        xyz, labels, _ = self.gt_3d_with_ids(index)
         return xyz, labels
 
     def gt_3d_ids(self, index: int) -> np.ndarray | None:
         """int32 [M] body-point ids of frame `index`'s 3D ground truth, one per point of `gt_3d`
         (the same id is the same point in every frame), or None when the file has none."""
-        return self._gt_3d_arrays(index)[2]
+        return self.gt_3d_with_ids(index)[2]
 
-    def _gt_3d_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """gt/3d of frame `index`, read once and checked: (xyz, labels, ids or None)."""
+    def gt_3d_with_ids(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`gt_3d` and `gt_3d_ids` of frame `index` from one read of its file: (xyz, labels, ids or None)."""
         self._no_plain_video("3D ground truth")
         path = self._frame_file("gt", "3d", f"{index:06d}.npz")
         if not path.is_file():

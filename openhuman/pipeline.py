@@ -426,8 +426,7 @@ class _Evaluator:
 
         cloud = r.cloud
         assert cloud is not None
-        gt_xyz, gt_labels = self.src.gt_3d(r.frame_index)
-        ids = self.src.gt_3d_ids(r.frame_index)
+        gt_xyz, gt_labels, ids = self.src.gt_3d_with_ids(r.frame_index)
         self.conf3d += point_confusion(cloud.xyz, cloud.labels, gt_xyz, gt_labels)
         gt_per_point = gt_labels_for(cloud.xyz, gt_xyz, gt_labels)
         if self.prev3d is not None:

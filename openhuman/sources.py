@@ -70,9 +70,9 @@ class Source:
         assert self.capture is not None
         return self.capture.gt_3d(index)
 
-    def gt_3d_ids(self, index: int) -> np.ndarray | None:
+    def gt_3d_with_ids(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         assert self.capture is not None
-        return self.capture.gt_3d_ids(index)
+        return self.capture.gt_3d_with_ids(index)
 
 
 def open_source(path: str | os.PathLike[str]) -> Source:
