@@ -5,7 +5,10 @@ pipeline is model-bound, not glue-bound) and peak memory for 600 frames within 1
 (streaming). Throughput is counted in view-frames per second, steady state (the first time step,
 which holds the model start-up, left out on both sides) and including start-up. A user's run
 does not score against ground truth; the scored runs show what scoring adds, and the
-stream-only rows (`Pipeline.stream`, no files written) what writing the files costs.
+stream-only rows (`Pipeline.stream`, no files written) what writing the files costs. A second
+table splits the CPU time of the parse-only and unscored end-to-end runs by thread (main, view
+workers, export thread, the parser's own threads, other native threads), in CPU milliseconds per
+view-frame: what the glue around the model costs, and how many cores the run kept busy.
 
     .venv/bin/python tools/bench_pipeline.py                 # demo-sized capture + memory test
     .venv/bin/python tools/bench_pipeline.py --frames 20 --skip-memory
@@ -21,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +81,79 @@ def parser_config(args: argparse.Namespace) -> Any:
     from openhuman.parsing.schnet.config import SchnetConfig
 
     return ParserConfig(backend=args.backend, schnet=SchnetConfig(checkpoint=args.checkpoint))
+
+
+class ThreadCpu:
+    """CPU seconds of this process by thread role while the block runs (Linux: sampled from
+    /proc/self/task every 0.25 s: a thread's CPU after its last sample before it ends, up to 0.25 s, is missed). Roles:
+    the main thread, the pipeline's view workers and export thread, the parser's own native
+    threads (mediapipe's are named after it) and other native threads (OpenCV, BLAS)."""
+
+    def __init__(self) -> None:
+        self._samples: list[tuple[float, dict[str, tuple[str, float]]]] = []
+        self._names: dict[str, str] = {}
+        self._done = threading.Event()
+        self._t0 = 0.0
+
+    def _role(self, tid: str, comm: str) -> str:
+        name = self._names.get(tid)
+        if name is None:
+            return "parser threads" if comm.startswith("mediapipe") else "other native threads"
+        if name.startswith("openhuman-view"):
+            return "view workers"
+        if name.startswith("openhuman-export"):
+            return "export thread"
+        return "main" if name == "MainThread" else "other python threads"
+
+    def _sample(self) -> None:
+        self._names.update({str(t.native_id): t.name for t in threading.enumerate()})
+        snap = {}
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+            snap[tid] = (comm, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        self._samples.append((time.perf_counter() - self._t0, snap))
+
+    def __enter__(self) -> ThreadCpu:
+        self._t0 = time.perf_counter()
+        if Path("/proc/self/task").is_dir():
+            self._sample()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._done.wait(0.25):
+            self._sample()
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(self, "_thread"):
+            self._done.set()
+            self._thread.join()
+            self._sample()
+
+    def last(self, seconds: float) -> dict[str, float]:
+        """CPU seconds by role in the block's last `seconds` (from the last sample before them; a
+        thread that ended meanwhile counts up to its last sample)."""
+        if not self._samples:
+            return {}
+        begin = max(self._samples[-1][0] - seconds, self._samples[0][0])
+        base: dict[str, float] = {}  # each thread's CPU at the window's start (0 if it began later)
+        last: dict[str, tuple[str, float]] = {}
+        for t, snap in self._samples:
+            for tid, (comm, cpu) in snap.items():
+                if t <= begin:
+                    base[tid] = cpu
+                last[tid] = (comm, cpu)
+        out: dict[str, float] = {}
+        for tid, (comm, cpu) in last.items():
+            if tid != str(self._thread.native_id):
+                role = self._role(tid, comm)
+                out[role] = out.get(role, 0.0) + cpu - base.get(tid, 0.0)
+        return out
 
 
 def parse_only(capture: Path, parser_cfg: Any) -> tuple[float, float, int, int]:
@@ -182,7 +259,9 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
 
     capture = make_capture(work, args.frames, args.views, size, args.clip)
     parser_cfg = parser_config(args)
-    t_parse, t_first, n, views = parse_only(capture, parser_cfg)
+    with ThreadCpu() as cpu:
+        t_parse, t_first, n, views = parse_only(capture, parser_cfg)
+    cpu_rows = {"parse only": cpu.last(t_parse - t_first)}
     steady_parse = (n - views) / (t_parse - t_first)
     result: dict = {"capture": {"frames": args.frames, "views": args.views, "size": args.size, "clip": args.clip},
                     "backend": args.backend, "checkpoint": args.checkpoint}  # fmt: skip
@@ -198,7 +277,10 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
     result["end_to_end"] = {}
     for k in (1, 4):
         for scored in (False, True):
-            wall, s = end_to_end(capture, work / f"run_k{k}_{time.time_ns()}", k, scored, parser_cfg)
+            with ThreadCpu() as cpu:
+                wall, s = end_to_end(capture, work / f"run_k{k}_{time.time_ns()}", k, scored, parser_cfg)
+            if not scored:
+                cpu_rows[f"end to end, k={k}"] = cpu.last(wall - s.startup_seconds)  # type: ignore[attr-defined]
             startup = s.startup_seconds  # type: ignore[attr-defined]
             steady = (n - views) / (wall - startup)
             stages = {k2: v for k2, v in s.stage_seconds.items() if v > 0.01}  # type: ignore[attr-defined]
@@ -224,7 +306,26 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
         table.add_row(f"stream only (no files written), k={k}", f"{wall:.1f}", f"{steady:.1f}",
                       f"{steady / steady_parse:.2f}", f"{t_parse / wall:.2f}", "", "")  # fmt: skip
     console.print(table)
+    result["steady_cpu_ms_per_view_frame"] = cpu_table(cpu_rows, n - views, console)
     return result
+
+
+def cpu_table(rows: dict[str, dict[str, float]], view_frames: int, console: Console) -> dict:
+    """Print and return CPU milliseconds per view-frame by thread role, steady state (from the end
+    of the first time step; `view_frames` counted from there)."""
+    from rich.table import Table
+
+    roles = sorted({r for cpu in rows.values() for r in cpu}, key=lambda r: -max(c.get(r, 0.0) for c in rows.values()))
+    table = Table(title="steady CPU ms per view-frame by thread (first time step left out; Linux only)")
+    for col in ("run", "all", *roles):
+        table.add_column(col)
+    out = {}
+    for name, cpu in rows.items():
+        ms = {r: round(1000 * c / view_frames, 1) for r, c in cpu.items()}
+        out[name] = {"all": round(sum(ms.values()), 1), **ms}
+        table.add_row(name, f"{out[name]['all']:.1f}", *(f"{ms.get(r, 0.0):.1f}" for r in roles))
+    console.print(table)
+    return out
 
 
 def memory(work: Path, args: argparse.Namespace, console: Console) -> dict:
