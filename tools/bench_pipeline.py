@@ -84,10 +84,13 @@ def parser_config(args: argparse.Namespace) -> Any:
 
 
 class ThreadCpu:
-    """CPU seconds of this process by thread role while the block runs (Linux: sampled from
-    /proc/self/task every 0.25 s: a thread's CPU after its last sample before it ends, up to 0.25 s, is missed). Roles:
-    the main thread, the pipeline's view workers and export thread, the parser's own native
-    threads (mediapipe's are named after it) and other native threads (OpenCV, BLAS)."""
+    """CPU seconds of this process by thread role while the block runs. Roles: the main thread,
+    the pipeline's view workers and export thread, the parser's own native threads (mediapipe
+    names its threads after itself) and other native threads (OpenCV, BLAS).
+
+    Linux only (elsewhere nothing is recorded): each thread's CPU time is read from
+    /proc/self/task every 0.25 s, so a thread that ends inside the block loses up to 0.25 s, the
+    time after its last reading."""
 
     def __init__(self) -> None:
         self._samples: list[tuple[float, dict[str, tuple[str, float]]]] = []
