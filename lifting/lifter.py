@@ -183,13 +183,12 @@ class Lifter:
         if not keep.any():
             log.warning("frame %d: every point was labelled background; empty cloud", frame_index)
             return empty_cloud(frame_index, timestamp_s)
+        kept_points = points.subset(keep)  # neighbour indices follow the kept points
         kept = labels[keep]
-        if self.cfg.vote_rounds > 0 and points.neighbors is not None:
-            nb = points.subset(keep).neighbors
-            assert nb is not None
-            kept = neighbour_vote(kept, fused.confidence[keep], nb, self.cfg.vote_rounds)
+        if self.cfg.vote_rounds > 0 and kept_points.neighbors is not None:
+            kept = neighbour_vote(kept, fused.confidence[keep], kept_points.neighbors, self.cfg.vote_rounds)
         return LabeledPointCloud(
-            points.xyz[keep].astype(np.float32),
+            kept_points.xyz.astype(np.float32),
             fused.rgb[keep],
             kept.astype(np.int16),
             fused.confidence[keep].astype(np.float32),

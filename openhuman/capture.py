@@ -403,13 +403,9 @@ class Capture:
         xyz, labels, _ = self.gt_3d_with_ids(index)
         return xyz, labels
 
-    def gt_3d_ids(self, index: int) -> np.ndarray | None:
-        """int32 [M] body-point ids of frame `index`'s 3D ground truth, one per point of `gt_3d`
-        (the same id is the same point in every frame), or None when the file has none."""
-        return self.gt_3d_with_ids(index)[2]
-
     def gt_3d_with_ids(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """`gt_3d` and `gt_3d_ids` of frame `index` from one read of its file: (xyz, labels, ids or None)."""
+        """`gt_3d` of frame `index` and the body-point id of each point, int32 [M] (the same id is
+        the same point in every frame), or None when the file has none: (xyz, labels, ids)."""
         self._no_plain_video("3D ground truth")
         path = self._frame_file("gt", "3d", f"{index:06d}.npz")
         if not path.is_file():

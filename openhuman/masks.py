@@ -224,9 +224,9 @@ def draw_overlay(
         for sl in strips:
             if img[sl].size:
                 out[sl] = _dimmed(img[sl], dim)
-    out[y0:y1, x0:x1] = _blend_parts(img[y0:y1, x0:x1], lab8[y0:y1, x0:x1], hl, alpha, dim)
     counts = np.bincount(lab8[y0:y1, x0:x1].ravel(), minlength=NUM_CLASSES)
     present = [i for i in sorted(hl) if 0 < i < NUM_CLASSES and counts[i] > 0]
+    out[y0:y1, x0:x1] = _blend_parts(img[y0:y1, x0:x1], lab8[y0:y1, x0:x1], hl, alpha, dim, bool(present))
     _legend(out, present)
     return out
 
@@ -238,11 +238,13 @@ def _dimmed(img: np.ndarray, dim: float) -> np.ndarray:
     return np.asarray(cv2.multiply(img, np.full_like(img, round(dim * 255)), scale=1.0 / 255), np.uint8)
 
 
-def _blend_parts(img: np.ndarray, lab8: np.ndarray, hl: set[int], alpha: float, dim: float) -> np.ndarray:
-    """`draw_overlay` inside the parts' box: colours blended, highlighted parts outlined."""
+def _blend_parts(
+    img: np.ndarray, lab8: np.ndarray, hl: set[int], alpha: float, dim: float, outline: bool
+) -> np.ndarray:
+    """`draw_overlay` inside the parts' box: colours blended, and the highlighted parts outlined
+    when `outline` (some are present)."""
     import cv2
 
-    counts = np.bincount(lab8.ravel(), minlength=NUM_CLASSES)
     # every pixel is gain[label] * image + add[label]: one lookup table per channel, no masks
     a = float(np.clip(alpha, 0.0, 1.0))
     gain = np.zeros(256, np.float32)
@@ -259,7 +261,7 @@ def _blend_parts(img: np.ndarray, lab8: np.ndarray, hl: set[int], alpha: float, 
     gain_img = cv2.LUT(lab3, np.round(gain * 255).astype(np.uint8)[:, None].repeat(3, 1)[None])
     add_img = cv2.LUT(lab3, np.round(add).astype(np.uint8)[None])
     out = cv2.add(cv2.multiply(img, gain_img, scale=1.0 / 255), add_img)
-    if (counts * is_hl[:NUM_CLASSES]).any():
+    if outline:
         strong = cv2.LUT(lab8, is_hl)
         edges = cv2.morphologyEx(strong, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
         out[edges > 0] = 255

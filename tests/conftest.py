@@ -44,3 +44,23 @@ def never_due(monkeypatch):
     from openhuman.io import Throttle
 
     monkeypatch.setattr(Throttle, "due", lambda self: False)
+
+
+# --- scripts under tools/ ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def load_tool():
+    """Import a script under tools/ as a module: `load_tool("pack_synth")`."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    tools = Path(__file__).resolve().parents[1] / "tools"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"_tool_{name}", tools / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("_tool_bench_pipeline", TOOLS / "bench_pipeline.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _spin(seconds: float, then: threading.Event | None = None, done: threading.Event | None = None) -> None:
@@ -31,8 +19,8 @@ def _spin(seconds: float, then: threading.Event | None = None, done: threading.E
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread CPU needs Linux /proc")
-def test_thread_cpu_by_role():
-    bench = _bench()
+def test_thread_cpu_by_role(load_tool):
+    bench = load_tool("bench_pipeline")
     release, spun = threading.Event(), threading.Event()
     with bench.ThreadCpu() as cpu:
         worker = threading.Thread(target=_spin, args=(0.6, release, spun), name="openhuman-view_0")

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_packed_capture_reads_back(synth_capture, tmp_path):
+def test_packed_capture_reads_back(synth_capture, tmp_path, load_tool):
     from openhuman.capture import Capture
 
-    pack, packed = _tool("pack_synth"), _tool("train_schnet_packed")
+    pack, packed = load_tool("pack_synth"), load_tool("train_schnet_packed")
     pack.pack_capture(synth_capture, tmp_path / "pack" / "walk", view_every=2)
     cap = Capture.open(synth_capture)
     files = sorted(p.name for p in (tmp_path / "pack" / "walk").iterdir())
@@ -37,11 +23,11 @@ def test_packed_capture_reads_back(synth_capture, tmp_path):
     assert len(pairs) == cap.frame_count and pairs.classes[0] == "head"
 
 
-def test_pack_quality_options(synth_capture, tmp_path):
+def test_pack_quality_options(synth_capture, tmp_path, load_tool):
     """A higher --crf gives a smaller video with a larger error; the labels stay exact either way."""
     from openhuman.capture import Capture
 
-    pack, packed = _tool("pack_synth"), _tool("train_schnet_packed")
+    pack, packed = load_tool("pack_synth"), load_tool("train_schnet_packed")
     cap = Capture.open(synth_capture)
     errors, sizes = {}, {}
     for crf in (12, 35):
