@@ -56,6 +56,28 @@ def test_occluded_pixels_are_flagged_unreliable():
     assert motion.residual[:20, :20].mean() < 10
 
 
+@pytest.mark.parametrize(("dx", "dy"), [(3, -2), (-5, 4)])
+def test_backward_flow_only_with_a_residual_check(dx, dy):
+    """`residual_threshold` (keyframe interval 1): the same backward map from one flow, no
+    forward flow, and a pixel whose content appears from nowhere is unreliable."""
+    H, W = 120, 160
+    big = _textured(H + 20, W + 20)
+    prev = big[10 : 10 + H, 10 : 10 + W]
+    cur = big[10 - dy : 10 - dy + H, 10 - dx : 10 - dx + W].copy()
+    cur[50:80, 70:100] = _textured(30, 30, 7)
+    both = FlowEstimator("dis", 0.5).estimate(to_gray(prev), to_gray(cur))
+    one = FlowEstimator("dis", 0.5, residual_threshold=25).estimate(to_gray(prev), to_gray(cur))
+    assert np.array_equal(one.map_xy, both.map_xy) and np.array_equal(one.residual, both.residual)
+    assert one.forward.size == 0 and one.forward_window() is None
+    ys, xs = np.mgrid[0:H, 0:W]
+    full = one.full_map()
+    err = np.hypot(full[..., 0] - (xs - dx), full[..., 1] - (ys - dy))[26:46, 36:-36]
+    assert np.median(err) < 0.5
+    assert one.reliable[26:46, 36:-36].mean() > 0.9
+    assert one.reliable[55:75, 75:95].mean() < 0.5
+    assert np.array_equal(one.reliable, one.reliable & (one.residual <= 25))
+
+
 def test_smoother_ema_resets_where_not_kept():
     sm = ProbSmoother("ema", alpha=0.25)
     a = np.zeros((3, 4, 4), np.float32)

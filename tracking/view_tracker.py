@@ -104,6 +104,8 @@ class ViewTracker:
             self.cfg.fb_threshold_px,
             self.cfg.flow_preset,
             self.cfg.flow_finest_scale,
+            # k=1 propagates nothing: the smoothing needs only the backward flow, checked by residual
+            self.cfg.motion_threshold if self.cfg.keyframe_interval == 1 else None,
         )
         self.stats = TrackerStats()
         self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
