@@ -94,6 +94,17 @@ def test_lossy_odd_size_is_padded_to_even(tmp_path: Path) -> None:
     assert abs(int(out.rgb[46, 62, 0]) - 120) < 4  # padding replicates the edge
 
 
+def test_lossy_colours_survive_the_round_trip(tmp_path: Path) -> None:
+    """Four flat colour quadrants (red, green, blue, gray) come back as themselves: catches
+    swapped channels or chroma planes in the RGB -> YUV 4:2:0 conversion."""
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:32, :48], img[:32, 48:], img[32:, :48], img[32:, 48:] = (220, 30, 30), (30, 200, 40), (40, 50, 210), 128
+    out = next(read_video(_write(tmp_path / "colours.mp4", [img] * 3)))
+    inner = (slice(4, 28), slice(4, 44)), (slice(4, 28), slice(52, 92)), (slice(36, 60), slice(4, 44))
+    for sl in (*inner, (slice(36, 60), slice(52, 92))):
+        np.testing.assert_allclose(out.rgb[sl].mean((0, 1)), img[sl].mean((0, 1)), atol=4)
+
+
 def test_writer_leaves_no_file_when_block_raises(tmp_path: Path) -> None:
     target = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError, match="boom"), VideoWriter(target, FPS) as w:
