@@ -57,6 +57,11 @@ CHECK_SCALE = 0.5
 """Resolution of the re-parse checks relative to the frame."""
 REASONS = ("new_target", "lost_target", "drift", "area_change")
 """Re-parse trigger reasons counted in `TrackerStats.reparse`."""
+SMOOTH_MARGIN = 4
+"""Padding (pixels) of the window around the people that a parsed frame is smoothed in. Outside
+the people's boxes the parse and the history are background, so the window needs no more: 20
+synthetic sequences at k=1 scored the same (mIoU and flip rate to 4 decimals) with 4 as with 32
+(the flow window's margin), and tracking took 10.4 instead of 12.6 ms a frame."""
 
 
 @dataclass
@@ -393,11 +398,11 @@ class ViewTracker:
         """(labels int16, scores float32, probs float16 [C,H,W] | None, key probs float32 [H,W,C] | None).
 
         Smoothing runs in the window around this frame's people and parts and the last smoothed
-        people and parts (each padded by the ROI margin); outside it the parse is returned unchanged.
+        people and parts (each padded by `SMOOTH_MARGIN`); outside it the parse is returned unchanged.
         """
         want_key_probs = self.cfg.propagate_probs and self.cfg.keyframe_interval > 1
         labels, scores, probs = parse.labels, parse.scores, parse.probs
-        win = _union(_people_box(labels, parse.person_ids, self._margin), self._smooth_box)
+        win = _union(_people_box(labels, parse.person_ids, SMOOTH_MARGIN), self._smooth_box)
         if self.cfg.smoothing != "none" and win is not None:
             y0, y1, x0, x1 = win
             sl = (slice(y0, y1), slice(x0, x1))
@@ -412,7 +417,7 @@ class ViewTracker:
             labels, scores = labels.copy(), scores.copy()
             best, top = argmax_max(s)
             labels[sl] = best
-            self._smooth_box = _people_box(labels, track_map, self._margin)
+            self._smooth_box = _people_box(labels, track_map, SMOOTH_MARGIN)
             scores[sl] = top
             if probs is not None:
                 probs = probs.copy()
