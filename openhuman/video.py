@@ -338,7 +338,8 @@ class VideoWriter(FinishingWriter):
         if self.lossless:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
         else:  # OpenCV's BT.601 (video range) conversion, as libswscale's, at a sixth of its CPU
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(arr, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+            yuv = np.asarray(cv2.cvtColor(arr, cv2.COLOR_RGB2YUV_I420), np.uint8)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frame_count += 1
