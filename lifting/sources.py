@@ -165,7 +165,7 @@ def depth_points(
     pts = Points(np.concatenate(xyz_all), np.concatenate(normals_all), np.concatenate(rgb_all))
     pts = voxel_downsample(pts, cfg.voxel_size)
     if cfg.silhouette_max_px > 0 and len(parses) >= 2:
-        dist = silhouette_distances(pts.xyz, cameras, parses)
+        dist = silhouette_distances(pts.xyz, cameras, parses, cfg.silhouette_max_px)
         k = min(max(cfg.silhouette_views, 1), len(parses)) - 1
         keep = np.partition(dist, k, axis=0)[k] <= cfg.silhouette_max_px
         if not keep.all():
@@ -204,22 +204,36 @@ def depth_normals(depth: np.ndarray, cam: CameraView, pix: np.ndarray, max_jump:
     return np.nan_to_num(R @ n).T.astype(np.float32)
 
 
-def silhouette_distances(xyz: np.ndarray, cameras: dict[str, CameraView], parses: dict[str, PartParse]) -> np.ndarray:
+def silhouette_distances(
+    xyz: np.ndarray, cameras: dict[str, CameraView], parses: dict[str, PartParse], max_px: float = np.inf
+) -> np.ndarray:
     """float32 [V, N]: per view, the pixel distance from each point's projection to the nearest
-    person pixel of that view (0 inside the mask; inf out of frame or behind the camera).
+    person pixel of that view (0 inside the mask; inf out of frame, behind the camera, or farther
+    than `max_px`: then only the window `max_px` around the mask is searched, which is cheaper).
 
     Occlusion does not matter: a point of the body projects onto or next to the body's silhouette
     in every view, so only mask errors (a few pixels) separate it from the mask.
     """
     import cv2
 
+    from openhuman.arrays import mask_box
+
     dists = np.full((len(parses), len(xyz)), np.inf, np.float32)
     for i, (vid, parse) in enumerate(parses.items()):
         cam = cameras[vid]
-        outside = (~person_mask(parse)).astype(np.uint8)
-        dt = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+        person = person_mask(parse)
+        box = mask_box(person, int(np.ceil(max_px)) + 1) if np.isfinite(max_px) else (0, cam.height, 0, cam.width)
+        if box is None:  # nobody in this view: every point is farther than max_px
+            continue
+        y0, y1, x0, x1 = box
+        # exact inside the window: it holds every person pixel, and the distance transform's
+        # shortest paths between two of its pixels stay inside it
+        dt = cv2.distanceTransform((~person[y0:y1, x0:x1]).astype(np.uint8), cv2.DIST_L2, 3)
         flat, ok = pixel_index(*project_points(xyz, cam), cam.width, cam.height)
-        dists[i, ok] = dt.ravel()[flat[ok]]
+        row, col = np.divmod(flat, cam.width)
+        ok &= (row >= y0) & (row < y1) & (col >= x0) & (col < x1)
+        d = dt[row[ok] - y0, col[ok] - x0]
+        dists[i, ok] = np.where(d <= max_px, d, np.inf)
     return dists
 
 

@@ -206,6 +206,24 @@ def test_silhouette_distance_drops_flying_pixels_from_a_too_large_mask(scene):
     assert point_miou(clean.xyz, clean.labels, scene.gt_xyz, scene.gt_labels)[0] > 0.85
 
 
+def test_silhouette_distances_in_a_window_match_the_whole_frame(scene):
+    """With `max_px` only the window around each mask is searched: the distances up to `max_px`
+    are those of the whole frame (to float rounding: the transform adds in another order), the
+    farther ones inf."""
+    from lifting.sources import silhouette_distances
+
+    rng = np.random.default_rng(3)
+    centre = scene.gt_xyz.mean(0)
+    xyz = (centre + rng.normal(0, 0.6, (4000, 3))).astype(np.float32)
+    parses = {p.view_id: p for p in scene.parses}
+    full = silhouette_distances(xyz, scene.cameras, parses)
+    near = silhouette_distances(xyz, scene.cameras, parses, max_px=12.0)
+    close = full <= 12.0
+    assert 0.1 < close.mean() < 0.9 and np.isfinite(full[~close]).any()
+    np.testing.assert_allclose(near[close], full[close], rtol=1e-6)
+    assert np.isinf(near[~close]).all()
+
+
 def test_depth_normals_match_the_sphere_surface(scene):
     """Normals from a depth map's neighbouring pixels point out of the spheres and face the camera."""
     from lifting.geometry import unproject_depth

@@ -115,6 +115,8 @@ class ViewTracker:
         self.stats = TrackerStats()
         self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
         self._waiting: list[_Waiting] = []
+        self._identity = np.zeros((0, 0, 2), np.float32)
+        """float32 [H, W, 2] identity map of the last frame size (the start of `_acc_xy`)."""
         self._clear()
 
     @property
@@ -156,7 +158,7 @@ class ViewTracker:
 
     def state_nbytes(self) -> int:
         """Bytes of array state held between frames (constant over a clip)."""
-        arrays = [self._prev_gray, self._keypoints, self._acc_xy, self._acc_ok, self._key_lp]
+        arrays = [self._prev_gray, self._keypoints, self._acc_xy, self._acc_ok, self._key_lp, self._identity]
         arrays += [self._side[0]] if self._side is not None else []
         for w in self._waiting:
             arrays += [w.frame.rgb, w.forward.labels, w.forward.scores, w.forward.person_ids]
@@ -248,7 +250,9 @@ class ViewTracker:
             return
         if self._acc_xy is None or self._acc_ok is None:
             H, W = motion.residual.shape
-            self._acc_xy = np.dstack(identity_maps(H, W))
+            if self._identity.shape[:2] != (H, W):  # built once per frame size: ~2 ms at 640x480
+                self._identity = np.dstack(identity_maps(H, W))
+            self._acc_xy = self._identity.copy()
             self._acc_ok = np.ones((H, W), dtype=bool)
         xy = warp_linear(self._acc_xy, motion.map_xy)
         ok = warp_nearest(self._acc_ok, motion.map_xy, fill=False) & motion.reliable
