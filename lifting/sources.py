@@ -180,26 +180,31 @@ def depth_normals(depth: np.ndarray, cam: CameraView, pix: np.ndarray, max_jump:
 
     From the cross product of central differences of the back-projected depth map; where a
     neighbour is missing or lies across a depth jump (> max_jump metres) the normal falls back to
-    the direction back to the camera. Only the pixels and their 4 neighbours are back-projected.
+    the direction back to the camera. Only the box around the pixels (one pixel wider) is
+    back-projected.
     """
     n_pix = len(pix)
     if n_pix == 0:
         return np.zeros((0, 3), np.float32)
     h, w = depth.shape
     r, c = pix[:, 0], pix[:, 1]
-    rows = np.stack([r, r, r, r + 1, r - 1])  # [5, N]: the pixel, right, left, below, above
-    cols = np.stack([c, c + 1, c - 1, c, c])
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    z = np.take(depth, np.where(inside, rows * w + cols, 0)).astype(np.float64)
-    z[~inside] = np.nan
+    y0, y1, x0, x1 = int(r.min()) - 1, int(r.max()) + 2, int(c.min()) - 1, int(c.max()) + 2
+    bh, bw = y1 - y0, x1 - x0
+    z = np.full((bh, bw), np.nan)  # NaN: no reading, or outside the image
+    z[max(-y0, 0) : bh - max(y1 - h, 0), max(-x0, 0) : bw - max(x1 - w, 0)] = depth[max(y0, 0) : y1, max(x0, 0) : x1]
+    rows, cols = np.mgrid[y0:y1, x0:x1]
     xy = pixel_rays(cam, np.stack([cols.ravel(), rows.ravel()], 1))
-    P = np.stack([xy[:, 0].reshape(5, n_pix) * z, xy[:, 1].reshape(5, n_pix) * z, z])  # [3, 5, N] camera
-    dx, dy = P[:, 1] - P[:, 2], P[:, 3] - P[:, 4]
+    zf = z.ravel()
+    P = (xy[:, 0] * zf, xy[:, 1] * zf, zf)  # the box back-projected: camera x, y, z
+    f = (r - y0) * bw + (c - x0)  # each pixel's index in the box; +-1 right/left, +-bw below/above
+    dx = np.stack([a[f + 1] - a[f - 1] for a in P])
+    dy = np.stack([a[f + bw] - a[f - bw] for a in P])
+    centre = np.stack([a[f] for a in P])
     n = np.stack([dx[1] * dy[2] - dx[2] * dy[1], dx[2] * dy[0] - dx[0] * dy[2], dx[0] * dy[1] - dx[1] * dy[0]])
     ok = np.isfinite(n).all(0) & (np.abs(dx[2]) < 2 * max_jump) & (np.abs(dy[2]) < 2 * max_jump)
-    n = np.where(ok, n, -P[:, 0])  # fallback: facing the camera
+    n = np.where(ok, n, -centre)  # fallback: facing the camera
     n /= np.maximum(np.sqrt((n * n).sum(0)), 1e-12)
-    n *= np.where((n * P[:, 0]).sum(0) > 0, -1.0, 1.0)
+    n *= np.where((n * centre).sum(0) > 0, -1.0, 1.0)
     R = np.asarray(cam.world_from_cam, np.float64)[:3, :3]
     return np.nan_to_num(R @ n).T.astype(np.float32)
 

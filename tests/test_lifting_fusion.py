@@ -243,6 +243,28 @@ def test_depth_normals_match_the_sphere_surface(scene):
     assert np.all(facing >= 0)
 
 
+def test_depth_normals_of_a_wall_and_at_the_image_border(scene):
+    """A wall facing the camera: every pixel with all four neighbours gets the wall's normal
+    (towards the camera); pixels on the image border, whose neighbour is missing, fall back to
+    the direction back to the camera."""
+    from lifting.geometry import unproject_depth
+    from lifting.sources import depth_normals
+
+    cam = scene.cameras[scene.frames[0].view_id]
+    depth = np.full((cam.height, cam.width), 2.0, np.float32)
+    depth[40:60, 100:130] = np.nan  # a hole: its rim has missing neighbours too
+    xyz, pix = unproject_depth(depth, cam)
+    normals = depth_normals(depth, cam, pix)
+    R = np.asarray(cam.world_from_cam)[:3, :3]
+    towards = (cam.center[None] - xyz) / np.linalg.norm(cam.center[None] - xyz, axis=1, keepdims=True)
+    padded = np.pad(np.isfinite(depth), 1)  # False outside the image
+    r, c = pix[:, 0] + 1, pix[:, 1] + 1
+    inner = padded[r - 1, c] & padded[r + 1, c] & padded[r, c - 1] & padded[r, c + 1]
+    np.testing.assert_allclose(normals[inner], np.broadcast_to(-R[:, 2], normals[inner].shape), atol=1e-5)
+    np.testing.assert_allclose(normals[~inner], towards[~inner], atol=1e-5)
+    assert (~inner).sum() > 2 * (cam.width + cam.height)
+
+
 @pytest.mark.parametrize("n_ids", [1, 3, 20])
 def test_majority_ids_all_paths_agree_with_a_plain_count(n_ids):
     """One id, a few and many ids take different code paths; each must give every voted point the
