@@ -92,6 +92,23 @@ def test_smoother_ema_resets_where_not_kept():
     assert out[:, 0, 0].argmax() == 1 and np.isclose(out[1, 0, 0], 1.0)
 
 
+def test_smoother_ema_history_fades_per_frame_of_time():
+    """A step `frames` frames after the last one gives the history (1 - alpha) ** frames: four
+    single steps and one 4-frame step weigh the old probabilities alike."""
+    a = np.zeros((2, 3, 3), np.float32)
+    a[0] = 1
+    b = a[::-1].copy()
+    one = ProbSmoother("ema", alpha=0.25)
+    one.step(a)
+    for _ in range(4):
+        out1 = one.step(b)
+    gap = ProbSmoother("ema", alpha=0.25)
+    gap.step(a)
+    out4 = gap.step(b, frames=4)
+    np.testing.assert_allclose(out4[0], 0.75**4, rtol=1e-6)
+    np.testing.assert_allclose(out4, out1, rtol=1e-6)
+
+
 def test_region_and_boundary_scores():
     m = np.zeros((50, 50), bool)
     m[10:30, 10:30] = True

@@ -20,9 +20,13 @@ class TrackingConfig:
     """Dense optical flow used for propagation."""
     smoothing: Literal["none", "ema", "window"] = "ema"
     """Temporal smoothing of per-pixel part probabilities, aligned by motion."""
-    ema_alpha: float = 0.4
+    ema_alpha: float = 0.25
     """Weight of the current frame in exponential smoothing (below 0.5 so that a single-frame
-    one-hot flip cannot win against a stable history)."""
+    one-hot flip cannot win against a stable history), per frame of time: a parsed frame k frames
+    after the last one weighs 1 - (1 - ema_alpha) ** k (0.68 at k=4). 0.25 replaced 0.4 once k=1
+    checked its flow by residual: 20 cached sequences mIoU 0.6041 -> 0.6087, flips -7 %; the
+    pipeline on 5 clips 2D / 3D mIoU +0.005 / +0.005, 3D flips -7 %; k=4 in video mode 0.6038 ->
+    0.6004 (flat 0.25 at k=4: 0.5966)."""
     window: int = 3
     """Frames averaged by `smoothing="window"` (each warped to the current frame)."""
     max_lost: int = 10

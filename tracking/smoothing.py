@@ -103,13 +103,16 @@ class ProbSmoother:
         origin: tuple[int, int] = (0, 0),
         maps: np.ndarray | None = None,
         keep: np.ndarray | None = None,
+        frames: int = 1,
     ) -> np.ndarray:
         """Smoothed float32 [C, h, w] for this frame's window.
 
         probs: float32 [C, h, w] current probabilities of the window at `origin` (y0, x0).
         maps: float32 [h, w, 2]: for each window pixel, where (x, y) it was in frame pixel
         coordinates at the last `step` (None = no motion). keep: bool [h, w] where the history
-        may be used (None = everywhere it is defined).
+        may be used (None = everywhere it is defined). frames: frames of time since the last
+        `step` (keyframe mode smooths parsed frames only); with `ema` the history keeps the weight
+        (1 - alpha) ** frames, so it fades at the same rate per frame whatever the gap.
         """
         if self.mode == "none":
             return probs
@@ -120,7 +123,7 @@ class ProbSmoother:
         if not warped:
             out = probs
         elif self.mode == "ema":
-            out = _blend(probs, self.alpha, warped[-1])
+            out = _blend(probs, 1.0 - (1.0 - self.alpha) ** frames, warped[-1])
         else:
             out = (probs + sum(warped)) / (len(warped) + 1)
             warped.append(probs)

@@ -418,7 +418,8 @@ class ViewTracker:
                 keep = aligned_prev[sl] == track_map[sl]
                 if self._acc_ok is not None:
                     keep &= self._acc_ok[sl]
-            s = self.smoother.step(p, (y0, x0), maps, keep)
+            # frames since the last parse: the history fades by (1 - ema_alpha) per frame of time
+            s = self.smoother.step(p, (y0, x0), maps, keep, frames=self._since_key + 1)
             labels, scores = labels.copy(), scores.copy()
             best, top = argmax_max(s)
             labels[sl] = best
