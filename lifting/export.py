@@ -243,7 +243,7 @@ class SequenceWriter(FinishingWriter):
             "total_points": int(sum(f["points"] for f in frames)),
             "frames": frames,
         }
-        write_json_atomic(self.root / "sequence.json", manifest)
+        write_json_atomic(self.root / "sequence.json", manifest, rows=True)
 
     def close(self) -> None:
         """Mark the sequence complete (rewrites sequence.json)."""

@@ -98,28 +98,31 @@ def triangulate_ransac(
     return X, ok, best_inl
 
 
-def _robust_cost(kps: np.ndarray, cams: list[CameraView], min_vis: float, threshold_px: float) -> float:
-    """Truncated squared reprojection error (in units of threshold_px^2) of the landmarks
-    kps [V, J, 3] after DLT on all views and one refit on the inliers."""
-    xy, valid = _normalised(kps, cams, min_vis)
-    P = np.stack([c.cam_from_world[:3] for c in cams])
-    f = np.array([c.K[0, 0] for c in cams])[:, None]
-    xyT = np.transpose(xy, (1, 0, 2))
-    w = valid.T.astype(np.float64)
+def _robust_costs(xy: np.ndarray, valid: np.ndarray, P: np.ndarray, f: np.ndarray, threshold_px: float) -> np.ndarray:
+    """Truncated squared reprojection error (in units of threshold_px^2) of each trial's landmarks
+    after DLT on all views and one refit on the inliers, all trials in one batch.
+
+    xy: float64 [T, V, J, 2] normalised coordinates; valid: bool [T, V, J]; P: [V, 3, 4] camera
+    matrices; f: [V] focal lengths in pixels. Returns float64 [T].
+    """
+    T, V, J = valid.shape
+    xyT = xy.transpose(0, 2, 1, 3).reshape(T * J, V, 2)
+    w = valid.transpose(0, 2, 1).reshape(T * J, V).astype(np.float64)
     usable = w.sum(1) >= 2
-    if not usable.any():
-        return 0.0
     err = np.zeros_like(w)
+    if not usable.any():
+        return np.zeros(T)
     for _ in range(2):
         X = _dlt(P, xyT[usable], w[usable])
         proj, _ = _reproject(P, X)
         err = np.zeros_like(w)
-        err[usable] = np.nan_to_num(np.linalg.norm(proj - xyT[usable], axis=-1), nan=1e9) * f.T
+        err[usable] = np.nan_to_num(np.linalg.norm(proj - xyT[usable], axis=-1), nan=1e9) * f
         inl = (err < threshold_px) & (w > 0)
         refit = usable & (inl.sum(1) >= 2)
         w = np.where(refit[:, None], inl, w).astype(np.float64)
     e = np.minimum(err, threshold_px) / threshold_px
-    return float(np.sum(np.where(valid.T & usable[:, None], e * e, 0.0)))
+    seen = valid.transpose(0, 2, 1).reshape(T * J, V) & usable[:, None]
+    return np.where(seen, e * e, 0.0).reshape(T, J * V).sum(1)
 
 
 def mirrored_views(
@@ -139,21 +142,23 @@ def mirrored_views(
     out = np.zeros(V, bool)
     if V < 3:
         return out
-    base = _robust_cost(kps, cams, min_vis, threshold_px)
-    best = base
-    best_set: tuple[int, ...] = ()
     max_k = (V - 1) // 2
     if V <= 10:
         candidates = [c for k in range(1, max_k + 1) for c in itertools.combinations(range(V), k)]
     else:
         candidates = [(v,) for v in range(V)]
-    for subset in candidates:
-        trial = kps.copy()
-        trial[list(subset)] = trial[list(subset)][:, LR_LANDMARK_SWAP]
-        cost = _robust_cost(trial, cams, min_vis, threshold_px)
-        if cost < best - 1e-9:
-            best, best_set = cost, subset
-    if best_set and base - best >= 0.3:
-        out[list(best_set)] = True
-        log.debug("left/right mirrored in views %s; their left/right labels are swapped", list(best_set))
+    # swapping left and right commutes with normalising: normalise once, then swap per trial
+    xy, valid = _normalised(kps, cams, min_vis)
+    xys, valids = np.repeat(xy[None], len(candidates) + 1, 0), np.repeat(valid[None], len(candidates) + 1, 0)
+    for t, subset in enumerate(candidates, start=1):
+        views = list(subset)
+        xys[t, views] = xy[views][:, LR_LANDMARK_SWAP]
+        valids[t, views] = valid[views][:, LR_LANDMARK_SWAP]
+    P = np.stack([c.cam_from_world[:3] for c in cams])
+    f = np.array([c.K[0, 0] for c in cams])
+    costs = _robust_costs(xys, valids, P, f, threshold_px)  # [0]: none mirrored
+    best = int(np.argmin(costs[1:]))
+    if costs[0] - costs[best + 1] >= 0.3:
+        out[list(candidates[best])] = True
+        log.debug("left/right mirrored in views %s; their left/right labels are swapped", list(candidates[best]))
     return out

@@ -183,7 +183,9 @@ class MaskExporter:
         """Write `masks.json` atomically and return its path."""
         path = self.out_dir / "masks.json"
         cats = [{"id": i, "name": BODY14[i], "supercategory": "person"} for i in self.categories]
-        write_json_atomic(path, {"images": self._images, "annotations": self._annotations, "categories": cats})
+        write_json_atomic(
+            path, {"images": self._images, "annotations": self._annotations, "categories": cats}, rows=True
+        )
         return path
 
 

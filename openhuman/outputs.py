@@ -199,7 +199,7 @@ class RunWriter:
 
     def _write_state(self) -> None:
         """state.json: the run's fingerprint and its finished frames (paced like sequence.json)."""
-        write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done})
+        write_json_atomic(self.out / STATE, {"fingerprint": self.fingerprint, "done": self.done}, rows=True)
 
     def _mask_record(self, masks: Any, height: int, width: int) -> dict[str, Any]:
         from openhuman.masks import coco_annotations, label_map
@@ -324,7 +324,9 @@ class RunWriter:
                 for ann in rec["annotations"]:
                     annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
         cats = [{"id": i, "name": BODY14[i], "supercategory": "person"} for i in self.part_ids]
-        write_json_atomic(self.out / "masks.json", {"images": images, "annotations": annotations, "categories": cats})
+        write_json_atomic(
+            self.out / "masks.json", {"images": images, "annotations": annotations, "categories": cats}, rows=True
+        )
 
 
 def export_sequence(

@@ -1,5 +1,6 @@
 import dataclasses
 import importlib
+import json
 import subprocess
 import sys
 import typing
@@ -10,7 +11,7 @@ import torch
 
 from openhuman.config import PipelineConfig, from_dict, load_config, save_config, to_dict
 from openhuman.errors import InputError
-from openhuman.io import Throttle, atomic_path, read_png, write_png_atomic
+from openhuman.io import Throttle, atomic_path, read_png, write_json_atomic, write_png_atomic
 from openhuman.metrics import confusion_matrix, flip_rate, iou_per_class, mean_iou
 from openhuman.ontology import BODY14, LR_SWAP, PALETTE, taxonomy
 
@@ -110,6 +111,19 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     img = (np.arange(12, dtype=np.uint8).reshape(2, 2, 3)) * 10
     write_png_atomic(target, img)
     np.testing.assert_array_equal(read_png(target), img)
+
+
+def test_json_rows_round_trips_with_one_row_per_line(tmp_path):
+    frames = [{"index": i, "counts": {"head": i}, "files": {"ply": f"frames/{i:06d}.ply"}} for i in range(3)]
+    obj = {"format": "x/1", "empty_frames": [], "classes": ["a", "b"], "frames": frames, "query": None}
+    write_json_atomic(tmp_path / "m.json", obj, rows=True)
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text) == obj
+    lines = text.splitlines()
+    assert (
+        lines[0] == "{" and lines[-1] == "}" and len(lines) == 11
+    )  # 5 keys, 3 frame rows and the list's closing bracket
+    assert [json.loads(line.rstrip(",")) for line in lines[5:8]] == frames
 
 
 def test_modules_import():

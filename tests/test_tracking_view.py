@@ -218,3 +218,23 @@ def test_every_part_pixel_belongs_to_a_person(k, smoothing):
     for out in run(tracker, parser.frames(7)):
         assert not ((out.labels > 0) & (out.person_ids < 0)).any()
         assert set(np.unique(out.person_ids[out.labels > 0]).tolist()) == {0}
+
+
+def test_read_only_parses_are_smoothed_into_copies():
+    """The tracker writes a parse's smoothed maps into the parser's own arrays; a parser that hands
+    out read-only arrays gets the same outputs, written into copies."""
+
+    class ReadOnly(FakeParser):
+        def __call__(self, frame: Frame) -> PartParse:
+            out = super().__call__(frame)
+            for a in (out.labels, out.scores, out.probs):
+                a.flags.writeable = False
+            return out
+
+    outs = {}
+    for cls in (FakeParser, ReadOnly):
+        parser = cls(one_walker, noise=0.9, seed=3)
+        tracker = ViewTracker(parser, TrackingConfig(smoothing="ema"))
+        outs[cls] = [tracker.step(f) for f in parser.frames(6)]
+    for a, b in zip(outs[FakeParser], outs[ReadOnly], strict=True):
+        assert np.array_equal(a.labels, b.labels) and np.array_equal(a.probs, b.probs)
