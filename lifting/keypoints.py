@@ -44,8 +44,10 @@ def _dlt(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
     rows_x = xy[..., 0:1] * P[None, :, 2] - P[None, :, 0]  # [B, V, 4]
     rows_y = xy[..., 1:2] * P[None, :, 2] - P[None, :, 1]
     A = np.concatenate([rows_x * w[..., None], rows_y * w[..., None]], axis=1)  # [B, 2V, 4]
-    _, _, vt = np.linalg.svd(A)
-    X = vt[:, -1]
+    # the right singular vector of A's smallest singular value is the eigenvector of A^T A's
+    # smallest eigenvalue: eigh on 4x4 matrices takes half the time of SVD on [2V, 4] ones
+    _, vecs = np.linalg.eigh(np.einsum("bri,brj->bij", A, A))
+    X = vecs[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         return X[:, :3] / X[:, 3:4]
 
