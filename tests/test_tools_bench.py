@@ -37,3 +37,19 @@ def test_thread_cpu_by_role(load_tool):
     tail = cpu.last(0.2)
     assert tail.get("view workers", 0.0) < 0.05
     assert tail["main"] > 0.1
+
+
+def test_ratio_pairs_reports_the_median_of_alternating_pairs(load_tool, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    bench = load_tool("bench_pipeline")
+    walls = iter([11.0, 15.0, 9.0])  # 10 steady view-frames a pair; parse alone takes 5 s of them
+    monkeypatch.setattr(bench, "parse_only", lambda *a: (6.0, 1.0, 14, 4))
+    monkeypatch.setattr(bench, "end_to_end", lambda *a: (next(walls), SimpleNamespace(startup_seconds=1.0)))
+    first = {"end_to_end": {"k=1": {"steady_ratio_to_parse_only": 0.6}}}
+    out = bench.ratio_pairs(tmp_path, tmp_path, None, 4, first, Console(file=None, quiet=True))
+    assert out["ratios"] == [0.6, 0.5, round(5 / 14, 3), 0.625]
+    assert out["median"] == pytest.approx((0.5 + 0.6) / 2)
+    assert (out["min"], out["max"]) == (round(5 / 14, 3), 0.625)
