@@ -93,6 +93,22 @@ def test_each_mirrored_view_is_found_and_no_other(n_views):
         assert mirrored_views(m, cams).tolist() == [i == v for i in range(n_views)]
 
 
+@pytest.mark.parametrize("n_views, mirrored", [(8, (1, 4, 6)), (12, (0, 5, 6, 11)), (16, (2, 3, 9, 10, 15))])
+def test_several_mirrored_views_are_found(n_views, mirrored):
+    """A random 33-landmark skeleton seen from a ring of cameras (2 px noise), some views mirrored.
+    Up to 10 views every minority set is tried; with more the search starts from the views that
+    disagree with a RANSAC skeleton (before, it tried one mirrored view at most)."""
+    rng = np.random.default_rng(n_views)
+    X = rng.normal(0, 0.35, (33, 3))
+    cams = [orbit_camera(np.zeros(3), 3.0, 360 * i / n_views, 10, 640, 480) for i in range(n_views)]
+    kps = np.ones((n_views, 33, 3))
+    for v, cam in enumerate(cams):
+        kps[v, :, :2] = project_points(X, cam)[0] + rng.normal(0, 2.0, (33, 2))
+    assert not mirrored_views(kps, cams).any()
+    kps[list(mirrored)] = kps[list(mirrored)][:, LR_LANDMARK_SWAP]
+    assert np.flatnonzero(mirrored_views(kps, cams)).tolist() == list(mirrored)
+
+
 def test_lifting_never_imports_tracking_or_the_pipeline():
     root = Path(__file__).resolve().parent.parent / "lifting"
     for path in root.glob("*.py"):
