@@ -422,23 +422,24 @@ class _Evaluator:
             self._add_3d(r)
 
     def _add_3d(self, r: FrameResult) -> None:
-        from lifting.metrics import body_flip_rate, flip_rate_3d, gt_labels_for, point_confusion
+        from lifting.metrics import body_flips, flip_rate_3d, match_confusion, match_frame
 
         cloud = r.cloud
         assert cloud is not None
         gt_xyz, gt_labels, ids = self.src.gt_3d_with_ids(r.frame_index)
-        self.conf3d += point_confusion(cloud.xyz, cloud.labels, gt_xyz, gt_labels)
-        gt_per_point = gt_labels_for(cloud.xyz, gt_xyz, gt_labels)
+        m = match_frame(cloud.xyz, cloud.labels, gt_xyz, gt_labels)  # the searches the metrics share
+        self.conf3d += match_confusion(m)
         if self.prev3d is not None:
-            prev, prev_gt, prev_body = self.prev3d
-            f, s = flip_rate_3d(prev.xyz, prev.labels, cloud.xyz, cloud.labels, prev_gt=prev_gt, gt=gt_per_point)
+            prev, prev_ids = self.prev3d
+            f, s = flip_rate_3d(prev.xyz, prev.labels, m.xyz, m.labels, prev_gt=prev.gt_of_point, gt=m.gt_of_point,
+                                prev_tree=prev.tree)  # fmt: skip
             self.flips3d[0] += f
             self.flips3d[1] += s
-            if prev_body is not None and ids is not None:
-                f, s = body_flip_rate(prev.xyz, prev.labels, cloud.xyz, cloud.labels, prev_body, (gt_xyz, ids))
+            if prev_ids is not None and ids is not None:
+                f, s = body_flips(prev.label_at_gt, prev_ids, m.label_at_gt, ids)
                 self.body_flips[0] += f
                 self.body_flips[1] += s
-        self.prev3d = (cloud, gt_per_point, None if ids is None else (gt_xyz, ids))
+        self.prev3d = (m, ids)
 
     def result(self) -> dict[str, float]:
         from openhuman.metrics import mean_iou

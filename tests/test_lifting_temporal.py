@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from lifting import Lifter, LiftingConfig, TemporalLabelSmoother
-from lifting.metrics import body_flip_rate, flip_rate_3d, gt_labels_for, point_miou
+from lifting.metrics import (
+    body_flip_rate,
+    body_flips,
+    flip_rate_3d,
+    gt_labels_for,
+    match_confusion,
+    match_frame,
+    point_confusion,
+    point_miou,
+)
 from lifting.scene import sphere_scene
 
 
@@ -89,6 +98,37 @@ def test_flip_rate_3d_counts_matched_points_whose_label_changed():
     flips, n = flip_rate_3d(xyz, labels, xyz, new, 0.01, prev_gt=labels, gt=new)
     assert (flips, n) == (0, 180)
     assert flip_rate_3d(xyz, labels, xyz + 1.0, new, radius=0.01) == (0, 0)
+
+
+def test_frame_matches_give_the_metrics_of_separate_searches():
+    """The evaluator matches each frame once (`match_frame`) and reuses the searches; that must
+    score as the metrics do with their own searches: clouds that cover part of the GT, extra
+    points far from it, noisy labels, and body points that come and go."""
+    rng = np.random.default_rng(3)
+    gt_xyz = [rng.uniform(0, 0.5, (400, 3)) + [0.01 * t, 0, 0] for t in range(3)]
+    gt_labels = rng.integers(1, 15, 400)
+    ids = [np.arange(400), np.arange(30, 400), np.arange(400)]
+    clouds = []
+    for t in range(3):
+        keep = rng.random(400) < 0.8
+        xyz = np.vstack([gt_xyz[t][keep] + rng.normal(0, 0.005, (int(keep.sum()), 3)), rng.uniform(2, 3, (20, 3))])
+        labels = np.r_[np.where(rng.random(int(keep.sum())) < 0.9, gt_labels[keep], 3), np.full(20, 5)]
+        clouds.append((xyz, labels))
+    gts = [(gt_xyz[t][ids[t]], gt_labels[ids[t]]) for t in range(3)]  # the body points present in frame t
+    matches = [match_frame(xyz, labels, *gts[t]) for t, (xyz, labels) in enumerate(clouds)]
+    for t in range(3):
+        assert np.array_equal(match_confusion(matches[t]), point_confusion(*clouds[t], *gts[t]))
+        assert np.array_equal(matches[t].gt_of_point, gt_labels_for(clouds[t][0], *gts[t]))
+    for t in (1, 2):
+        a, b = matches[t - 1], matches[t]
+        shared = flip_rate_3d(
+            a.xyz, a.labels, b.xyz, b.labels, prev_gt=a.gt_of_point, gt=b.gt_of_point, prev_tree=a.tree
+        )
+        alone = flip_rate_3d(*clouds[t - 1], *clouds[t], prev_gt=a.gt_of_point, gt=b.gt_of_point)
+        assert shared == alone and alone[1] > 0
+        body = body_flips(a.label_at_gt, ids[t - 1], b.label_at_gt, ids[t])
+        assert body == body_flip_rate(*clouds[t - 1], *clouds[t], (gts[t - 1][0], ids[t - 1]), (gts[t][0], ids[t]))
+        assert body[1] > 0
 
 
 def _sequence(n_frames: int = 6):
