@@ -58,17 +58,20 @@ def test_occluded_pixels_are_flagged_unreliable():
 
 @pytest.mark.parametrize(("dx", "dy"), [(3, -2), (-5, 4)])
 def test_backward_flow_only_with_a_residual_check(dx, dy):
-    """`residual_threshold` (keyframe interval 1): the same backward map from one flow, no
-    forward flow, and a pixel whose content appears from nowhere is unreliable."""
+    """`residual_threshold`: the same backward map from one flow, no forward flow unless asked
+    for, and a pixel whose content appears from nowhere is unreliable."""
     H, W = 120, 160
     big = _textured(H + 20, W + 20)
     prev = big[10 : 10 + H, 10 : 10 + W]
     cur = big[10 - dy : 10 - dy + H, 10 - dx : 10 - dx + W].copy()
     cur[50:80, 70:100] = _textured(30, 30, 7)
     both = FlowEstimator("dis", 0.5).estimate(to_gray(prev), to_gray(cur))
-    one = FlowEstimator("dis", 0.5, residual_threshold=25).estimate(to_gray(prev), to_gray(cur))
+    est = FlowEstimator("dis", 0.5, residual_threshold=25)
+    one = est.estimate(to_gray(prev), to_gray(cur), forward=False)
     assert np.array_equal(one.map_xy, both.map_xy) and np.array_equal(one.residual, both.residual)
     assert one.forward.size == 0 and one.forward_window() is None
+    asked = est.estimate(to_gray(prev), to_gray(cur))  # the forward flow too, the same check
+    assert np.array_equal(asked.forward, both.forward) and np.array_equal(asked.reliable, one.reliable)
     ys, xs = np.mgrid[0:H, 0:W]
     full = one.full_map()
     err = np.hypot(full[..., 0] - (xs - dx), full[..., 1] - (ys - dy))[26:46, 36:-36]

@@ -102,9 +102,11 @@ def test_k1_without_smoothing_reproduces_per_frame_parsing():
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_keyframe_propagation_follows_motion(bidirectional):
+@pytest.mark.parametrize("flow_check", ["auto", "residual"])
+def test_keyframe_propagation_follows_motion(bidirectional, flow_check):
     parser = FakeParser(one_walker)
-    tracker = ViewTracker(parser, TrackingConfig(keyframe_interval=4, smoothing="none", bidirectional=bidirectional))
+    cfg = TrackingConfig(keyframe_interval=4, smoothing="none", bidirectional=bidirectional, flow_check=flow_check)
+    tracker = ViewTracker(parser, cfg)
     outs = run(tracker, parser.frames(12))
     assert len(outs) == 12
     assert parser.calls == [0, 4, 8]

@@ -47,6 +47,12 @@ def _args() -> argparse.Namespace:
     p.add_argument("--smoothing", choices=["ema", "window", "none"], default="ema")
     p.add_argument("--flow", choices=["dis", "farneback"], default="dis")
     p.add_argument("--flow-scale", type=float, default=None, help="TrackingConfig.flow_scale (default: the config's)")
+    p.add_argument(
+        "--flow-check",
+        choices=["auto", "residual", "forward_backward"],
+        default="auto",
+        help="TrackingConfig.flow_check: which flow vectors count as reliable (auto: residual at k=1, round trip at k>1)",
+    )
     p.add_argument("--static-image", action="store_true", help="mediapipe in static-image mode (no landmark smoothing)")
     p.add_argument(
         "--forward-only", action="store_true", help="keyframes pulled forward only (TrackingConfig.bidirectional=False)"
@@ -154,7 +160,9 @@ def main() -> None:
                 schnet=SchnetConfig(checkpoint=args.checkpoint),
             )
         )
-        base = TrackingConfig(flow=args.flow, smoothing=args.smoothing, bidirectional=not args.forward_only)
+        base = TrackingConfig(
+            flow=args.flow, smoothing=args.smoothing, bidirectional=not args.forward_only, flow_check=args.flow_check
+        )
         if args.flow_scale is not None:
             base = dataclasses.replace(base, flow_scale=args.flow_scale)
         if args.snap_radius is not None:
@@ -195,6 +203,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "frames": sum(len(f) for _, f, _ in seqs),
         "size": [seqs[0][1][0].width, seqs[0][1][0].height],
         "flow": args.flow,
+        "flow_check": args.flow_check,
         "static_image": args.static_image,
         "backend": args.backend,
         "drift_max_inconsistent": args.drift_max_inconsistent,

@@ -55,17 +55,25 @@ class TrackingConfig:
     propagate_probs: bool = False
     """Also warp the full probability maps onto propagated (non-key) frames. Off (cheaper):
     propagated frames carry warped labels, scores and person ids, and `probs=None`."""
+    flow_check: Literal["auto", "residual", "forward_backward"] = "auto"
+    """Which flow vectors are reliable: smoothing keeps its history and propagation counts no
+    drift only along those. "residual": the previous frame warped along the flow matches this one
+    within `motion_threshold` gray levels (at k=1 one flow a frame: nothing is propagated).
+    "forward_backward": the forward flow brings the pixel back within `fb_threshold_px`; the
+    round trip also fails on textureless surfaces where the flow is ambiguous but the warp fits,
+    so it re-parses more often. "auto": residual at k=1 (against the round trip: mIoU +0.003,
+    flips -3 %, one flow instead of two; 20 synthetic sequences, cached parses), the round trip at
+    k > 1. Residual at k=4 (`tools/bench_tracking.py`, 8 sequences): 134 parses of 480 instead of
+    159, mIoU 0.596 instead of 0.600 (k=1: 0.612); replaying 20 sequences' cached parses, 213
+    parses of 800 instead of 315, 0.6261 instead of 0.6345 (k=1: 0.6446)."""
     fb_threshold_px: float = 1.5
-    """Forward-backward consistency: a pixel's flow is unreliable when the round trip misses by
-    more than this many full-resolution pixels (plus 5% of the flow magnitude). Keyframe interval
-    1 computes no forward flow: there a pixel's flow is unreliable when its flow-warped residual
-    exceeds `motion_threshold` (on 20 synthetic sequences: mIoU +0.003, flip rate -3 %, one
-    flow instead of two)."""
+    """`flow_check="forward_backward"`: a pixel's flow is unreliable when the round trip misses by
+    more than this many full-resolution pixels (plus 5% of the flow magnitude)."""
 
     # --- keyframe validation (re-parse triggers) -----------------------------------------------
     drift_max_inconsistent: float = 0.2
-    """Re-parse ("drift") when more than this share of the propagated person pixels is
-    flow-inconsistent."""
+    """Re-parse ("drift") when more than this share of the propagated person pixels came along an
+    unreliable flow vector (`flow_check`) since the last parsed frame."""
     max_area_change: float = 0.35
     """Re-parse ("area_change") when a propagated person mask's area differs from its area at the
     last parsed frame by more than this fraction."""
@@ -77,8 +85,8 @@ class TrackingConfig:
     in a way the flow does not explain (flow-warped residual above `motion_threshold`): the
     person vanished or got occluded."""
     motion_threshold: float = 25.0
-    """Gray-level difference (0..255) between consecutive frames that counts as motion (and, at
-    keyframe interval 1, the largest flow-warped residual of a reliable flow vector)."""
+    """Gray-level difference (0..255) between consecutive frames that counts as motion (and, with
+    `flow_check="residual"`, the largest flow-warped residual of a reliable flow vector)."""
     new_target_fraction: float = 0.003
     """Re-parse ("new_target") when moving pixels outside the (dilated) propagated person masks
     exceed this share of the image."""

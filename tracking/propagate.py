@@ -42,8 +42,9 @@ class Motion:
     plain frame difference outside the window): large where the flow does not explain the change
     (occlusion, a vanished person, something new)."""
     forward: np.ndarray
-    """float32 [h', w', 2] flow previous -> current inside `roi` at `scale` (for moving points;
-    empty when the estimator skipped it: `residual_threshold`)."""
+    """float32 [h', w', 2] flow previous -> current inside `roi` at `scale` (to move points and
+    to pull a later parse back to the previous frame; empty when not asked for:
+    `estimate(forward=False)` with `residual_threshold`)."""
     scale: float
     """Flow resolution / full resolution."""
 
@@ -113,10 +114,11 @@ class FlowEstimator:
     """Dense flow between consecutive gray frames (DIS or Farneback), optionally in a window only.
 
     By default it computes the flow both ways and marks the pixels whose round trip misses by
-    more than `fb_threshold_px` unreliable. With `residual_threshold` it computes only the
-    backward flow (current -> previous, all the smoothing of parsed frames needs) and marks
-    unreliable the pixels whose flow-warped gray differs from the current frame by more than
-    that: one flow instead of two, for keyframe interval 1, where nothing is propagated.
+    more than `fb_threshold_px` unreliable. With `residual_threshold` it marks unreliable the
+    pixels whose flow-warped gray differs from the current frame by more than that; then the
+    backward flow (current -> previous: what smoothing and propagation pull along) is all it
+    needs, and it computes the forward flow only when `estimate` is asked for it (propagated
+    keypoints move along it, and bidirectional keyframes pull the next parse back along it).
     """
 
     def __init__(
@@ -163,9 +165,11 @@ class FlowEstimator:
             self._grid_xy = gx, gy = identity_maps(max(h, gx.shape[0]), max(w, gx.shape[1]))
         return gx[:h, :w], gy[:h, :w]
 
-    def _window_flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(backward flow, forward flow (empty with `residual_threshold`), reliable bool,
-        residual uint8) at flow resolution."""
+    def _window_flow(
+        self, prev: np.ndarray, cur: np.ndarray, forward: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(backward flow, forward flow (empty when not wanted with `residual_threshold`),
+        reliable bool, residual uint8) at flow resolution."""
         import cv2
 
         bwd = self._flow(cur, prev)
@@ -176,7 +180,8 @@ class FlowEstimator:
         warped = cv2.remap(prev, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         residual = cv2.absdiff(warped, cur)
         if self.residual_threshold is not None:
-            return bwd, np.zeros((0, 0, 2), np.float32), inside & (residual <= self.residual_threshold), residual
+            fwd = self._flow(prev, cur) if forward else np.zeros((0, 0, 2), np.float32)
+            return bwd, fwd, inside & (residual <= self.residual_threshold), residual
         fwd = self._flow(prev, cur)
         fwd_at = cv2.remap(fwd, bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         d = bwd + fwd_at
@@ -185,11 +190,14 @@ class FlowEstimator:
         tol = self.fb_threshold_px * self.scale + 0.05 * mag
         return bwd, fwd, (err2 <= tol * tol) & inside, residual
 
-    def estimate(self, prev_gray: np.ndarray, cur_gray: np.ndarray, roi: Roi | None = None) -> Motion:
+    def estimate(
+        self, prev_gray: np.ndarray, cur_gray: np.ndarray, roi: Roi | None = None, forward: bool = True
+    ) -> Motion:
         """Motion from `prev_gray` to `cur_gray` (uint8 [H, W], full resolution).
 
         roi: compute the flow only inside this window (the people), taking the rest as static
-        (zero flow, residual = plain frame difference); None = the whole frame.
+        (zero flow, residual = plain frame difference); None = the whole frame. forward: also
+        compute the forward flow (`Motion.forward`; always with the forward-backward check).
         """
         import cv2
 
@@ -197,7 +205,7 @@ class FlowEstimator:
         y0, y1, x0, x1 = roi if roi is not None else (0, H, 0, W)
         prev_c = resize_to(prev_gray[y0:y1, x0:x1], self.scale)
         cur_c = resize_to(cur_gray[y0:y1, x0:x1], self.scale)
-        bwd, fwd, ok, res = self._window_flow(prev_c, cur_c)
+        bwd, fwd, ok, res = self._window_flow(prev_c, cur_c, forward)
         size = (x1 - x0, y1 - y0)
         flow = np.asarray(cv2.resize(bwd, size, interpolation=cv2.INTER_LINEAR), dtype=np.float32)
         flow *= np.array([size[0] / cur_c.shape[1], size[1] / cur_c.shape[0]], dtype=np.float32)

@@ -104,6 +104,10 @@ class ViewTracker:
             raise ValueError(
                 f"TrackingConfig.snap_radius must be >= 0 (0 = off) and snap_eps > 0, got {self.cfg.snap_radius}, {self.cfg.snap_eps}"
             )
+        if self.cfg.flow_check not in ("auto", "residual", "forward_backward"):
+            raise ValueError(
+                f"TrackingConfig.flow_check must be 'auto', 'residual' or 'forward_backward', got {self.cfg.flow_check!r}"
+            )
         self.parse_fn = parse_fn
         self.persons = PersonTracker(self.cfg)
         self.smoother = ProbSmoother(self.cfg.smoothing, self.cfg.ema_alpha, self.cfg.window)
@@ -113,13 +117,18 @@ class ViewTracker:
             self.cfg.fb_threshold_px,
             self.cfg.flow_preset,
             self.cfg.flow_finest_scale,
-            # k=1 propagates nothing: the smoothing needs only the backward flow, checked by residual
-            self.cfg.motion_threshold if self.cfg.keyframe_interval == 1 else None,
+            self.cfg.motion_threshold if self._residual_check else None,
         )
         self.stats = TrackerStats()
         self._needs_flow = self.cfg.keyframe_interval > 1 or self.cfg.smoothing != "none"
         self._waiting: list[_Waiting] = []
         self._clear()
+
+    @property
+    def _residual_check(self) -> bool:
+        """Flow vectors are judged by their warped residual (`TrackingConfig.flow_check`)."""
+        check = self.cfg.flow_check
+        return check == "residual" or (check == "auto" and self.cfg.keyframe_interval == 1)
 
     @property
     def _margin(self) -> int:
@@ -243,7 +252,9 @@ class ViewTracker:
         """Flow in the window around the people (static scene when there are none)."""
         if self.cfg.flow_roi_margin is not None and self._roi is None:
             return static_motion(prev, gray)
-        return self.flow.estimate(prev, gray, self._roi)
+        # propagated frames move their keypoints along the forward flow (and bidirectional ones
+        # pull the next parse back along it); at k=1 the backward flow is all smoothing needs
+        return self.flow.estimate(prev, gray, self._roi, forward=self.cfg.keyframe_interval > 1)
 
     def _accumulate(self, motion: Motion) -> None:
         """Compose the step motion into the map current frame -> last parsed frame."""
