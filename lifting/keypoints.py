@@ -111,7 +111,6 @@ def _robust_costs(xy: np.ndarray, valid: np.ndarray, P: np.ndarray, f: np.ndarra
     xyT = xy.transpose(0, 2, 1, 3).reshape(T * J, V, 2)
     w = valid.transpose(0, 2, 1).reshape(T * J, V).astype(np.float64)
     usable = w.sum(1) >= 2
-    err = np.zeros_like(w)
     if not usable.any():
         return np.zeros(T)
     for _ in range(2):
@@ -166,7 +165,7 @@ def mirrored_views(
         base, i = cost[0], int(np.argmin(cost[1:])) + 1
         best_set, best = trials[i], cost[i]
     else:
-        best_set = tuple(sorted(_disagreeing_views(kps, cams, min_vis, threshold_px)[:max_k]))
+        best_set = tuple(sorted(_disagreeing_views(kps, valid, cams, min_vis, threshold_px)[:max_k]))
         base, best = costs([(), best_set])
         for _ in range(V):  # each round adds or drops one view
             trials = [tuple(sorted(set(best_set) ^ {v})) for v in range(V)]
@@ -182,23 +181,23 @@ def mirrored_views(
     return out
 
 
-def _disagreeing_views(kps: np.ndarray, cams: list[CameraView], min_vis: float, threshold_px: float) -> tuple[int, ...]:
+def _disagreeing_views(
+    kps: np.ndarray, valid: np.ndarray, cams: list[CameraView], min_vis: float, threshold_px: float
+) -> tuple[int, ...]:
     """Views whose landmarks, swapped left/right, fit the RANSAC skeleton (`triangulate_ransac`:
     each landmark from the views that agree) better by 0.3 of the truncated error unit, the
-    largest gain first. A minority of mirrored views cannot outvote the others there."""
+    largest gain first. A minority of mirrored views cannot outvote the others there. valid:
+    bool [V, J] the landmarks `_normalised` keeps."""
     X, ok, _ = triangulate_ransac(kps, cams, min_vis, threshold_px)
     j = np.flatnonzero(ok & (np.arange(len(LR_LANDMARK_SWAP)) != LR_LANDMARK_SWAP))  # sided landmarks
     if not len(j):
         return ()
-    valid = np.isfinite(kps).all(-1) & (kps[..., 2] >= min_vis)
-    gains = []
-    for v, cam in enumerate(cams):
-        proj = project_points(X[j], cam)[0]
+    proj = np.stack([project_points(X[j], cam)[0] for cam in cams])  # [V, len(j), 2]
+    both = valid[:, j] & valid[:, LR_LANDMARK_SWAP[j]]
 
-        def cost(idx: np.ndarray, v: int = v, proj: np.ndarray = proj) -> float:
-            e = np.linalg.norm(np.nan_to_num(kps[v, idx, :2]) - proj, axis=-1)
-            e = np.minimum(e, threshold_px) / threshold_px
-            return float(np.sum(np.where(valid[v, j] & valid[v, LR_LANDMARK_SWAP[j]], e * e, 0.0)))
+    def cost(idx: np.ndarray) -> np.ndarray:  # [V] truncated squared error of landmarks idx at proj
+        e = np.minimum(np.linalg.norm(np.nan_to_num(kps[:, idx, :2]) - proj, axis=-1), threshold_px) / threshold_px
+        return np.where(both, e * e, 0.0).sum(1)
 
-        gains.append(cost(j) - cost(LR_LANDMARK_SWAP[j]))
+    gains = cost(j) - cost(LR_LANDMARK_SWAP[j])
     return tuple(int(v) for v in np.argsort(gains)[::-1] if gains[v] >= 0.3)

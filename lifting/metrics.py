@@ -59,7 +59,7 @@ def flip_rate_3d(
 
     if len(prev_xyz) == 0 or len(xyz) == 0:
         return 0, 0
-    d, nn = (prev_tree or cKDTree(prev_xyz)).query(xyz, workers=1)
+    d, nn = (prev_tree if prev_tree is not None else cKDTree(prev_xyz)).query(xyz, workers=1)
     m = d <= radius
     if prev_gt is None or gt is None:
         pair_prev_gt = np.zeros(int(m.sum()), np.int64)
@@ -153,7 +153,7 @@ def labels_at_points(
 
     if len(xyz) == 0 or len(points) == 0:
         return np.full(len(points), -1, np.int64)
-    d, nn = (tree or cKDTree(xyz)).query(points, workers=1)
+    d, nn = (tree if tree is not None else cKDTree(xyz)).query(points, workers=1)
     return np.where(d <= max_dist, np.asarray(labels, np.int64)[nn], -1)
 
 

@@ -450,8 +450,8 @@ class ViewTracker:
 
 def _writable(a: np.ndarray) -> np.ndarray:
     """The parser's array itself, to be written in place (a parser returns new arrays on every
-    call, and the tracker's output replaces its parse), or a copy when it is read-only. Copying
-    the three full frames instead cost 1.5-4 ms a parsed frame in the pipeline."""
+    call, and the tracker's output replaces its parse), or a copy when it is read-only. The three
+    full-frame copies this saves take 0.3 ms at 640x480 (no end-to-end change was measurable)."""
     return a if a.flags.writeable else a.copy()
 
 
