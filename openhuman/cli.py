@@ -74,7 +74,14 @@ def command(func: F | None = None, *, name: str | None = None) -> Any:
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _main(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Debug logging; native libraries' (mediapipe, TFLite) info and warning lines are shown too.",
+    ),
+) -> None:
     _setup_logging(verbose)
 
 
@@ -398,6 +405,10 @@ def config_cmd(
 
 
 def main() -> None:
+    if not {"-v", "--verbose"} & set(sys.argv[1:]):
+        from openhuman.native_log import filter_native_stderr
+
+        filter_native_stderr()  # mediapipe/TFLite start-up chatter off the terminal
     try:
         app()
     except SystemExit:

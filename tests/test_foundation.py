@@ -42,6 +42,29 @@ def test_import_openhuman_loads_no_heavy_library():
     assert out.stdout.strip() == "[]"
 
 
+def test_native_stderr_filter_drops_chatter_and_keeps_the_rest():
+    """Lines written straight to descriptor 2 (as mediapipe's C++ does): absl info/warning and
+    TFLite info lines are dropped; errors, other lines and Python's own stderr come through."""
+    code = """if True:
+        import os, sys
+        from openhuman.native_log import filter_native_stderr
+        assert filter_native_stderr() and not filter_native_stderr()
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+        os.write(2, b"W0000 00:00:1795431479.963673   11021 inference_feedback_manager.cc:114] Feedback manager\\n")
+        os.write(2, b"I0000 00:00:1795431479.9 11 gl_context.cc:369] GL version\\n")
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+        os.write(2, b"E0000 00:00:1795431479.963673   11021 graph.cc:1] a real error\\n")
+        os.write(2, b"a plain native line\\n")
+        print("from python", file=sys.stderr)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert sorted(out.stderr.splitlines()) == [
+        "E0000 00:00:1795431479.963673   11021 graph.cc:1] a real error",
+        "a plain native line",
+        "from python",
+    ]
+
+
 def test_config_yaml_round_trip(tmp_path):
     cfg = PipelineConfig(query="left hand")
     cfg.tracking.keyframe_interval = 4

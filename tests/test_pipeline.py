@@ -262,6 +262,7 @@ def test_cli_run_export_and_bad_input(synth_capture, tmp_path):
                "3", "--no-progress", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "miou_2d" in res.stdout  # the summary table
+    assert "W0000" not in res.stderr and "TensorFlow Lite" not in res.stderr  # mediapipe's native chatter
     saved = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert saved["frames"] == 3 and saved["query_parts"] == ["right forearm"]
 
