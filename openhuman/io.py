@@ -82,6 +82,23 @@ class Throttle:
         self.owed = False
 
 
+def _new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the process umask (read once, at import)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+NEW_FILE_MODE = _new_file_mode()
+
+
+def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename a finished temporary file onto `target` with the mode a plainly created file would
+    have (`tempfile.mkstemp` makes files only their owner can read)."""
+    os.chmod(tmp, NEW_FILE_MODE)
+    os.replace(tmp, target)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` on success.
@@ -96,7 +113,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        publish(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

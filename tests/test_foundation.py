@@ -125,6 +125,17 @@ def test_metrics_on_known_case():
     assert (flips, stable) == (1, 2)
 
 
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_atomic_files_get_the_mode_of_a_plainly_created_file(tmp_path, umask, mode):
+    """mkstemp makes owner-only files; what the project writes follows the umask like open() does."""
+    code = (
+        f"import os; os.umask({umask}); from openhuman.io import write_json_atomic; "
+        f"write_json_atomic({str(tmp_path / 'a.json')!r}, {{}}); print(oct(os.stat({str(tmp_path / 'a.json')!r}).st_mode & 0o777))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == oct(mode)
+
+
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "x.png"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
