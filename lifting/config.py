@@ -106,9 +106,12 @@ class LiftingConfig:
     relabel_search_px: int = 8
     """`relabel_behind`: the window (pixels each way) searched for seen points; pixels with none
     in it keep their label."""
-    lr_correction: Literal["keypoints", "off"] = "keypoints"
+    lr_correction: Literal["limbs", "keypoints", "off"] = "limbs"
     """Swap the left/right channels of a view whose 2D landmarks disagree with the triangulated
-    3D skeleton (needs PartParse.keypoints in at least 3 views)."""
+    3D skeleton (needs PartParse.keypoints in at least 3 views): `limbs` checks the arms and the
+    legs each on their own (a parser often swaps one pair alone) and settles a tie (half of the
+    views against the other half) by the body's own left; `keypoints` swaps all of a view's limbs
+    or none, with a minority of views only."""
     keypoint_min_visibility: float = 0.5
     """2D landmarks below this visibility are not used for triangulation."""
     ransac_threshold_px: float = 20.0

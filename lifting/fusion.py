@@ -43,11 +43,13 @@ class Fused:
     """Number of point-view visibility tests run."""
 
 
-def _view_votes(parse: PartParse, pix: np.ndarray, swap_person: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _view_votes(
+    parse: PartParse, pix: np.ndarray, pids: np.ndarray, perms: dict[int, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities [C, n] (class-major, float16 or float32) and parse confidence float32 [n]
-    at flat pixels `pix`.
+    at flat pixels `pix` (whose person ids are `pids`).
 
-    swap_person: bool [n] points whose left/right channels are swapped (mirrored view), or None.
+    perms: person id -> body14 channel permutation (its left/right mirrored in this view), or None.
     """
     labels = parse.labels.reshape(-1)[pix]
     if parse.probs is not None:
@@ -58,8 +60,10 @@ def _view_votes(parse: PartParse, pix: np.ndarray, swap_person: np.ndarray | Non
     else:
         probs = np.zeros((NUM_CLASSES, len(pix)), np.float32)
         probs[np.clip(labels, 0, NUM_CLASSES - 1).astype(np.int64), np.arange(len(pix))] = 1.0
-    if swap_person is not None and swap_person.any():
-        probs[:, swap_person] = probs[LR_SWAP][:, swap_person]
+    for person, perm in (perms or {}).items():
+        swap = pids == person
+        if swap.any():
+            probs[:, swap] = probs[perm][:, swap]
     conf = np.where(labels > 0, parse.scores.reshape(-1)[pix], np.float32(BACKGROUND_WEIGHT)).astype(np.float32)
     return probs, conf
 
@@ -121,12 +125,12 @@ def fuse_labels(
     frames: dict[str, Frame] | None,
     depths: dict[str, np.ndarray] | None,
     cfg: LiftingConfig,
-    mirrored: dict[str, np.ndarray] | None = None,
+    mirrored: dict[str, dict[int, np.ndarray]] | None = None,
 ) -> Fused:
     """Fuse the views' part probabilities onto `points`.
 
-    mirrored: view id -> int array of person ids whose left/right channels to swap in that view
-    (from the 3D skeleton check), or None.
+    mirrored: view id -> {person id: body14 channel permutation}, the people whose left/right
+    (of some limbs) is mirrored in that view (from the 3D skeleton check), or None.
     """
     xyz = np.asarray(points.xyz, np.float32)
     outward = _outward(xyz, points.normals)
@@ -143,10 +147,7 @@ def fuse_labels(
         idx = np.nonzero(vis)[0]
         pix = flat[idx]
         pids = parse.person_ids.ravel()[pix].astype(np.int64)
-        swap = None
-        if mirrored is not None and vid in mirrored and len(mirrored[vid]):
-            swap = np.isin(pids, mirrored[vid])
-        probs, conf = _view_votes(parse, pix, swap)
+        probs, conf = _view_votes(parse, pix, pids, (mirrored or {}).get(vid))
         w = conf * _angle_weight(xyz[idx], outward[idx], cam, cfg.min_view_cos) if len(idx) else conf
         acc[:, idx] += probs * w
         wsum[idx] += w

@@ -5,6 +5,13 @@ landmarks and part labels that are mirrored together. Triangulating each landmar
 that agree (RANSAC over view pairs) gives a 3D skeleton the mirrored view disagrees with: its 2D
 left wrist lies nearer the projection of the 3D right wrist. Such a view's left/right part
 channels are swapped before label fusion, so its evidence is corrected rather than averaged away.
+
+Parsers also swap one limb pair alone (the legs where they cross in a side view), so the check
+runs per limb group (`LIMB_LANDMARKS`: arms, legs). When exactly half of the views disagree
+(two of four), geometry cannot say which half is mirrored: both give a consistent skeleton, one
+the mirror image of the other. The person's own left (`body_left`, from landmarks that do not
+depend on left/right: nose, the midpoints of shoulders, hips, heels and toes) then decides: the
+left limbs must lie on the body's left.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import numpy as np
 
 from lifting.geometry import pixel_rays, project_points
-from openhuman.ontology import LANDMARK_ID, POSE_LANDMARKS
+from openhuman.ontology import BODY14, LANDMARK_ID, NUM_CLASSES, POSE_LANDMARKS
 from openhuman.types import CameraView
 
 log = logging.getLogger(__name__)
@@ -27,6 +34,37 @@ LR_LANDMARK_PAIRS = np.array(
 LR_LANDMARK_SWAP = np.arange(len(POSE_LANDMARKS))
 LR_LANDMARK_SWAP[LR_LANDMARK_PAIRS[:, 0]] = LR_LANDMARK_PAIRS[:, 1]
 LR_LANDMARK_SWAP[LR_LANDMARK_PAIRS[:, 1]] = LR_LANDMARK_PAIRS[:, 0]
+
+
+def _sides(*names: str) -> np.ndarray:
+    """Landmark ids of the left then the right `names`."""
+    return np.array([LANDMARK_ID[f"{side}_{n}"] for side in ("left", "right") for n in names], np.int64)
+
+
+LIMB_LANDMARKS: dict[str, np.ndarray] = {
+    "arms": _sides("shoulder", "elbow", "wrist", "pinky", "index", "thumb"),
+    "legs": _sides("hip", "knee", "ankle", "heel", "foot_index"),
+}
+"""Landmarks of each limb group whose left/right is checked on its own (left ones first)."""
+
+
+def _part_swap(*parts: str) -> np.ndarray:
+    perm = np.arange(NUM_CLASSES)
+    for part in parts:
+        left, right = BODY14.index("left " + part), BODY14.index("right " + part)
+        perm[left], perm[right] = right, left
+    return perm
+
+
+LIMB_SWAP: dict[str, np.ndarray] = {
+    "arms": _part_swap("upper arm", "forearm", "hand"),
+    "legs": _part_swap("thigh", "shin", "foot"),
+}
+"""body14 channel permutation that swaps each limb group's left and right parts."""
+MIN_SIDE_M = 0.04
+"""A tie between two halves of the views is settled only when each half, on its own, puts the
+left landmarks at least this far (metres, on average) to the body's left: crossed legs, say,
+leave no side to go by."""
 
 
 def _normalised(kps: np.ndarray, cams: list[CameraView], min_vis: float) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +165,12 @@ def _robust_costs(xy: np.ndarray, valid: np.ndarray, P: np.ndarray, f: np.ndarra
 
 
 def mirrored_views(
-    kps: np.ndarray, cams: list[CameraView], min_vis: float = 0.5, threshold_px: float = 20.0
+    kps: np.ndarray,
+    cams: list[CameraView],
+    min_vis: float = 0.5,
+    threshold_px: float = 20.0,
+    joints: np.ndarray | None = None,
+    left_dir: np.ndarray | None = None,
 ) -> np.ndarray:
     """bool [V]: views whose 2D left/right landmarks are mirrored relative to the 3D skeleton.
 
@@ -139,33 +182,51 @@ def mirrored_views(
     fewer give all False. Up to 10 views every such set is tried (385 at 10 views, scored in one
     batch). With more, the search starts from the views that fit a RANSAC skeleton better swapped
     (`_disagreeing_views`) and then adds or drops one view at a time while that lowers the error.
+
+    joints: the landmarks to check (a `LIMB_LANDMARKS` group: left ones, then their right ones);
+    None = all 33. left_dir: float [3] the person's own left (`body_left`); with it, sets of
+    exactly half of the views are tried too. When such a set wins, each half is triangulated on
+    its own (the set swapped, the others as they are) and the set is taken as mirrored when both
+    put the left landmarks on the body's left, its complement when both put them on the right;
+    when they disagree, or one puts the sides less than `MIN_SIDE_M` apart, nothing is flagged.
     """
     kps = np.asarray(kps, np.float64)
     V = kps.shape[0]
     out = np.zeros(V, bool)
     if V < 3:
         return out
-    max_k = (V - 1) // 2
+    swap = LR_LANDMARK_SWAP
+    if joints is not None:
+        kps, n = kps[:, joints], len(joints) // 2
+        swap = np.r_[np.arange(n, 2 * n), np.arange(n)]
+    halves = left_dir is not None and V % 2 == 0
+    max_k = V // 2 if halves else (V - 1) // 2
     # swapping left and right commutes with normalising: normalise once, then swap per trial
     xy, valid = _normalised(kps, cams, min_vis)
     P = np.stack([c.cam_from_world[:3] for c in cams])
     f = np.array([c.K[0, 0] for c in cams])
 
-    def costs(trials: list[tuple[int, ...]]) -> np.ndarray:
+    def swapped(trials: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
         xys, valids = np.repeat(xy[None], len(trials), 0), np.repeat(valid[None], len(trials), 0)
         for t, subset in enumerate(trials):
             views = list(subset)
-            xys[t, views] = xy[views][:, LR_LANDMARK_SWAP]
-            valids[t, views] = valid[views][:, LR_LANDMARK_SWAP]
-        return _robust_costs(xys, valids, P, f, threshold_px)
+            xys[t, views] = xy[views][:, swap]
+            valids[t, views] = valid[views][:, swap]
+        return xys, valids
+
+    def costs(trials: list[tuple[int, ...]]) -> np.ndarray:
+        return _robust_costs(*swapped(trials), P, f, threshold_px)
 
     if V <= 10:
-        trials = [()] + [c for k in range(1, max_k + 1) for c in itertools.combinations(range(V), k)]
+        # a half and its complement are the same skeleton mirrored: try the halves with view 0
+        trials = [()] + [
+            c for k in range(1, max_k + 1) for c in itertools.combinations(range(V), k) if 2 * k < V or 0 in c
+        ]
         cost = costs(trials)
         base, i = cost[0], int(np.argmin(cost[1:])) + 1
         best_set, best = trials[i], cost[i]
     else:
-        best_set = tuple(sorted(_disagreeing_views(kps, valid, cams, min_vis, threshold_px)[:max_k]))
+        best_set = tuple(sorted(_disagreeing_views(kps, valid, cams, min_vis, threshold_px, swap)[:max_k]))
         base, best = costs([(), best_set])
         for _ in range(V):  # each round adds or drops one view
             trials = [tuple(sorted(set(best_set) ^ {v})) for v in range(V)]
@@ -176,28 +237,91 @@ def mirrored_views(
                 break
             best_set, best = trials[i], cost[i]
     if best_set and base - best >= 0.3:
+        if 2 * len(best_set) == V:
+            assert left_dir is not None
+            # each half on its own (the set swapped, the rest as they are) must put the same side left
+            xys, valids = swapped([best_set])
+            n_side = len(swap) // 2 if joints is not None else None
+            sides = []
+            for part in (list(best_set), [v for v in range(V) if v not in best_set]):
+                keep = np.zeros(V, bool)
+                keep[part] = True
+                sides.append(_left_side(xys, valids & keep[None, :, None], P, left_dir, n_side))
+            if sides[0] * sides[1] <= 0 or min(abs(sides[0]), abs(sides[1])) < MIN_SIDE_M:
+                return out
+            if sides[0] < 0:
+                best_set = tuple(v for v in range(V) if v not in best_set)
         out[list(best_set)] = True
         log.debug("left/right mirrored in views %s; their left/right labels are swapped", sorted(best_set))
     return out
 
 
+def _left_side(xy: np.ndarray, valid: np.ndarray, P: np.ndarray, left_dir: np.ndarray, n: int | None) -> float:
+    """Mean of (left landmark - right landmark) . left_dir over the pairs triangulated from one
+    trial (xy [1, V, J, 2], valid [1, V, J]): > 0 when the left landmarks lie on the body's left;
+    0 when no pair is seen in two views. n: the first n landmarks are the left ones, the next n
+    their right ones (None: the 33 pose landmarks)."""
+    w = valid[0].T.astype(np.float64)  # [J, V]
+    X = _dlt(P, xy[0].transpose(1, 0, 2), w)
+    left, right = (np.arange(n), np.arange(n, 2 * n)) if n is not None else LR_LANDMARK_PAIRS.T
+    ok = (w[left].sum(1) >= 2) & (w[right].sum(1) >= 2)
+    if not ok.any():
+        return 0.0
+    return float(np.mean((X[left[ok]] - X[right[ok]]) @ left_dir))
+
+
+def body_left(kps: np.ndarray, cams: list[CameraView], min_vis: float = 0.5) -> np.ndarray | None:
+    """float64 [3] unit vector to the person's own left, from landmarks that do not change when a
+    view swaps left and right: the nose and, per view, the midpoints of the shoulders, hips, heels
+    and toes, triangulated. Up runs from the hips' midpoint to the shoulders'; forward is where the
+    nose lies in front of the shoulders plus the direction from heels to toes (each made
+    perpendicular to up, and each counted only when at least 3 cm long); left = up x forward.
+    None when up or both forward cues are missing."""
+    kps = np.asarray(kps, np.float64)
+
+    def mid(name: str) -> np.ndarray:
+        a, b = kps[:, LANDMARK_ID["left_" + name]], kps[:, LANDMARK_ID["right_" + name]]
+        return np.concatenate([(a[:, :2] + b[:, :2]) / 2, np.minimum(a[:, 2:], b[:, 2:])], 1)
+
+    cues = np.stack([kps[:, LANDMARK_ID["nose"]], mid("shoulder"), mid("hip"), mid("heel"), mid("foot_index")], 1)
+    xy, valid = _normalised(cues, cams, min_vis)
+    P = np.stack([c.cam_from_world[:3] for c in cams])
+    X = _dlt(P, xy.transpose(1, 0, 2), valid.T.astype(np.float64))
+    ok = valid.sum(0) >= 2
+    if not (ok[1] and ok[2]):
+        return None
+    up = X[1] - X[2]  # shoulders - hips
+    up /= max(float(np.linalg.norm(up)), 1e-9)
+    forward = np.zeros(3)
+    for tip, base in ((0, 1), (4, 3)):  # nose in front of the shoulders, toes in front of the heels
+        if ok[tip] and ok[base]:
+            d = X[tip] - X[base]
+            d -= up * (d @ up)
+            if np.linalg.norm(d) >= 0.03:
+                forward += d / np.linalg.norm(d)
+    if np.linalg.norm(forward) < 1e-6:
+        return None
+    left = np.cross(up, forward)
+    return left / max(float(np.linalg.norm(left)), 1e-9)
+
+
 def _disagreeing_views(
-    kps: np.ndarray, valid: np.ndarray, cams: list[CameraView], min_vis: float, threshold_px: float
+    kps: np.ndarray, valid: np.ndarray, cams: list[CameraView], min_vis: float, threshold_px: float, swap: np.ndarray
 ) -> tuple[int, ...]:
     """Views whose landmarks, swapped left/right, fit the RANSAC skeleton (`triangulate_ransac`:
     each landmark from the views that agree) better by 0.3 of the truncated error unit, the
     largest gain first. A minority of mirrored views cannot outvote the others there. valid:
-    bool [V, J] the landmarks `_normalised` keeps."""
+    bool [V, J] the landmarks `_normalised` keeps; swap: int [J] each landmark's other side."""
     X, ok, _ = triangulate_ransac(kps, cams, min_vis, threshold_px)
-    j = np.flatnonzero(ok & (np.arange(len(LR_LANDMARK_SWAP)) != LR_LANDMARK_SWAP))  # sided landmarks
+    j = np.flatnonzero(ok & (np.arange(len(swap)) != swap))  # sided landmarks
     if not len(j):
         return ()
     proj = np.stack([project_points(X[j], cam)[0] for cam in cams])  # [V, len(j), 2]
-    both = valid[:, j] & valid[:, LR_LANDMARK_SWAP[j]]
+    both = valid[:, j] & valid[:, swap[j]]
 
     def cost(idx: np.ndarray) -> np.ndarray:  # [V] truncated squared error of landmarks idx at proj
         e = np.minimum(np.linalg.norm(np.nan_to_num(kps[:, idx, :2]) - proj, axis=-1), threshold_px) / threshold_px
         return np.where(both, e * e, 0.0).sum(1)
 
-    gains = cost(j) - cost(LR_LANDMARK_SWAP[j])
+    gains = cost(j) - cost(swap[j])
     return tuple(int(v) for v in np.argsort(gains)[::-1] if gains[v] >= 0.3)

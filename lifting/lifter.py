@@ -9,9 +9,10 @@ import numpy as np
 
 from lifting.config import LiftingConfig
 from lifting.fusion import fuse_labels, labels_from_cloud, neighbour_vote, one_side_per_limb
-from lifting.keypoints import mirrored_views
+from lifting.keypoints import LIMB_LANDMARKS, LIMB_SWAP, body_left, mirrored_views
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
+from openhuman.ontology import LR_SWAP, NUM_CLASSES
 from openhuman.types import CameraView, Frame, LabeledPointCloud, PartParse
 
 log = logging.getLogger(__name__)
@@ -123,22 +124,32 @@ class Lifter:
                 return Points(np.zeros((0, 3), np.float32)), "mesh"
         return visual_hull(self.cameras, pmap, self.cfg), "hull"
 
-    def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, np.ndarray]:
-        """view id -> person ids whose left/right is mirrored in that view."""
+    def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, dict[int, np.ndarray]]:
+        """view id -> {person id: body14 channel permutation} for the people whose left/right is
+        mirrored in that view: every limb (`lr_correction: keypoints`) or each limb group on its
+        own (`limbs`)."""
         views = [v for v, p in pmap.items() if _usable_keypoints(p)]
         if self.cfg.lr_correction == "off" or len(views) < 3:
             return {}
-        out: dict[str, list[int]] = {}
+        cams = [self.cameras[v] for v in views]
+        vis, thr = self.cfg.keypoint_min_visibility, self.cfg.ransac_threshold_px
+        out: dict[str, dict[int, np.ndarray]] = {}
         n_people = min(len(pmap[v].keypoints) for v in views)  # type: ignore[arg-type]
         for person in range(n_people):
             kps = np.stack([np.asarray(pmap[v].keypoints)[person] for v in views])  # type: ignore[index]
-            flags = mirrored_views(
-                kps, [self.cameras[v] for v in views], self.cfg.keypoint_min_visibility, self.cfg.ransac_threshold_px
-            )
-            for v, f in zip(views, flags, strict=True):
-                if f:
-                    out.setdefault(v, []).append(person)
-        return {v: np.asarray(ids, np.int64) for v, ids in out.items()}
+            if self.cfg.lr_correction == "keypoints":
+                groups = [(mirrored_views(kps, cams, vis, thr), LR_SWAP)]
+            else:
+                left = body_left(kps, cams, vis)
+                groups = [
+                    (mirrored_views(kps, cams, vis, thr, joints, left), LIMB_SWAP[g])
+                    for g, joints in LIMB_LANDMARKS.items()
+                ]
+            for flags, perm in groups:
+                for v in np.flatnonzero(flags):
+                    perms = out.setdefault(views[v], {})
+                    perms[person] = perm[perms.get(person, np.arange(NUM_CLASSES))]
+        return out
 
     def lift(
         self,

@@ -29,7 +29,7 @@ SPHERES = np.array(
     ]
 )  # fmt: skip
 
-# landmark name -> sphere row whose centre it sits at
+# landmark name -> sphere row whose centre it sits at (the nose: on the front of the head)
 _LANDMARK_SPHERE = {
     "nose": 0, "left_shoulder": 3, "right_shoulder": 4, "left_elbow": 5, "right_elbow": 6,
     "left_wrist": 7, "right_wrist": 8, "left_hip": 9, "right_hip": 10, "left_knee": 11,
@@ -105,7 +105,9 @@ def _surface_points(spheres: np.ndarray, n_per_m2: float = 40000.0) -> tuple[np.
 def _keypoints(cam: CameraView, spheres: np.ndarray) -> np.ndarray:
     kp = np.zeros((1, 33, 3), np.float32)
     names = list(_LANDMARK_SPHERE)
-    uv, _ = project_points(spheres[[_LANDMARK_SPHERE[n] for n in names], :3], cam)
+    at = spheres[[_LANDMARK_SPHERE[n] for n in names], :3].copy()
+    at[names.index("nose"), 0] += spheres[0, 3]  # on the face, in front of the head's centre
+    uv, _ = project_points(at, cam)
     for name, p in zip(names, uv, strict=True):
         kp[0, LANDMARK_ID[name]] = (p[0], p[1], 1.0)
     return kp
