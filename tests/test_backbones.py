@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -48,6 +49,24 @@ def test_mismatched_sam_checkpoint_names_key(tmp_path, tiny_sam_encoder):
     torch.save(tiny_sam_encoder.state_dict(), path)
     with pytest.raises(CheckpointError, match=r"^my\.key: .*does not match"):
         backbones.build_sam_image_encoder("small", str(path), key="my.key")
+
+
+class _NotWeights:
+    pass
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "python object"])
+def test_unreadable_checkpoint_is_one_line_without_torchs_advice(tmp_path, kind):
+    path = tmp_path / "junk.pt"
+    if kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(5000))
+    else:
+        torch.save({"x": _NotWeights()}, path)
+    with pytest.raises(CheckpointError) as err:
+        backbones.load_checkpoint_file(path, "parser.schnet.checkpoint")
+    msg = str(err.value)
+    assert msg.startswith("parser.schnet.checkpoint: ") and "not a readable weights-only torch checkpoint" in msg
+    assert "\n" not in msg and "weights_only` set to `False`" not in msg and len(msg) < 400
 
 
 def test_tiny_clip_text_and_image(tmp_path):

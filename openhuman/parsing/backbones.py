@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,13 @@ def load_checkpoint_file(path: str | os.PathLike[str], key: str, hint: str = "ch
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with code objects, not a torch file
-        raise CheckpointError(f"{key}: cannot read {p} as a torch checkpoint ({type(exc).__name__}: {exc})") from None
+        # torch's message spans lines and suggests weights_only=False; keep its reason only
+        text = " ".join(str(exc).split())
+        found = re.search(r"WeightsUnpickler error: (.*?)(?:\. |$)", text)
+        reason = found.group(1) if found else text[:200]
+        raise CheckpointError(
+            f"{key}: {p} is not a readable weights-only torch checkpoint ({reason}); give the file torch.save wrote"
+        ) from None
 
 
 def load_state_dict_strict(
