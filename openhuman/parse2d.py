@@ -4,15 +4,24 @@
 - `masks/<frame:06d>.png`: uint8 label maps (body14 ids of the queried parts, 0 elsewhere);
 - `masks.json`: COCO-style RLE annotations (category = body14 id, score, track_id);
 - `overlay.mp4` (video / image folder) or `overlay.png` (single image): queried parts highlighted;
-- `summary.json`: frames, the query's resolution, parts found per frame, timings.
+- `summary.json`: frames, the query's resolution, parts found per frame, timings; `"complete"`
+  is false while the parse runs and true once every output is written.
 Every file is written atomically. The `parse` CLI command is a thin wrapper over this.
+
+`out_dir` must be empty, missing, or a previous parse's output: that output's files are removed
+before the new parse writes (so nothing stale is left); any other folder (an `openhuman run`
+output, a capture, anything else) is refused. A parse that fails or is interrupted removes what
+it wrote; one killed outright leaves summary.json with `"complete": false`, and the next parse
+into that folder cleans it up.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
@@ -28,6 +37,9 @@ from openhuman.sources import Source, open_source
 from openhuman.types import Frame, PartParse
 
 log = logging.getLogger(__name__)
+
+_OUTPUTS = ("masks", "masks.json", "overlay.mp4", "overlay.png", "summary.json")
+"""Everything `parse_to_dir` writes into its folder (plus hidden `.<stem>.*.tmp*` temporaries)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ def parse_to_dir(
 
     Args:
         source: video file, image folder or single image (a path, or opened by `open_source`).
-        out_dir: output folder (created).
+        out_dir: output folder: created, empty, or a previous parse's output (replaced); else InputError.
         query: free text ("left hand"); None = all body14 parts.
         parser_cfg: parser settings; a single image switches mediapipe to static mode.
         stride, max_frames: frame selection.
@@ -84,8 +96,7 @@ def parse_to_dir(
     """
     t_start = time.perf_counter()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
+    _check_out(out)
     part_ids, query_info = resolve_query(query)
     src = source if isinstance(source, Source) else open_source(source)
     if len(src.view_ids) > 1:
@@ -101,23 +112,68 @@ def parse_to_dir(
 
         parser = Parser.from_config(cfg)
         parse_fn = parser
+    created = not out.exists()
+    summary: dict[str, Any] = {
+        "source": str(src.path), "complete": False, "frames": 0, "query": query_info, "backend": cfg.backend,
+        "parts_per_frame": [],
+    }  # fmt: skip
     try:
+        _remove_outputs(out)
+        write_json_atomic(out / "summary.json", summary)  # marks the folder as this parse's, unfinished
         stats = _run(frames, parse_fn, part_ids, out, src, on_frame)
+        total = time.perf_counter() - t_start
+        n = len(stats["per_frame"])
+        fps = n / stats["parse_s"] if stats["parse_s"] > 0 else 0.0
+        summary.update(
+            complete=True, frames=n, parts_per_frame=stats["per_frame"],
+            timings={"parse_s": round(stats["parse_s"], 3), "total_s": round(total, 3), "parse_fps": round(fps, 2)},
+            outputs={"masks": "masks/", "rle": "masks.json", "overlay": stats["overlay"]},
+        )  # fmt: skip
+        write_json_atomic(out / "summary.json", summary)
+    except BaseException:
+        _remove_outputs(out)  # nothing half-written stays, nor the folder if this parse made it
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
     finally:
         if parser is not None:
             parser.close()
-    total = time.perf_counter() - t_start
-    n = len(stats["per_frame"])
-    fps = n / stats["parse_s"] if stats["parse_s"] > 0 else 0.0
-    summary = {
-        "source": str(src.path), "frames": n, "query": query_info, "backend": cfg.backend,
-        "parts_per_frame": stats["per_frame"],
-        "timings": {"parse_s": round(stats["parse_s"], 3), "total_s": round(total, 3), "parse_fps": round(fps, 2)},
-        "outputs": {"masks": "masks/", "rle": "masks.json", "overlay": stats["overlay"]},
-    }  # fmt: skip
-    write_json_atomic(out / "summary.json", summary)
     with_parts = sum(1 for f in stats["per_frame"] if f["parts"])
     return ParseSummary(out, n, part_ids, with_parts, fps, total)
+
+
+def _is_output(name: str) -> bool:
+    """A name `parse_to_dir` writes into its folder: an output or an atomic write's temporary."""
+    return name in _OUTPUTS or (name.startswith((".masks.", ".overlay.", ".summary.")) and ".tmp" in name)
+
+
+def _check_out(out: Path) -> None:
+    """InputError unless `out` is missing, an empty folder or a previous parse's output."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder; choose a new folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        previous = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    others = sorted(p.name for p in out.iterdir() if not _is_output(p.name))
+    if not isinstance(previous, dict) or "parts_per_frame" not in previous or others:
+        what = f"holds {others[0]!r}" if others else "has no parse summary.json"
+        raise InputError(
+            f"--out {out} is not empty and not a previous `openhuman parse` output ({what}); choose a new folder"
+        )
+
+
+def _remove_outputs(out: Path) -> None:
+    """Delete what `parse_to_dir` writes in `out` (checked by `_check_out`: nothing else is there)."""
+    if not out.is_dir():
+        return
+    for p in out.iterdir():
+        if _is_output(p.name) and p.is_dir():
+            shutil.rmtree(p)
+        elif _is_output(p.name):
+            p.unlink()
 
 
 def _run(
