@@ -101,7 +101,7 @@ def load_checkpoint_file(path: str | os.PathLike[str], key: str, hint: str = "ch
     except Exception as exc:  # corrupt file, pickle with code objects, not a torch file
         # torch's message spans lines and suggests weights_only=False; keep its reason only
         text = " ".join(str(exc).split())
-        found = re.search(r"WeightsUnpickler error: (.*?)(?:\. |$)", text)
+        found = re.search(r"WeightsUnpickler error: (.*?)(?:\. | Check the documentation|$)", text)
         reason = found.group(1) if found else text[:200]
         raise CheckpointError(
             f"{key}: {p} is not a readable weights-only torch checkpoint ({reason}); give the file torch.save wrote"
