@@ -120,7 +120,7 @@ def parse_to_dir(
     try:
         _remove_outputs(out)
         write_json_atomic(out / "summary.json", summary)  # marks the folder as this parse's, unfinished
-        stats = _run(frames, parse_fn, part_ids, out, src, on_frame)
+        stats = _run(frames, parse_fn, part_ids, out, src, stride, on_frame)
         total = time.perf_counter() - t_start
         n = len(stats["per_frame"])
         fps = n / stats["parse_s"] if stats["parse_s"] > 0 else 0.0
@@ -182,6 +182,7 @@ def _run(
     part_ids: tuple[int, ...],
     out: Path,
     src: Source,
+    stride: int,
     on_frame: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     from openhuman.masks import MaskExporter, draw_overlay, masks_for_query
@@ -191,7 +192,8 @@ def _run(
     parse_s = 0.0
     single = src.is_single_image
     overlay_name = "overlay.png" if single else "overlay.mp4"
-    writer = None if single else VideoWriter(out / overlay_name, fps=src.fps)
+    # every stride-th frame: at fps / stride the overlay plays in real time
+    writer = None if single else VideoWriter(out / overlay_name, fps=src.fps / stride)
     # the video writer finishes (or, on error, discards its file) before the mask exporter does
     with MaskExporter(out, part_ids) as exporter, writer if writer is not None else nullcontext():
         for frame in _nonempty(frames, src.path):

@@ -113,3 +113,12 @@ def test_an_unfinished_parse_is_cleaned_up_by_the_next(tmp_path):
     parse_to_dir(_video(tmp_path / "clip.mp4", 2), out, parse_fn=fake_parse)
     assert sorted(p.name for p in out.iterdir()) == ["masks", "masks.json", "overlay.mp4", "summary.json"]
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["000000.png", "000001.png"]
+
+
+def test_overlay_of_a_strided_parse_plays_at_fps_over_stride(tmp_path):
+    from openhuman.video import probe_video
+
+    out = tmp_path / "out"
+    parse_to_dir(_video(tmp_path / "clip.mp4", 12), out, stride=2, parse_fn=fake_parse)
+    info = probe_video(out / "overlay.mp4")
+    assert info.frame_count == 6 and info.fps == pytest.approx(15.0)
