@@ -127,6 +127,46 @@ class LiftingConfig:
     centroid ("parts"), so the history follows the body instead of lagging behind it; "none"
     votes with the points where they were."""
 
+    def check(self) -> None:
+        """Raise InputError naming the first setting outside its range."""
+        from openhuman.errors import InputError
+
+        rules = [  # (key, ok, what it must be)
+            ("voxel_size", self.voxel_size >= 0, ">= 0 (0 = no downsampling)"),
+            ("visibility_tolerance", self.visibility_tolerance > 0, "> 0"),
+            ("temporal_window", self.temporal_window >= 1, ">= 1 (1 = no 4D voting)"),
+            ("mesh_samples", self.mesh_samples >= 1, ">= 1"),
+            ("depth_min", 0 <= self.depth_min < self.depth_max, ">= 0 and below depth_max"),
+            ("mask_erode_px", self.mask_erode_px >= 0, ">= 0"),
+            ("silhouette_max_px", self.silhouette_max_px >= 0, ">= 0 (0 = off)"),
+            ("silhouette_views", self.silhouette_views >= 1, ">= 1"),
+            ("outlier_neighbors", self.outlier_neighbors >= 0, ">= 0 (0 = off)"),
+            ("outlier_std_ratio", self.outlier_std_ratio > 0, "> 0"),
+            ("hull_voxel_size", self.hull_voxel_size > 0, "> 0"),
+            ("hull_bounds", self.hull_bounds is None or (len(self.hull_bounds) == 6
+             and all(a < b for a, b in zip(self.hull_bounds[:3], self.hull_bounds[3:], strict=True))),
+             "[xmin, ymin, zmin, xmax, ymax, zmax] with each min below its max"),
+            ("hull_mask_dilate_px", self.hull_mask_dilate_px >= 0, ">= 0"),
+            ("splat_radius_px", self.splat_radius_px >= 0, ">= 0"),
+            ("occlusion_gap", self.occlusion_gap >= 0, ">= 0"),
+            ("min_view_cos", 0 <= self.min_view_cos <= 1, "in [0, 1]"),
+            ("fill_neighbors", self.fill_neighbors >= 0, ">= 0"),
+            ("side_radius", self.side_radius >= 0, ">= 0 (0 = off)"),
+            ("vote_rounds", self.vote_rounds >= 0, ">= 0 (0 = off)"),
+            ("side_min_share", 0.5 <= self.side_min_share <= 1, "in [0.5, 1]"),
+            ("relabel_max_px", self.relabel_max_px >= 0, ">= 0"),
+            ("relabel_min_confidence", 0 <= self.relabel_min_confidence <= 1, "in [0, 1]"),
+            ("relabel_behind", self.relabel_behind >= 0, ">= 0"),
+            ("relabel_search_px", self.relabel_search_px >= 0, ">= 0"),
+            ("keypoint_min_visibility", 0 <= self.keypoint_min_visibility <= 1, "in [0, 1]"),
+            ("ransac_threshold_px", self.ransac_threshold_px > 0, "> 0"),
+            ("temporal_radius", self.temporal_radius > 0, "> 0"),
+            ("temporal_decay", 0 < self.temporal_decay <= 1, "in (0, 1]"),
+        ]  # fmt: skip
+        for key, ok, need in rules:
+            if not ok:
+                raise InputError(f"lifting.{key} is {getattr(self, key)!r}; it must be {need}")
+
 
 @dataclass
 class ExportConfig:

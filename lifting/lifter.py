@@ -79,6 +79,7 @@ class Lifter:
             raise InputError("lifting needs calibrated cameras: give a capture directory with cameras.json")
         self.cameras = dict(cameras)
         self.cfg = cfg or LiftingConfig()
+        self.cfg.check()
         if self.cfg.source == "mesh" and not self.cfg.geometry_dir:
             raise InputError(
                 'lifting.source is "mesh" but lifting.geometry_dir is not set; name the folder of per-frame PLY/OBJ files'

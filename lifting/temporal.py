@@ -71,6 +71,7 @@ class TemporalLabelSmoother:
 
     def __init__(self, cfg: LiftingConfig | None = None):
         self.cfg = cfg or LiftingConfig()
+        self.cfg.check()
         self._past: deque[_Past] = deque(maxlen=max(self.cfg.temporal_window - 1, 0))
         self.changed = 0
         """Labels changed by smoothing so far (all frames)."""

@@ -130,6 +130,16 @@ def test_legs_mirrored_in_half_of_the_views_are_corrected_per_limb(scene):
     assert _lr_confusions(limbs, scene) == _lr_confusions(clean, scene)
 
 
+@pytest.mark.parametrize(
+    "bad, key", [({"voxel_size": -1.0}, "voxel_size"), ({"temporal_decay": 0.0}, "temporal_decay"),
+                 ({"depth_min": 5.0, "depth_max": 1.0}, "depth_min"), ({"hull_bounds": [0, 0, 0, 1, 1]}, "hull_bounds")],
+)  # fmt: skip
+def test_settings_out_of_range_are_refused_in_one_line(scene, bad, key):
+    LiftingConfig().check()
+    with pytest.raises(InputError, match=rf"^lifting\.{key} is .*; it must be "):
+        Lifter(scene.cameras, LiftingConfig(**bad))
+
+
 def test_unseen_points_take_neighbour_labels_with_zero_confidence(scene):
     inner = SPHERES[[7, 8], :3] + [[0.0, 0.0, 0.01], [0.0, 0.0, -0.01]]  # inside the hands
     xyz = np.concatenate([scene.gt_xyz, inner]).astype(np.float32)
