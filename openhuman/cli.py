@@ -172,6 +172,29 @@ def _name_list(values: list[str]) -> tuple[str, ...]:
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
+def _check_out(out: str, folder: bool) -> None:
+    """Refuse an --out that cannot be written, before any work: a file where a folder goes (or a
+    folder where a file goes), a path under a file, or a place that cannot be written to.
+    Creates nothing."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(out)
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    if not folder and (path.is_dir() or out.endswith(("/", os.sep))):
+        raise InputError(f"--out {out} names a folder; give a file name")
+    start = path if folder else path.parent
+    existing = next(p for p in (start, *start.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"--out {out}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # a probe: permissions, read-only or virtual file systems
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write in {existing} ({exc.strerror})") from None
+
+
 def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
     """The parser section of `_pipeline_config`, with --static on top."""
     cfg = _pipeline_config(config, None, backend).parser
@@ -243,6 +266,8 @@ def eval(  # noqa: A001 - the command's name
 
     if max_frames is not None and max_frames < 1:
         raise InputError("--max-frames must be >= 1")
+    if out:
+        _check_out(out, folder=False)
     cfg = _parser_config_for_cli(backend, static, config)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
@@ -352,6 +377,7 @@ def run(
     """Parse, track, lift and export a capture (or a video) for a query."""
     from openhuman.pipeline import Pipeline
 
+    _check_out(out, folder=True)
     cfg = _pipeline_config(config, query, backend, keyframe_interval, max_frames, stride)
     print_summary(Pipeline(cfg).run(source, out, progress=progress))
 
@@ -383,6 +409,7 @@ def export(
     """Re-export a labelled point-cloud sequence: other formats, or only the queried parts."""
     from openhuman.outputs import export_sequence
 
+    _check_out(out, folder=True)
     n = export_sequence(run_dir, out, query=query, formats=[f.strip() for f in formats.split(",")], preview=preview)
     Console().print(f"exported {n} frame(s) to {out}")
 
@@ -396,6 +423,8 @@ def config_cmd(
     from openhuman.config import PipelineConfig, commented_yaml, load_config
     from openhuman.io import write_text_atomic
 
+    if out:
+        _check_out(out, folder=False)
     cfg = load_config(base, PipelineConfig) if base else PipelineConfig()
     text = commented_yaml(cfg)
     if out:

@@ -300,3 +300,25 @@ def test_demo_owns_its_folder(tmp_path):
     longer = run_demo(tmp_path, query="feet", **{**kw, "frames": 4})
     assert longer.frames == 4
     assert json.loads((tmp_path / "capture" / "capture.json").read_text())["frame_count"] == 4
+
+
+def test_cli_refuses_an_out_it_cannot_write_before_any_work(synth_capture, tmp_path):
+    (tmp_path / "afile.txt").write_text("the user's file")
+    (tmp_path / "somedir").mkdir()
+    cases = [
+        (["run", str(synth_capture), "--out", "afile.txt"], "exists and is not a folder"),
+        (["run", str(synth_capture), "--out", "afile.txt/sub"], "afile.txt is a file, not a folder"),
+        (["export", str(synth_capture), "--out", "afile.txt"], "exists and is not a folder"),
+        (["eval", str(synth_capture), "--out", "somedir/"], "names a folder; give a file name"),
+        (["config", "--out", "somedir"], "names a folder; give a file name"),
+        (["config", "--out", "afile.txt/c.yaml"], "afile.txt is a file, not a folder"),
+    ]
+    if Path("/proc/self").is_dir():  # a folder nobody can create files in, root included
+        cases.append((["run", str(synth_capture), "--out", "/proc/x"], "cannot write in /proc"))
+    for args, message in cases:
+        res = _cli(*args, cwd=tmp_path)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and message in lines[0], (args, res.stderr)
+        assert lines[0].startswith(f"error: --out {args[-1]}")
+    assert (tmp_path / "afile.txt").read_text() == "the user's file"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile.txt", "somedir"]  # nothing written
