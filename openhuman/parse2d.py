@@ -4,6 +4,7 @@
 - `masks/<frame:06d>.png`: uint8 label maps (body14 ids of the queried parts, 0 elsewhere);
 - `masks.json`: COCO-style RLE annotations (category = body14 id, score, track_id);
 - `overlay.mp4` (video / image folder) or `overlay.png` (single image): queried parts highlighted;
+  photos of other sizes than the first (`--static`) are scaled into its size, with black bars;
 - `summary.json`: frames, the query's resolution, parts found per frame, timings; `"complete"`
   is false while the parse runs and true once every output is written.
 Every file is written atomically. The `parse` CLI command is a thin wrapper over this.
@@ -28,6 +29,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from openhuman.errors import InputError
 from openhuman.io import write_json_atomic, write_png_atomic
@@ -105,7 +108,8 @@ def parse_to_dir(
     cfg = parser_cfg or ParserConfig()
     if single:
         cfg = dataclasses.replace(cfg, mediapipe=dataclasses.replace(cfg.mediapipe, static_image_mode=True))
-    frames = (views[0] for views in src.synced(0, stride, max_frames))
+    photos = cfg.mediapipe.static_image_mode  # unrelated photos: an image folder may mix sizes
+    frames = (views[0] for views in src.synced(0, stride, max_frames, photos=photos))
     parser = None
     if parse_fn is None:
         from openhuman.parsing.base import Parser
@@ -190,6 +194,7 @@ def _run(
 
     per_frame: list[dict[str, Any]] = []
     parse_s = 0.0
+    size: tuple[int, int] | None = None  # the overlay video's: the first frame's
     single = src.is_single_image
     overlay_name = "overlay.png" if single else "overlay.mp4"
     # every stride-th frame: at fps / stride the overlay plays in real time
@@ -208,10 +213,26 @@ def _run(
             if writer is None:
                 write_png_atomic(out / overlay_name, overlay)
             else:
-                writer.write(overlay)
+                size = size or (frame.height, frame.width)
+                writer.write(letterbox(overlay, size))
             if on_frame is not None:
                 on_frame(len(per_frame))
     return {"per_frame": per_frame, "parse_s": parse_s, "overlay": overlay_name}
+
+
+def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`rgb` scaled to fit (height, width) `size`, keeping its aspect ratio, centred on black."""
+    import cv2
+
+    h, w = size
+    if rgb.shape[:2] == (h, w):
+        return rgb
+    scale = min(h / rgb.shape[0], w / rgb.shape[1])
+    sh, sw = max(1, round(rgb.shape[0] * scale)), max(1, round(rgb.shape[1] * scale))
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - sh) // 2, (w - sw) // 2
+    out[y : y + sh, x : x + sw] = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def _nonempty(frames: Iterable[Frame], source: Any) -> Iterator[Frame]:

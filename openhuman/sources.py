@@ -49,12 +49,22 @@ class Source:
     def is_single_image(self) -> bool:
         return self.path.is_file() and self.path.suffix.lower() in IMAGE_SUFFIXES
 
-    def synced(self, start: int = 0, stride: int = 1, max_frames: int | None = None) -> Iterator[list[Frame]]:
-        """One frame per view per time step, streamed."""
+    def synced(
+        self, start: int = 0, stride: int = 1, max_frames: int | None = None, photos: bool = False
+    ) -> Iterator[list[Frame]]:
+        """One frame per view per time step, streamed.
+
+        An image folder is read as the frames of a video, which share one size (tracking and
+        mediapipe's smoothing need it): InputError at the first image of another size. `photos`:
+        unrelated photos, any sizes.
+        """
         if self.capture is not None:
             yield from self.capture.synced(start, stride, max_frames)
             return
-        for frame in open_frames(self.path, self.view_ids[0], start=start, stride=stride, max_frames=max_frames):
+        frames = open_frames(
+            self.path, self.view_ids[0], start=start, stride=stride, max_frames=max_frames, same_size=not photos
+        )
+        for frame in frames:
             yield [frame]
 
     def depths(self, index: int) -> dict[str, np.ndarray]:

@@ -236,10 +236,13 @@ def read_images(
     start: int = 0,
     stride: int = 1,
     max_frames: int | None = None,
+    same_size: bool = False,
 ) -> Iterator[Frame]:
     """Stream a sorted folder of .png/.jpg images (or one image) as Frames, one file at a time.
 
-    Frame index = position in the sorted file list; timestamp_s = index / fps.
+    Frame index = position in the sorted file list; timestamp_s = index / fps. `same_size`: the
+    images are frames of one video; InputError at the first whose size differs from the first's,
+    before it is yielded.
     """
     p = Path(folder_or_file)
     check_range(start, stride, max_frames, p)
@@ -249,7 +252,24 @@ def read_images(
         raise InputError(f"{p}: fps must be a positive number, got {fps}")
     files = _image_files(p)
     wanted = _select(len(files), start, stride, max_frames)
-    return (Frame(view_id=view_id, index=i, timestamp_s=i / fps, rgb=load_image(files[i])) for i in wanted)
+    return _read_images_iter(p, files, wanted, view_id, fps, same_size)
+
+
+def _read_images_iter(
+    folder: Path, files: list[Path], wanted: range, view_id: str, fps: float, same_size: bool
+) -> Iterator[Frame]:
+    first: tuple[Path, tuple[int, ...]] | None = None
+    for i in wanted:
+        rgb = load_image(files[i])
+        if same_size and first is None:
+            first = (files[i], rgb.shape[:2])
+        elif same_size and first is not None and rgb.shape[:2] != first[1]:
+            (h, w), (h0, w0) = rgb.shape[:2], first[1]
+            raise InputError(
+                f"{files[i]}: image is {w}x{h} but {first[0].name} is {w0}x{h0}; the frames of a video must share "
+                f"one size: resize the images, or parse unrelated photos with `openhuman parse {folder} --static`"
+            )
+        yield Frame(view_id=view_id, index=i, timestamp_s=i / fps, rgb=rgb)
 
 
 def open_frames(
@@ -258,14 +278,17 @@ def open_frames(
     start: int = 0,
     stride: int = 1,
     max_frames: int | None = None,
+    same_size: bool = False,
 ) -> Iterator[Frame]:
     """Stream frames from a video file, an image folder or a single image (chosen by the path).
 
-    `view_id` defaults to "video" for videos and "images" for images.
+    `view_id` defaults to "video" for videos and "images" for images; `same_size`: see `read_images`.
     """
     p = Path(path)
     if p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES:
-        return read_images(p, view_id or "images", start=start, stride=stride, max_frames=max_frames)
+        return read_images(
+            p, view_id or "images", start=start, stride=stride, max_frames=max_frames, same_size=same_size
+        )
     return read_video(p, view_id or "video", start=start, stride=stride, max_frames=max_frames)
 
 

@@ -122,3 +122,49 @@ def test_overlay_of_a_strided_parse_plays_at_fps_over_stride(tmp_path):
     parse_to_dir(_video(tmp_path / "clip.mp4", 12), out, stride=2, parse_fn=fake_parse)
     info = probe_video(out / "overlay.mp4")
     assert info.frame_count == 6 and info.fps == pytest.approx(15.0)
+
+
+def _mixed_sizes(folder: Path) -> Path:
+    write_png_atomic(folder / "a.png", np.full((48, 64, 3), 50, np.uint8))
+    write_png_atomic(folder / "b.png", np.full((100, 40, 3), 200, np.uint8))  # portrait, another size
+    write_png_atomic(folder / "c.png", np.full((48, 64, 3), 90, np.uint8))
+    return folder
+
+
+def test_photos_of_mixed_sizes_parse_with_static_and_letterboxed_overlay(tmp_path):
+    from openhuman.parsing.config import ParserConfig
+    from openhuman.video import read_video
+
+    cfg = ParserConfig()
+    cfg.mediapipe.static_image_mode = True
+    out = tmp_path / "out"
+    parse_to_dir(_mixed_sizes(tmp_path / "photos"), out, parser_cfg=cfg, parse_fn=fake_parse)
+    images = json.loads((out / "masks.json").read_text())["images"]
+    assert [(i["width"], i["height"]) for i in images] == [(64, 48), (40, 100), (64, 48)]
+    frames = list(read_video(out / "overlay.mp4"))
+    assert [f.rgb.shape for f in frames] == [(48, 64, 3)] * 3
+    second = frames[1].rgb  # b.png scaled to 19x48 in the middle, black bars left and right
+    assert second[:, :20].max() < 20 and second[:, -20:].max() < 20 and second[:, 32].max() > 60
+
+
+def test_photos_of_mixed_sizes_without_static_are_an_input_error_before_parsing(tmp_path):
+    seen = []
+
+    def parse(frame: Frame) -> PartParse:
+        seen.append(frame.index)
+        return fake_parse(frame)
+
+    photos = _mixed_sizes(tmp_path / "photos")
+    with pytest.raises(InputError, match=r"b\.png: image is 40x100 but a\.png is 64x48.*--static") as err:
+        parse_to_dir(photos, tmp_path / "out", parse_fn=parse)
+    assert "\n" not in str(err.value) and seen == [0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_source_refuses_an_image_folder_of_mixed_sizes(tmp_path):
+    from openhuman.sources import open_source
+
+    src = open_source(_mixed_sizes(tmp_path / "photos"))
+    with pytest.raises(InputError, match="b.png"):
+        list(src.synced())
+    assert len(list(src.synced(photos=True))) == 3

@@ -311,3 +311,14 @@ def test_jpeg_images_and_capture_dir_hint(tmp_path: Path) -> None:
     (tmp_path / "capture.json").write_text("{}")
     with pytest.raises(InputError, match="Capture.open"):
         list(open_frames(tmp_path))
+
+
+def test_read_images_same_size_names_the_first_image_of_another_size(tmp_path: Path) -> None:
+    write_png_atomic(tmp_path / "0.png", np.zeros((8, 12, 3), np.uint8))
+    write_png_atomic(tmp_path / "1.png", np.zeros((8, 12, 3), np.uint8))
+    write_png_atomic(tmp_path / "2.png", np.zeros((10, 12, 3), np.uint8))
+    assert [f.rgb.shape[0] for f in read_images(tmp_path)] == [8, 8, 10]  # photos: any size
+    frames = read_images(tmp_path, same_size=True)
+    assert [f.index for f in (next(frames), next(frames))] == [0, 1]
+    with pytest.raises(InputError, match=r"2\.png: image is 12x10 but 0\.png is 12x8"):
+        next(frames)
