@@ -206,14 +206,25 @@ def _meta_from_json(path: Path) -> CaptureMeta:
 # --- validation -----------------------------------------------------------------------------
 
 
-def check_capture(root: str | os.PathLike[str]) -> list[str]:
-    """Problems that make `root` unusable as a capture directory (empty list when valid).
+def check_capture(root: str | os.PathLike[str], decode: bool = False) -> list[str]:
+    """Problems that make `root` unusable as a capture directory or video (empty list when valid).
 
     Checks capture.json, cameras.json (shapes, finiteness, rigid rotations), that view ids agree
     across capture.json, cameras.json and videos/, and each video's size/frame count/fps against
-    its camera and capture.json. Depth and ground-truth images are checked when read.
+    its camera and capture.json. Depth and ground-truth images are checked when read. A video
+    file is probed. `decode`: also decode every frame of every video, which finds truncated or
+    corrupt files whose header still declares every frame (a 4-view capture of 40 frames at
+    640x480 from `openhuman synth`: 0.09 instead of 0.05 s).
     """
     r = Path(root)
+    if r.is_file():
+        try:
+            info = probe_video(r)
+        except InputError as exc:
+            return [str(exc)]
+        return _decode_problems(info) if decode else []
+    if not r.exists():
+        return [f"{r}: not found; give a capture directory or a video file"]
     if not r.is_dir():
         return [f"{r}: not a directory; give a capture directory or a video file"]
     try:
@@ -235,7 +246,7 @@ def check_capture(root: str | os.PathLike[str]) -> list[str]:
         problems += _camera_problems(view_id, entry, str(cams_path))
     problems += _view_id_problems(r, meta, cams)
     for view_id in meta.view_ids:
-        problems += _video_problems(r, view_id, meta, cams.get(view_id))
+        problems += _video_problems(r, view_id, meta, cams.get(view_id), decode)
     return problems
 
 
@@ -258,7 +269,7 @@ def _view_id_problems(r: Path, meta: CaptureMeta, cams: dict[str, Any]) -> list[
     return probs
 
 
-def _video_problems(r: Path, view_id: str, meta: CaptureMeta, cam: Any) -> list[str]:
+def _video_problems(r: Path, view_id: str, meta: CaptureMeta, cam: Any, decode: bool) -> list[str]:
     path = r / "videos" / f"{view_id}.mp4"
     if not path.is_file():
         return []  # reported by _view_id_problems
@@ -266,7 +277,7 @@ def _video_problems(r: Path, view_id: str, meta: CaptureMeta, cam: Any) -> list[
         info = probe_video(path)
     except InputError as exc:
         return [str(exc)]
-    probs: list[str] = []
+    probs = _decode_problems(info) if decode else []
     if info.frame_count != meta.frame_count:
         probs.append(f"{path}: has {info.frame_count} frames but {CAPTURE_JSON} frame_count is {meta.frame_count}")
     if abs(info.fps - meta.fps) > 1e-3 * meta.fps:
@@ -277,6 +288,27 @@ def _video_problems(r: Path, view_id: str, meta: CaptureMeta, cam: Any) -> list[
             f"width x height {cam.get('width')}x{cam.get('height')} in {CAMERAS_JSON}"
         )
     return probs
+
+
+def _decode_problems(info: VideoInfo) -> list[str]:
+    """Decode every frame of a video: a problem unless all the frames its header declares decode."""
+    import av
+
+    decoded = 0
+    try:
+        with av.open(str(info.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                decoded += 1
+    except (av.error.FFmpegError, OSError) as exc:
+        log.debug("%s: decoding stopped: %s", info.path, exc)
+    if decoded >= info.frame_count:
+        return []
+    return [
+        f"{info.path}: only {decoded} of its {info.frame_count} frames decode (truncated or corrupt); "
+        "re-export or re-copy the video"
+    ]
 
 
 # --- reading --------------------------------------------------------------------------------

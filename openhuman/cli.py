@@ -280,13 +280,11 @@ def eval(  # noqa: A001 - the command's name
 
 @command
 def check_capture(path: str = typer.Argument(..., help="Capture directory or video file.")) -> None:
-    """Validate a capture directory (or probe a video) and list every problem found."""
-    from pathlib import Path
-
+    """Validate a capture directory (or a video) and list every problem found; every frame is decoded."""
     from openhuman.capture import Capture
     from openhuman.capture import check_capture as _check
 
-    problems = _check(path) if Path(path).is_dir() else []
+    problems = _check(path, decode=True)
     for problem in problems[1:]:
         console.print(f"[red]problem:[/] {problem}")
     if problems:

@@ -347,3 +347,29 @@ def test_cli_check_capture_exit_codes(written: Written, tmp_path: Path) -> None:
     assert bad.exit_code == 2
     text = " ".join(bad.output.split())
     assert "frame_count is 5" in text and "2 problem(s)" in text
+
+
+def _cut_in_half(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header (at the front) still declares every frame
+
+
+def test_decode_finds_a_video_cut_short(written: Written, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    root = tmp_path / "cap"
+    shutil.copytree(written.root, root)
+    assert check_capture(root, decode=True) == []
+    _cut_in_half(root / "videos" / "cam1.mp4")
+    assert check_capture(root) == []  # the headers alone look fine
+    problems = check_capture(root, decode=True)
+    assert len(problems) == 1 and "cam1.mp4: only" in problems[0] and f"of its {N} frames decode" in problems[0]
+    video = tmp_path / "cam.mp4"
+    shutil.copy(written.root / "videos" / "cam0.mp4", video)
+    _cut_in_half(video)
+    res = CliRunner().invoke(app, ["check-capture", str(video)])
+    assert res.exit_code == 2 and f"of its {N} frames decode" in " ".join(res.output.split()), res.output
+    res = CliRunner().invoke(app, ["check-capture", str(written.root / "videos" / "cam0.mp4")])
+    assert res.exit_code == 0 and f"{N} frames" in res.output, res.output
