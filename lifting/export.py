@@ -146,7 +146,9 @@ class SequenceWriter(FinishingWriter):
     are paced (`openhuman.io.Throttle`): after every frame while the manifest is small, less often
     as it grows, so a long sequence does not spend its time rewriting it. Opening a folder that
     already holds a sequence resumes it: its frames are kept, and frame files that the manifest
-    missed (a crash before its next rewrite) are added.
+    missed (a crash before its next rewrite) are added; with `resume=False` they are dropped and
+    the sequence starts over. Either way a folder whose sequence has another query, formats or
+    source is refused (InputError) rather than mixed.
     """
 
     def __init__(
@@ -158,29 +160,47 @@ class SequenceWriter(FinishingWriter):
         formats: tuple[str, ...] = ("ply", "npz"),
         query_part_ids: tuple[int, ...] | None = None,
         preview_camera: CameraView | None = None,
+        resume: bool = True,
     ):
         unknown = set(formats) - {"ply", "npz"}
         if unknown or not formats:
             raise InputError(f"SequenceWriter formats must be a non-empty subset of ply, npz; got {list(formats)}")
         self.root = Path(out_dir)
         self.ontology, self.query, self.source = ontology, query, source
-        self.formats = tuple(formats)
+        self.formats: tuple[str, ...] = tuple(f for f in ("ply", "npz") if f in formats)
         self.query_part_ids = None if query_part_ids is None else tuple(int(i) for i in query_part_ids)
         self.preview_camera = preview_camera
         self._frames: dict[int, dict[str, Any]] = {}
         self._complete = False
         self._manifest = Throttle(self._write_manifest)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._resume()
+        self._resume(resume)
 
-    def _resume(self) -> None:
+    def _settings(self) -> dict[str, Any]:
+        """What a folder's sequence must share with this writer to be resumed (also in sequence.json)."""
+        ids = None if self.query_part_ids is None else list(self.query_part_ids)
+        return {"query": self.query, "query_part_ids": ids, "source": self.source, "formats": list(self.formats)}
+
+    def _resume(self, keep: bool) -> None:
         manifest = self.root / "sequence.json"
+        data: dict[str, Any] = {}
+        frames: dict[int, dict[str, Any]] = {}
         if manifest.is_file():
             try:
                 data = json.loads(manifest.read_text(encoding="utf-8"))
-                self._frames = {int(f["index"]): f for f in data.get("frames", [])}
-            except (ValueError, KeyError, TypeError):
+                frames = {int(f["index"]): f for f in data.get("frames", [])}
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("%s is unreadable; rebuilding it from the frame files", manifest)
+                data, frames = {}, {}
+        for key, mine in self._settings().items():
+            theirs = data.get(key, mine)  # (manifests before "formats" was written: not compared)
+            if theirs != mine:
+                raise InputError(
+                    f"{self.root} holds a sequence with {key} {theirs!r}, not {mine!r}; choose another folder or delete it"
+                )
+        if not keep:
+            return
+        self._frames = frames
         for npz in sorted((self.root / "frames").glob("*.npz")):
             if not npz.stem.isdigit() or int(npz.stem) in self._frames:
                 continue
@@ -235,9 +255,7 @@ class SequenceWriter(FinishingWriter):
             "complete": self._complete,
             "ontology": self.ontology,
             "classes": list(BODY14),
-            "query": self.query,
-            "query_part_ids": None if self.query_part_ids is None else list(self.query_part_ids),
-            "source": self.source,
+            **self._settings(),
             "frame_count": len(frames),
             "empty_frames": [f["index"] for f in frames if f["empty"]],
             "total_points": int(sum(f["points"] for f in frames)),

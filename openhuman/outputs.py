@@ -335,6 +335,8 @@ def export_sequence(
     """Re-export a run's point clouds (optionally only a query's parts) as PLY and/or NPZ.
 
     Reads `run_dir/points/sequence.json` (or `run_dir/sequence.json`); returns the frame count.
+    `out_dir` must lie outside the run; an earlier export there is replaced if it had the same
+    query, formats and source, and refused otherwise, as is a folder holding anything else.
     """
     import numpy as np
 
@@ -345,13 +347,20 @@ def export_sequence(
     src = root / "points" if (root / "points" / "sequence.json").is_file() else root
     if not (src / "sequence.json").is_file():
         raise InputError(f"{run_dir}: no sequence.json found (expected a run directory or its points/ folder)")
+    out = Path(out_dir)
+    a, b = root.resolve(), out.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise InputError(f"--out {out_dir} overlaps the run {run_dir} (same folder, inside or around it); "
+                         "choose a folder outside it")  # fmt: skip
+    if out.is_dir() and any(out.iterdir()) and not (out / "sequence.json").is_file():
+        raise InputError(f"--out {out_dir} exists and is not an exported sequence; choose a new --out")
     manifest = json.loads((src / "sequence.json").read_text(encoding="utf-8"))
     part_ids: tuple[int, ...] | None = None
     if query:
         from openhuman.query import resolve
 
         part_ids = resolve(query).part_ids
-    writer = SequenceWriter(Path(out_dir), query=query, source=f"export of {src}", formats=tuple(formats))
+    writer = SequenceWriter(out, query=query, source=f"export of {src.resolve()}", formats=tuple(formats), resume=False)
     last = None
     for entry in manifest["frames"]:
         files = entry["files"]
@@ -366,5 +375,5 @@ def export_sequence(
         last = cloud if len(cloud) else last
     writer.close()
     if preview and last is not None:
-        render_preview(last, None, Path(out_dir) / "preview_turntable.png")
+        render_preview(last, None, out / "preview_turntable.png")
     return len(manifest["frames"])

@@ -9,6 +9,7 @@ import pytest
 
 from lifting import SequenceWriter, empty_cloud, read_npz, read_ply, render_preview, write_npz, write_ply
 from lifting.render import fit_camera, frame_strip, render_cloud, turntable
+from openhuman.errors import InputError
 from openhuman.io import read_png
 from openhuman.ontology import PALETTE
 from openhuman.types import LabeledPointCloud
@@ -130,3 +131,20 @@ def test_render_draws_palette_colours_nearest_first(tmp_path):
     assert frame_strip([_cloud(), _cloud(seed=1)], width=40, height=60).shape == (60, 82, 3)
     out = render_preview(_cloud(), fit_camera(_cloud().xyz, width=60, height=90), tmp_path / "p.png")
     np.testing.assert_array_equal(read_png(tmp_path / "p.png"), out)
+
+
+def test_sequence_of_other_settings_is_refused_not_mixed(tmp_path):
+    root = tmp_path / "seq"
+    with SequenceWriter(root, query="feet", query_part_ids=(12, 13), formats=("npz",)) as w:
+        w.write(_cloud(frame=0))
+    for other in ({"query": "hands", "query_part_ids": (7, 8)}, {"formats": ("ply", "npz")}, {"source": "x"}):
+        kw = {"query": "feet", "query_part_ids": (12, 13), "formats": ("npz",), **other}
+        with pytest.raises(InputError, match="holds a sequence with"):
+            SequenceWriter(root, **kw)
+    seq = json.loads((root / "sequence.json").read_text())
+    assert (seq["query"], seq["formats"], [f["index"] for f in seq["frames"]]) == ("feet", ["npz"], [0])
+    # the same settings resume; resume=False starts the sequence over
+    assert len(SequenceWriter(root, query="feet", query_part_ids=(12, 13), formats=("npz",))._frames) == 1
+    with SequenceWriter(root, query="feet", query_part_ids=(12, 13), formats=("npz",), resume=False) as w:
+        w.write(_cloud(frame=5))
+    assert [f["index"] for f in json.loads((root / "sequence.json").read_text())["frames"]] == [5]

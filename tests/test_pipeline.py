@@ -322,3 +322,25 @@ def test_cli_refuses_an_out_it_cannot_write_before_any_work(synth_capture, tmp_p
         assert lines[0].startswith(f"error: --out {args[-1]}")
     assert (tmp_path / "afile.txt").read_text() == "the user's file"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile.txt", "somedir"]  # nothing written
+
+
+def test_export_refuses_the_run_itself_and_an_export_of_another_query(run_dir, tmp_path):
+    from openhuman.outputs import export_sequence
+
+    out, _ = run_dir
+    before = {p: p.read_bytes() for p in (out / "points").rglob("*") if p.is_file()}
+    for target in (out, out / "points", out / "points" / "sub", out.parent):
+        with pytest.raises(InputError, match="overlaps the run"):
+            export_sequence(out, target, query="feet", formats=["npz"], preview=False)
+    assert {p: p.read_bytes() for p in (out / "points").rglob("*") if p.is_file()} == before
+    assert export_sequence(out, tmp_path / "feet", query="feet", formats=["npz"], preview=False) == 8
+    assert export_sequence(out, tmp_path / "feet", query="feet", formats=["npz"], preview=False) == 8  # again: same
+    for query, formats in (("hands", ["npz"]), ("feet", ["ply"])):
+        with pytest.raises(InputError, match="holds a sequence with"):
+            export_sequence(out, tmp_path / "feet", query=query, formats=formats, preview=False)
+    seq = json.loads((tmp_path / "feet" / "sequence.json").read_text())
+    assert seq["query"] == "feet" and len(seq["frames"]) == 8
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's own file")
+    with pytest.raises(InputError, match="not an exported sequence"):
+        export_sequence(out, tmp_path / "mine", query="feet", formats=["npz"], preview=False)
