@@ -224,6 +224,7 @@ def parse(
         raise InputError("--stride and --max-frames must be >= 1")
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
+    _check_out(out, folder=True)
     cfg = _parser_config_for_cli(backend, static, config)
     src = open_source(source)
     total = count_frames(src, stride, max_frames)

@@ -168,3 +168,15 @@ def test_run_source_refuses_an_image_folder_of_mixed_sizes(tmp_path):
     with pytest.raises(InputError, match="b.png"):
         list(src.synced())
     assert len(list(src.synced(photos=True))) == 3
+
+
+def test_parse_cli_refuses_an_out_under_a_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    (tmp_path / "afile.txt").write_text("x")
+    res = CliRunner().invoke(
+        app, ["parse", str(_video(tmp_path / "clip.mp4", 2)), "--out", str(tmp_path / "afile.txt" / "o")]
+    )
+    assert res.exit_code == 2 and "is a file, not a folder" in res.output, res.output
