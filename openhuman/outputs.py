@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from openhuman.pipeline import FrameResult, RunSummary
     from openhuman.query import QueryResult
     from openhuman.sources import Source
+    from openhuman.types import LabeledPointCloud
 
 log = logging.getLogger(__name__)
 STATE = "state.json"
@@ -57,6 +58,15 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
     """A run directory's state.json (finished frames and the run's fingerprint), or None."""
     path = run_dir / STATE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def count_parts(found: dict[str, int], label_maps: Iterable[np.ndarray], part_ids: Iterable[int]) -> None:
+    """Count in `found` (part name -> view-frames) each label map that shows each of `part_ids`."""
+    wanted = set(part_ids)
+    for labels in label_maps:
+        for i in np.unique(labels).tolist():
+            if i in wanted:
+                found[BODY14[i]] = found.get(BODY14[i], 0) + 1
 
 
 def preload_exporters(formats: Iterable[str]) -> None:
@@ -301,6 +311,19 @@ class RunWriter:
             raise
         for w in writers.values():
             w.close()
+
+    def saved_frames(self) -> Iterator[tuple[int, dict[str, np.ndarray], LabeledPointCloud | None]]:
+        """(frame index, label map per view, point cloud or None where none was saved) of every
+        finished frame, in index order, read back from the run directory."""
+        from lifting.export import read_npz, read_ply
+        from openhuman.io import read_png
+
+        for i in sorted(set(self.done)):
+            labels = {v: read_png(self.out / "labels" / v / f"{i:06d}.png") for v in self.src.view_ids}
+            stem = self.out / "points" / "frames" / f"{i:06d}"
+            npz, ply = stem.with_suffix(".npz"), stem.with_suffix(".ply")
+            cloud = read_npz(npz) if npz.is_file() else read_ply(ply, i) if ply.is_file() else None
+            yield i, labels, cloud
 
     def _write_coco(self) -> None:
         """masks.json (COCO RLE) from the per-frame records of every finished frame."""

@@ -71,7 +71,7 @@ class RunSummary:
     query_parts: list[str] = field(default_factory=list)
     query_explanation: str = ""
     parts_found: dict[str, int] = field(default_factory=dict)
-    """Queried part name -> number of view-frames where it was found."""
+    """Queried part name -> number of view-frames where it was found (in the whole run directory)."""
     points_per_frame: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     """Seconds per stage; parse and track are summed over the views, which run concurrently, and
@@ -84,8 +84,9 @@ class RunSummary:
     """Seconds the background export thread spent writing (overlaps the other stages)."""
     parser_calls: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
-    """2D/3D mIoU and flip rates against ground truth, when the source has it, over the frames
-    this call processed (a resumed run does not re-score the frames finished earlier)."""
+    """2D/3D mIoU and flip rates against ground truth, when the source has it, over every frame of
+    the run directory: a resumed run scores the saved label maps and point clouds of all its
+    frames (3D only when the clouds were saved, as ply or npz)."""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -290,7 +291,7 @@ class Pipeline:
         evaluate: bool = True,
     ) -> RunSummary:
         """Process `source` and write all outputs into `out_dir` (resumable; see module docs)."""
-        from openhuman.outputs import RunWriter, preload_exporters
+        from openhuman.outputs import RunWriter, count_parts, preload_exporters
 
         v = self.cfg.video
         check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
@@ -303,7 +304,8 @@ class Pipeline:
             summary.query = self.query.text
             summary.query_parts = [BODY14[i] for i in self.query.part_ids]
             summary.query_explanation = self.query.explanation
-        evaluator = _Evaluator(src) if evaluate and src.has_gt_2d else None
+        scored = evaluate and src.has_gt_2d
+        evaluator = _Evaluator(src) if scored and not done else None  # resumed: scored from the files at the end
         t_start = time.perf_counter()
         preload_exporters(self.cfg.export.formats)
         total = _expected_frames(src, self.cfg)
@@ -314,7 +316,7 @@ class Pipeline:
                 self.timer.wrap("export", writer.submit)(result)
                 if evaluator is not None:
                     self.timer.wrap("eval", evaluator.add)(result)
-                _count_parts(summary.parts_found, result.masks)
+                count_parts(summary.parts_found, (p.labels for p in result.parses), self.part_ids)
                 points += len(result.cloud) if result.cloud is not None else 0
                 summary.frames += 1
                 if summary.frames == 1:
@@ -329,6 +331,15 @@ class Pipeline:
         finally:
             bar.close()
         summary.points_per_frame = points / max(summary.frames, 1)
+        if done:  # frames finished by an earlier session: the summary covers the whole run, read back
+            evaluator = _Evaluator(src) if scored else None
+            summary.parts_found, clouds = {}, []
+            for index, labels, cloud in self.timer.wrap("eval", writer.saved_frames)():
+                count_parts(summary.parts_found, labels.values(), self.part_ids)
+                if evaluator is not None:
+                    self.timer.wrap("eval", evaluator.add_views)(index, labels, cloud)
+                clouds += [len(cloud)] if cloud is not None else []
+            summary.points_per_frame = float(np.mean(clouds)) if clouds else summary.points_per_frame
         summary.parser_calls = self.parser_calls
         summary.wall_seconds = round(time.perf_counter() - t_start, 3)
         summary.export_thread_seconds = round(writer.busy_seconds, 3)
@@ -353,13 +364,6 @@ def _release(steppers: list[_ViewStepper]) -> None:
     for st in steppers:
         if st.parser.stateful:
             st.parser.close()
-
-
-def _count_parts(found: dict[str, int], masks: tuple[PartMasks, ...]) -> None:
-    for m in masks:
-        for label, mask in zip(m.labels.tolist(), m.masks, strict=True):
-            if mask.any():
-                found[BODY14[label]] = found.get(BODY14[label], 0) + 1
 
 
 def _expected_frames(src: Source, cfg: PipelineConfig) -> int | None:
@@ -407,26 +411,29 @@ class _Evaluator:
         self.prev3d: Any = None
 
     def add(self, r: FrameResult) -> None:
+        self.add_views(r.frame_index, {f.view_id: p.labels for f, p in zip(r.frames, r.parses, strict=True)}, r.cloud)
+
+    def add_views(self, index: int, labels: dict[str, np.ndarray], cloud: LabeledPointCloud | None) -> None:
+        """Score one time step: its label map per view and its point cloud (if any); time steps
+        come in order (flip rates compare each with the one before)."""
         from openhuman.metrics import confusion_matrix, flip_rate
 
-        for frame, parse in zip(r.frames, r.parses, strict=True):
-            gt = self.src.gt_2d(frame.view_id, r.frame_index)
-            self.conf2d += confusion_matrix(parse.labels, gt, NUM_CLASSES)
-            prev = self.prev2d.get(frame.view_id)
+        for view_id, lab in labels.items():
+            gt = self.src.gt_2d(view_id, index)
+            self.conf2d += confusion_matrix(lab, gt, NUM_CLASSES)
+            prev = self.prev2d.get(view_id)
             if prev is not None:
-                f, s = flip_rate(prev[0], parse.labels, prev[1], gt)
+                f, s = flip_rate(prev[0], lab, prev[1], gt)
                 self.flips2d[0] += f
                 self.flips2d[1] += s
-            self.prev2d[frame.view_id] = (parse.labels, gt)
-        if r.cloud is not None and self.src.has_gt_3d:
-            self._add_3d(r)
+            self.prev2d[view_id] = (lab, gt)
+        if cloud is not None and self.src.has_gt_3d:
+            self._add_3d(index, cloud)
 
-    def _add_3d(self, r: FrameResult) -> None:
+    def _add_3d(self, index: int, cloud: LabeledPointCloud) -> None:
         from lifting.metrics import body_flips, flip_rate_3d, match_confusion, match_frame
 
-        cloud = r.cloud
-        assert cloud is not None
-        gt_xyz, gt_labels, ids = self.src.gt_3d_with_ids(r.frame_index)
+        gt_xyz, gt_labels, ids = self.src.gt_3d_with_ids(index)
         m = match_frame(cloud.xyz, cloud.labels, gt_xyz, gt_labels)  # the searches the metrics share
         self.conf3d += match_confusion(m)
         if self.prev3d is not None:

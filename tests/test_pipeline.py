@@ -127,9 +127,36 @@ def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_pa
     from openhuman.video import probe_video
 
     assert probe_video(out / "overlays" / "cam0.mp4").frame_count == 5
-    # a finished run re-run does nothing
+    # the summary describes all 5 frames of the folder, not only the 3 of this session
+    from openhuman.capture import Capture
+    from openhuman.metrics import confusion_matrix, mean_iou
+    from openhuman.ontology import BODY14, NUM_CLASSES
+
+    cap = Capture.open(synth_capture)
+    labels = {(v, i): read_png(out / "labels" / v / f"{i:06d}.png") for v in cap.view_ids for i in range(5)}
+    conf = sum(confusion_matrix(lab, cap.gt_2d(v, i), NUM_CLASSES) for (v, i), lab in labels.items())
+    assert summary.metrics["miou_2d"] == round(float(mean_iou(conf)), 4)
+    assert {"miou_3d", "flip_rate_2d", "flip_rate_3d"} <= set(summary.metrics)
+    foot = PART_ID["right foot"]
+    assert summary.parts_found == {BODY14[foot]: sum(int((lab == foot).any()) for lab in labels.values())}
+    # a finished run re-run does nothing, and its summary still describes the whole run
     again = Pipeline(cfg).run(synth_capture, out, progress=False)
     assert (again.frames, again.frames_skipped) == (0, 5)
+    assert (again.metrics, again.parts_found) == (summary.metrics, summary.parts_found)
+    assert json.loads((out / "summary.json").read_text())["metrics"] == summary.metrics
+
+
+def test_rerun_of_a_finished_run_reports_what_the_run_reported(run_dir, synth_capture, tmp_path):
+    """A re-run reads the run's label maps and clouds back and scores them: the same figures as
+    the run that scored them as it went."""
+    import shutil
+
+    out = shutil.copytree(run_dir[0], tmp_path / "out")
+    first = run_dir[1]
+    again = Pipeline(PipelineConfig(query="left hand")).run(synth_capture, out, progress=False)
+    assert (again.frames, again.frames_skipped) == (0, 8)
+    assert again.metrics == first.metrics and again.parts_found == first.parts_found
+    assert again.points_per_frame == pytest.approx(first.points_per_frame)
 
 
 @pytest.mark.parametrize("k", [1, 3])
