@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from openhuman.errors import InputError
-from openhuman.io import FinishingWriter
+from openhuman.io import FinishingWriter, publish
 from openhuman.types import Frame
 
 log = logging.getLogger(__name__)
@@ -379,7 +379,7 @@ class VideoWriter(FinishingWriter):
             self._container.close()
             self._container = None
             assert self._tmp is not None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -134,6 +134,14 @@ def test_atomic_files_get_the_mode_of_a_plainly_created_file(tmp_path, umask, mo
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == oct(mode)
+    video = tmp_path / "v.mp4"  # the video writer renames its own temporary file
+    code = (
+        f"import os; os.umask({umask}); import numpy as np; from openhuman.video import VideoWriter\n"
+        f"with VideoWriter({str(video)!r}, 10) as w: w.write(np.zeros((16, 16, 3), np.uint8))\n"
+        f"print(oct(os.stat({str(video)!r}).st_mode & 0o777))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == oct(mode)
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
