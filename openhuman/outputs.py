@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -52,6 +53,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STATE = "state.json"
 ANNOTATIONS = "masks_annotations.jsonl"
+FOLDERS = ("labels", "masks", "overlays", "points", "previews")
+"""The folders a run writes (see the module docstring)."""
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?")
+"""A temporary file of `openhuman.io.atomic_path` or `VideoWriter`: `.<stem>.<random>.tmp<suffix>`."""
+
+
+def remove_temp_files(root: Path, folders: Iterable[str]) -> None:
+    """Delete the temporary files a hard kill (SIGKILL, power loss) left in `root` and anywhere
+    under its `folders`: the writers' own names only, so nobody else's files go."""
+    found = [*root.glob(".*"), *(p for f in folders for p in (root / f).rglob(".*"))]
+    stale = [p for p in found if _TEMP_NAME.fullmatch(p.name) and p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("%s: removed %d temporary file(s) left by an interrupted run", root, len(stale))
 
 
 def read_state(run_dir: Path) -> dict[str, Any] | None:
@@ -140,6 +156,8 @@ class RunWriter:
             self.resuming = bool(self.done)
         elif self.out.is_dir() and any(self.out.iterdir()):
             raise InputError(f"{self.out} exists and is not an openhuman run directory; choose a new --out")
+        if state is not None:
+            remove_temp_files(self.out, FOLDERS)
         self.out.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.out / "run.yaml")
         if not self.done:  # from now on the folder is recognisably this run's, even if it stops at once
@@ -151,7 +169,7 @@ class RunWriter:
         """Remove what a run writes here (see the module docstring), nothing else."""
         import shutil
 
-        for name in ("labels", "masks", "overlays", "points", "previews"):
+        for name in FOLDERS:
             shutil.rmtree(self.out / name, ignore_errors=True)
         for name in (ANNOTATIONS, "masks.json", "summary.json", "run.yaml", STATE):
             (self.out / name).unlink(missing_ok=True)
@@ -377,6 +395,8 @@ def export_sequence(
                          "choose a folder outside it")  # fmt: skip
     if out.is_dir() and any(out.iterdir()) and not (out / "sequence.json").is_file():
         raise InputError(f"--out {out_dir} exists and is not an exported sequence; choose a new --out")
+    if (out / "sequence.json").is_file():
+        remove_temp_files(out, ("frames", "query", "previews"))
     manifest = json.loads((src / "sequence.json").read_text(encoding="utf-8"))
     part_ids: tuple[int, ...] | None = None
     if query:

@@ -117,8 +117,16 @@ def test_interrupted_run_resumes_and_skips_finished_frames(synth_capture, tmp_pa
     assert not (out / "summary.json").exists()
     assert (out / "previews" / "overlay_cam0.png").is_file()  # from the finished frames
     assert _no_temp_files(out) == []
+    # what a hard kill (SIGKILL) leaves: the writers' temporary files, which the resume removes
+    stale = ["overlays/.cam0.oezgmz9w.tmp.mp4", ".state.k2j4h5g6.tmp.json", "labels/cam1/.000002.a_c1234x.tmp.png",
+             "points/frames/.000002.zzzzzzzz.tmp.npz"]  # fmt: skip
+    for name in stale:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"cut short")
+    (out / ".notes.tmp.txt").write_text("the user's own hidden file")
 
     summary = Pipeline(cfg).run(synth_capture, out, progress=False)
+    assert _no_temp_files(out) == [out / ".notes.tmp.txt"]
     assert (summary.frames_skipped, summary.frames) == (2, 3)
     coco = json.loads((out / "masks.json").read_text())
     assert sorted({i["frame_index"] for i in coco["images"]}) == [0, 1, 2, 3, 4]
@@ -361,7 +369,9 @@ def test_export_refuses_the_run_itself_and_an_export_of_another_query(run_dir, t
             export_sequence(out, target, query="feet", formats=["npz"], preview=False)
     assert {p: p.read_bytes() for p in (out / "points").rglob("*") if p.is_file()} == before
     assert export_sequence(out, tmp_path / "feet", query="feet", formats=["npz"], preview=False) == 8
+    (tmp_path / "feet" / "frames" / ".000003.abcdefgh.tmp.npz").write_bytes(b"left by a hard kill")
     assert export_sequence(out, tmp_path / "feet", query="feet", formats=["npz"], preview=False) == 8  # again: same
+    assert _no_temp_files(tmp_path / "feet") == []
     for query, formats in (("hands", ["npz"]), ("feet", ["ply"])):
         with pytest.raises(InputError, match="holds a sequence with"):
             export_sequence(out, tmp_path / "feet", query=query, formats=formats, preview=False)
