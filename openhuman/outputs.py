@@ -247,13 +247,17 @@ class RunWriter:
             if writer is None:
                 from openhuman.video import VideoWriter
 
-                writer = VideoWriter(self.out / "overlays" / f"{frame.view_id}.mp4", fps=self.src.fps)
+                writer = VideoWriter(self.out / "overlays" / f"{frame.view_id}.mp4", fps=self._overlay_fps())
                 self._videos[frame.view_id] = writer
             writer.write(img)
         if "preview" in self.formats:
             found = int(sum(int(m.sum()) for m in masks.masks))
             if found > self._best_overlay.get(frame.view_id, (-1,))[0]:
                 self._best_overlay[frame.view_id] = (found, img)
+
+    def _overlay_fps(self) -> float:
+        """The overlay videos play in real time: one frame in `video.stride` of the source is used."""
+        return self.src.fps / self.cfg.video.stride
 
     def _write_overlay_previews(self) -> None:
         for view_id, (_, img) in self._best_overlay.items():
@@ -313,7 +317,8 @@ class RunWriter:
         done = set(self.done)
         v = self.cfg.video
         writers = {
-            view: VideoWriter(self.out / "overlays" / f"{view}.mp4", fps=self.src.fps) for view in self.src.view_ids
+            view: VideoWriter(self.out / "overlays" / f"{view}.mp4", fps=self._overlay_fps())
+            for view in self.src.view_ids
         }
         try:
             for frames in self.src.synced(v.start, v.stride, v.max_frames):

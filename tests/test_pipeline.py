@@ -381,3 +381,15 @@ def test_export_refuses_the_run_itself_and_an_export_of_another_query(run_dir, t
     (tmp_path / "mine" / "notes.txt").write_text("the user's own file")
     with pytest.raises(InputError, match="not an exported sequence"):
         export_sequence(out, tmp_path / "mine", query="feet", formats=["npz"], preview=False)
+
+
+def test_overlay_videos_play_at_the_source_rate_over_the_stride(synth_capture, tmp_path):
+    from openhuman.video import probe_video
+
+    cfg = PipelineConfig(query="left hand")
+    cfg.video.stride, cfg.video.max_frames = 2, 2
+    Pipeline(cfg).run(synth_capture, tmp_path / "out", progress=False)
+    info = probe_video(tmp_path / "out" / "overlays" / "cam0.mp4")
+    assert (info.frame_count, info.fps) == (2, pytest.approx(15.0))  # every 2nd frame of 30 fps
+    Pipeline(cfg).run(synth_capture, tmp_path / "out", progress=False)  # re-run: overlays rebuilt
+    assert probe_video(tmp_path / "out" / "overlays" / "cam0.mp4").fps == pytest.approx(15.0)
