@@ -137,8 +137,9 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 class SequenceWriter(FinishingWriter):
     """Write a sequence of labelled clouds: frames/<frame:06d>.ply/.npz as they come, optional
-    query/<frame:06d>.ply (only the queried parts' points), optional previews/<frame:06d>.png,
-    and sequence.json (frames, timestamps, class names, query, point source, counts).
+    query/<frame:06d>.ply (only the queried parts' points, unless `query_files=False`: clouds that
+    hold only those already), optional previews/<frame:06d>.png, and sequence.json (frames,
+    timestamps, class names, query, point source, counts).
 
     sequence.json is rewritten atomically with "complete": false as frames come, and once more at
     `close()` with "complete": true (at `abort()`, after an error or Ctrl-C, with every frame
@@ -161,6 +162,7 @@ class SequenceWriter(FinishingWriter):
         query_part_ids: tuple[int, ...] | None = None,
         preview_camera: CameraView | None = None,
         resume: bool = True,
+        query_files: bool = True,
     ):
         unknown = set(formats) - {"ply", "npz"}
         if unknown or not formats:
@@ -169,6 +171,7 @@ class SequenceWriter(FinishingWriter):
         self.ontology, self.query, self.source = ontology, query, source
         self.formats: tuple[str, ...] = tuple(f for f in ("ply", "npz") if f in formats)
         self.query_part_ids = None if query_part_ids is None else tuple(int(i) for i in query_part_ids)
+        self.query_files = query_files and self.query_part_ids is not None
         self.preview_camera = preview_camera
         self._frames: dict[int, dict[str, Any]] = {}
         self._complete = False
@@ -216,7 +219,7 @@ class SequenceWriter(FinishingWriter):
     def _entry(self, cloud: LabeledPointCloud, source: str) -> dict[str, Any]:
         stem = f"{cloud.frame_index:06d}"
         files = {fmt: f"frames/{stem}.{fmt}" for fmt in self.formats}
-        if self.query_part_ids is not None:
+        if self.query_files:
             files["query_ply"] = f"query/{stem}.ply"
         if self.preview_camera is not None:
             files["preview"] = f"previews/{stem}.png"
@@ -238,7 +241,7 @@ class SequenceWriter(FinishingWriter):
             write_ply(cloud, self.root / "frames" / f"{stem}.ply")
         if "npz" in self.formats:
             write_npz(cloud, self.root / "frames" / f"{stem}.npz")
-        if self.query_part_ids is not None:
+        if self.query_files and self.query_part_ids is not None:
             keep = np.isin(cloud.labels, self.query_part_ids)
             write_ply(cloud.subset(keep), self.root / "query" / f"{stem}.ply")
         if self.preview_camera is not None:

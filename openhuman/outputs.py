@@ -408,7 +408,9 @@ def export_sequence(
         from openhuman.query import resolve
 
         part_ids = resolve(query).part_ids
-    writer = SequenceWriter(out, query=query, source=f"export of {src.resolve()}", formats=tuple(formats), resume=False)
+    source = f"export of {src.resolve()}"
+    writer = SequenceWriter(out, query=query, source=source, formats=tuple(formats), query_part_ids=part_ids,
+                            resume=False, query_files=False)  # fmt: skip
     last = None
     for entry in manifest["frames"]:
         files = entry["files"]

@@ -307,6 +307,9 @@ def test_cli_run_export_and_bad_input(synth_capture, tmp_path):
     assert len(npz) == 3
     with np.load(npz[0]) as data:
         assert set(np.unique(data["labels"])) <= {LEFT_HAND}
+    seq = json.loads((tmp_path / "lh" / "sequence.json").read_text())
+    assert (seq["query"], seq["query_part_ids"]) == ("left hand", [LEFT_HAND])
+    assert not (tmp_path / "lh" / "query").exists()  # its clouds hold only the query already
 
     res = _cli("run", str(synth_capture), "--query", "car engine", "--out", "bad", cwd=tmp_path)
     assert res.returncode == 2
