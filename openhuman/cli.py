@@ -155,6 +155,9 @@ def synth(
         return
     if height is not None and elevation is not None:
         raise InputError("give --height or --elevation, not both (the cameras look at the body centre)")
+    if not overwrite and os.path.lexists(out):
+        raise InputError(f"{out}: already exists; choose a new folder or pass --overwrite")
+    _check_out(out, folder=True, option="")
     names = _name_list(clip)
     width, img_height = parse_size(size)
     cfg = SynthConfig(
@@ -172,27 +175,27 @@ def _name_list(values: list[str]) -> tuple[str, ...]:
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
-def _check_out(out: str, folder: bool) -> None:
-    """Refuse an --out that cannot be written, before any work: a file where a folder goes (or a
-    folder where a file goes), a path under a file, or a place that cannot be written to.
+def _check_out(out: str, folder: bool, option: str = "--out") -> None:
+    """Refuse an output path that cannot be written, before any work: a file where a folder goes
+    (or a folder where a file goes), a path under a file, or a place that cannot be written to.
     Creates nothing."""
     import tempfile
     from pathlib import Path
 
-    path = Path(out)
+    path, who = Path(out), f"{option} {out}".strip()
     if folder and path.exists() and not path.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
+        raise InputError(f"{who} exists and is not a folder")
     if not folder and (path.is_dir() or out.endswith(("/", os.sep))):
-        raise InputError(f"--out {out} names a folder; give a file name")
+        raise InputError(f"{who} names a folder; give a file name")
     start = path if folder else path.parent
     existing = next(p for p in (start, *start.parents) if p.exists())
     if not existing.is_dir():
-        raise InputError(f"--out {out}: {existing} is a file, not a folder")
+        raise InputError(f"{who}: {existing} is a file, not a folder")
     try:
         with tempfile.TemporaryFile(dir=existing):  # a probe: permissions, read-only or virtual file systems
             pass
     except OSError as exc:
-        raise InputError(f"--out {out}: cannot write in {existing} ({exc.strerror})") from None
+        raise InputError(f"{who}: cannot write in {existing} ({exc.strerror})") from None
 
 
 def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
@@ -270,7 +273,7 @@ def eval(  # noqa: A001 - the command's name
     if out:
         _check_out(out, folder=False)
     cfg = _parser_config_for_cli(backend, static, config)
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:  # none in a log
         task = bar.add_task("evaluating", total=None)
         result = evaluate_capture(capture, cfg, max_frames=max_frames, on_frame=lambda n: bar.update(task, completed=n))
     Console().print(results_table(result))

@@ -396,3 +396,13 @@ def test_overlay_videos_play_at_the_source_rate_over_the_stride(synth_capture, t
     assert (info.frame_count, info.fps) == (2, pytest.approx(15.0))  # every 2nd frame of 30 fps
     Pipeline(cfg).run(synth_capture, tmp_path / "out", progress=False)  # re-run: overlays rebuilt
     assert probe_video(tmp_path / "out" / "overlays" / "cam0.mp4").fps == pytest.approx(15.0)
+
+
+def test_cli_synth_and_eval_errors_read_as_cli_errors(tmp_path):
+    (tmp_path / "cap").mkdir()
+    res = _cli("synth", "cap", "--frames", "2", cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        "error: cap: already exists; choose a new folder or pass --overwrite"
+    ]
+    res = _cli("eval", "cap", cwd=tmp_path)  # not a capture: the error is the first line, no blank line before it
+    assert res.returncode == 2 and res.stderr.splitlines()[0].startswith("error: "), res.stderr
