@@ -65,7 +65,9 @@ def command(func: F | None = None, *, name: str | None = None) -> Any:
                 console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
                 raise typer.Exit(2) from None
             except KeyboardInterrupt:
-                console.print("[yellow]interrupted; finished outputs are kept, re-run to resume[/]")
+                said = ("interrupted; what this parse wrote was removed" if fn.__name__ == "parse"
+                        else "interrupted; finished outputs are kept, re-run to resume")  # fmt: skip
+                console.print(f"[yellow]{said}[/]")
                 raise typer.Exit(130) from None
 
         return app.command(name=name)(wrapper)  # type: ignore[return-value]

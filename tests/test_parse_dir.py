@@ -180,3 +180,21 @@ def test_parse_cli_refuses_an_out_under_a_file(tmp_path):
         app, ["parse", str(_video(tmp_path / "clip.mp4", 2)), "--out", str(tmp_path / "afile.txt" / "o")]
     )
     assert res.exit_code == 2 and "is a file, not a folder" in res.output, res.output
+
+
+def test_ctrl_c_during_parse_says_its_output_was_removed(tmp_path, monkeypatch):
+    """parse does not resume, so its interrupt message must not promise it (run's does)."""
+    import cv2
+    from typer.testing import CliRunner
+
+    import openhuman.parse2d
+    from openhuman.cli import app
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(openhuman.parse2d, "parse_to_dir", interrupted)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    res = CliRunner().invoke(app, ["parse", str(tmp_path / "a.png"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 130
+    assert "what this parse wrote was removed" in res.output and "resume" not in res.output
