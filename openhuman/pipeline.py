@@ -393,7 +393,10 @@ def config_fingerprint(cfg: PipelineConfig, source: str | Path) -> str:
         if f.is_file():
             st = f.stat()
             stamps.append((f.name, st.st_size, st.st_mtime_ns))
-    blob = json.dumps({"cfg": to_dict(cfg), "source": str(src), "files": stamps}, sort_keys=True)
+    settings = to_dict(cfg)
+    if settings.get("query"):  # queries are read case- and space-insensitively: "Left Hand" is "left hand"
+        settings["query"] = " ".join(settings["query"].lower().split())
+    blob = json.dumps({"cfg": settings, "source": str(src), "files": stamps}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -233,6 +233,14 @@ def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
 
 
+def test_a_query_spelled_with_other_case_or_spaces_resumes_the_same_run(synth_capture):
+    from openhuman.pipeline import config_fingerprint
+
+    same = config_fingerprint(PipelineConfig(query="left hand"), synth_capture)
+    assert config_fingerprint(PipelineConfig(query=" Left  Hand"), synth_capture) == same
+    assert config_fingerprint(PipelineConfig(query="head"), synth_capture) != same
+
+
 def test_run_that_fails_before_its_first_frame_does_not_block_a_corrected_one(synth_capture, tmp_path):
     out = tmp_path / "out"
     bad = PipelineConfig(query="left hand")
