@@ -214,4 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from openhuman.native_log import filter_native_stderr
+
+    filter_native_stderr()  # mediapipe's start-up chatter off the table
     raise SystemExit(main())

@@ -103,4 +103,7 @@ def _jsonable(x: object) -> object:
 
 
 if __name__ == "__main__":
+    from openhuman.native_log import filter_native_stderr
+
+    filter_native_stderr()  # mediapipe's start-up chatter off the table
     main()

@@ -403,4 +403,7 @@ def memory(work: Path, args: argparse.Namespace, console: Console) -> dict:
 
 
 if __name__ == "__main__":
+    from openhuman.native_log import filter_native_stderr
+
+    filter_native_stderr()  # mediapipe's start-up chatter off the table
     main()

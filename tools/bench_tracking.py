@@ -218,4 +218,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
 
 
 if __name__ == "__main__":
+    from openhuman.native_log import filter_native_stderr
+
+    filter_native_stderr()  # mediapipe's start-up chatter off the table
     main()
