@@ -9,7 +9,7 @@ import numpy as np
 
 from lifting.config import LiftingConfig
 from lifting.fusion import fuse_labels, labels_from_cloud, neighbour_vote, one_side_per_limb
-from lifting.keypoints import LIMB_LANDMARKS, LIMB_SWAP, body_left, mirrored_views
+from lifting.keypoints import LIMB_LANDMARKS, LIMB_SWAP, body_left, limb_points, mirrored_views, nearer_mirrored
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
 from openhuman.ontology import LR_SWAP, NUM_CLASSES
@@ -87,6 +87,9 @@ class Lifter:
         if self.cfg.geometry_dir and not Path(self.cfg.geometry_dir).is_dir():
             raise InputError(f"lifting.geometry_dir {self.cfg.geometry_dir!r} is not a folder")
         self.last_source = "none"
+        self._limbs: dict[tuple[int, str], np.ndarray] = {}
+        """(person, limb group) -> its landmarks [J, 3] in the last frame, as the left/right check
+        settled them (frames come in order: one Lifter per stream)."""
         self._empty_depth: set[str] = set()
         """Views whose depth map had no reading at some frame (warned about once)."""
 
@@ -142,15 +145,27 @@ class Lifter:
                 groups = [(mirrored_views(kps, cams, vis, thr), LR_SWAP)]
             else:
                 left = body_left(kps, cams, vis)
-                groups = [
-                    (mirrored_views(kps, cams, vis, thr, joints, left), LIMB_SWAP[g])
-                    for g, joints in LIMB_LANDMARKS.items()
-                ]
+                groups = [(self._limb_check(person, g, kps, cams, left), LIMB_SWAP[g]) for g in LIMB_LANDMARKS]
             for flags, perm in groups:
                 for v in np.flatnonzero(flags):
                     perms = out.setdefault(views[v], {})
                     perms[person] = perm[perms.get(person, np.arange(NUM_CLASSES))]
         return out
+
+    def _limb_check(
+        self, person: int, group: str, kps: np.ndarray, cams: list[CameraView], left: np.ndarray | None
+    ) -> np.ndarray:
+        """bool [V] views whose `group` limbs are mirrored for this person (`mirrored_views`); where
+        the views disagree, the other side wins when its skeleton stays nearer the limbs' landmarks
+        of the frame before (`nearer_mirrored`), which are kept for the next frame."""
+        vis, joints = self.cfg.keypoint_min_visibility, LIMB_LANDMARKS[group]
+        flags = mirrored_views(kps, cams, vis, self.cfg.ransac_threshold_px, joints, left)
+        before = self._limbs.get((person, group))
+        disagree = flags.any() and 2 * flags.sum() != len(flags)
+        if disagree and before is not None and nearer_mirrored(limb_points(kps, cams, joints, flags, vis), before):
+            flags = ~flags
+        self._limbs[(person, group)] = limb_points(kps, cams, joints, flags, vis)
+        return flags
 
     def lift(
         self,
