@@ -125,6 +125,20 @@ def test_body_left_points_to_the_persons_own_left():
     np.testing.assert_allclose(body_left(mirrored, cams), left, atol=1e-6)
 
 
+def test_body_left_needs_up_and_a_forward_cue():
+    cams, kps = _skeleton_views(4)
+    no_forward = kps.copy()
+    no_forward[:, [LANDMARK_ID[n] for n in ("nose", "left_heel", "right_heel")], 2] = 0.0  # not visible
+    assert body_left(no_forward, cams) is None
+    feet_only = kps.copy()
+    feet_only[:, LANDMARK_ID["nose"], 2] = 0.0
+    left = body_left(feet_only, cams)
+    assert left is not None and left @ [0, 1, 0] > 0.9
+    no_up = kps.copy()
+    no_up[:, [LANDMARK_ID["left_hip"], LANDMARK_ID["right_hip"]], 2] = 0.0
+    assert body_left(no_up, cams) is None
+
+
 @pytest.mark.parametrize("views", [(0, 2), (1, 3), (0, 1), (2,)])
 def test_legs_mirrored_in_half_of_the_views_are_told_apart_by_the_bodys_left(views):
     """A parser that swaps the legs alone in half of four views: the whole-view check (a minority of
