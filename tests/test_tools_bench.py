@@ -26,12 +26,14 @@ def test_thread_cpu_by_role(load_tool):
         worker = threading.Thread(target=_spin, args=(0.6, release, spun), name="openhuman-view_0")
         worker.start()
         spun.wait()  # the main thread waits: it uses almost no CPU meanwhile
-        _spin(0.3)
+        # longer than the tail window (0.2 s) plus the sampling interval (0.25 s), so the sample
+        # the tail starts from is always taken after the worker finished
+        _spin(0.6)
     release.set()
     worker.join()
     roles = cpu.last(60.0)
     assert roles["view workers"] == pytest.approx(0.6, abs=0.15)
-    assert roles["main"] == pytest.approx(0.3, abs=0.15)
+    assert roles["main"] == pytest.approx(0.6, abs=0.15)
     assert "export thread" not in roles
     # only the block's last part: the worker had finished by then
     tail = cpu.last(0.2)
