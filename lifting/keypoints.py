@@ -50,6 +50,12 @@ LIMB_LANDMARKS: dict[str, np.ndarray] = {
 """Landmarks of each limb group whose left/right is checked on its own (left ones first)."""
 
 
+def other_side(n: int) -> np.ndarray:
+    """int [2n] each landmark's other side in a limb group laid out as n left ones, then their n
+    right ones (`LIMB_LANDMARKS`)."""
+    return np.r_[np.arange(n, 2 * n), np.arange(n)]
+
+
 def _part_swap(*parts: str) -> np.ndarray:
     perm = np.arange(NUM_CLASSES)
     for part in parts:
@@ -199,8 +205,7 @@ def mirrored_views(
         return out
     swap = LR_LANDMARK_SWAP
     if joints is not None:
-        kps, n = kps[:, joints], len(joints) // 2
-        swap = np.r_[np.arange(n, 2 * n), np.arange(n)]
+        kps, swap = kps[:, joints], other_side(len(joints) // 2)
     halves = left_dir is not None and V % 2 == 0
     max_k = V // 2 if halves else (V - 1) // 2
     # swapping left and right commutes with normalising: normalise once, then swap per trial
@@ -263,9 +268,8 @@ def limb_points(
 ) -> np.ndarray:
     """float64 [J, 3] a limb group's landmarks (`LIMB_LANDMARKS`) triangulated from all views
     (DLT), the `mirrored` views' left and right swapped; NaN where fewer than two views see one."""
-    n = len(joints) // 2
     k = np.asarray(kps, np.float64)[:, joints].copy()
-    k[mirrored] = k[mirrored][:, np.r_[np.arange(n, 2 * n), np.arange(n)]]
+    k[mirrored] = k[mirrored][:, other_side(len(joints) // 2)]
     xy, valid = _normalised(k, cams, min_vis)
     P = np.stack([c.cam_from_world[:3] for c in cams])
     X = _dlt(P, xy.transpose(1, 0, 2), valid.T.astype(np.float64))
@@ -277,10 +281,8 @@ def nearer_mirrored(X: np.ndarray, before: np.ndarray, factor: float = 0.5) -> b
     """True when a limb group's landmarks X [J, 3] (left ones, then right ones) with left and right
     swapped lie nearer their positions a frame `before` than X does: their mean distance is below
     `factor` times X's (NaN rows are left out)."""
-    n = len(X) // 2
-    swapped = np.r_[X[n:], X[:n]]
     with np.errstate(invalid="ignore"):
-        kept, mirror = (np.nanmean(np.linalg.norm(a - before, axis=1)) for a in (X, swapped))
+        kept, mirror = (np.nanmean(np.linalg.norm(a - before, axis=1)) for a in (X, X[other_side(len(X) // 2)]))
     return bool(np.isfinite(kept) and np.isfinite(mirror) and mirror < factor * kept)
 
 

@@ -9,7 +9,15 @@ import numpy as np
 
 from lifting.config import LiftingConfig
 from lifting.fusion import fuse_labels, labels_from_cloud, neighbour_vote, one_side_per_limb
-from lifting.keypoints import LIMB_LANDMARKS, LIMB_SWAP, body_left, limb_points, mirrored_views, nearer_mirrored
+from lifting.keypoints import (
+    LIMB_LANDMARKS,
+    LIMB_SWAP,
+    body_left,
+    limb_points,
+    mirrored_views,
+    nearer_mirrored,
+    other_side,
+)
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
 from openhuman.ontology import LR_SWAP, NUM_CLASSES
@@ -160,11 +168,13 @@ class Lifter:
         of the frame before (`nearer_mirrored`), which are kept for the next frame."""
         vis, joints = self.cfg.keypoint_min_visibility, LIMB_LANDMARKS[group]
         flags = mirrored_views(kps, cams, vis, self.cfg.ransac_threshold_px, joints, left)
+        X = limb_points(kps, cams, joints, flags, vis)
         before = self._limbs.get((person, group))
         disagree = flags.any() and 2 * flags.sum() != len(flags)
-        if disagree and before is not None and nearer_mirrored(limb_points(kps, cams, joints, flags, vis), before):
-            flags = ~flags
-        self._limbs[(person, group)] = limb_points(kps, cams, joints, flags, vis)
+        if disagree and before is not None and nearer_mirrored(X, before):
+            # swapping the other views instead gives the same landmarks with left and right exchanged
+            flags, X = ~flags, X[other_side(len(joints) // 2)]
+        self._limbs[(person, group)] = X
         return flags
 
     def lift(
