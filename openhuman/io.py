@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -99,18 +100,27 @@ def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None
     os.replace(tmp, target)
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto `path` on success.
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?")
+"""Names of `temporary_file`'s files: `.<stem>.<8 random>.tmp<suffix>` (what a hard kill leaves)."""
 
-    The temporary name keeps the target's suffix so libraries that pick a format by extension
-    (open3d, PyAV, OpenCV) still work.
-    """
-    target = Path(path)
+
+def temporary_file(target: str | os.PathLike[str]) -> Path:
+    """A new empty file next to `target` (its folder created) to write `target` under, then
+    `publish`. The name keeps the target's suffix so libraries that pick a format by extension
+    (open3d, PyAV, OpenCV) still work, and matches `TEMP_NAME`."""
+    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder (`temporary_file`); rename it onto `path` on
+    success."""
+    target = Path(path)
+    tmp_path = temporary_file(target)
     try:
         yield tmp_path
         publish(tmp_path, target)

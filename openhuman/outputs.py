@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -40,7 +39,7 @@ import numpy as np
 
 from openhuman.config import save_config
 from openhuman.errors import InputError
-from openhuman.io import Throttle, write_json_atomic, write_png_atomic
+from openhuman.io import TEMP_NAME, Throttle, write_json_atomic, write_png_atomic
 from openhuman.ontology import BODY14
 
 if TYPE_CHECKING:
@@ -55,15 +54,13 @@ STATE = "state.json"
 ANNOTATIONS = "masks_annotations.jsonl"
 FOLDERS = ("labels", "masks", "overlays", "points", "previews")
 """The folders a run writes (see the module docstring)."""
-_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?")
-"""A temporary file of `openhuman.io.atomic_path` or `VideoWriter`: `.<stem>.<random>.tmp<suffix>`."""
 
 
 def remove_temp_files(root: Path, folders: Iterable[str]) -> None:
     """Delete the temporary files a hard kill (SIGKILL, power loss) left in `root` and anywhere
     under its `folders`: the writers' own names only, so nobody else's files go."""
     found = [*root.glob(".*"), *(p for f in folders for p in (root / f).rglob(".*"))]
-    stale = [p for p in found if _TEMP_NAME.fullmatch(p.name) and p.is_file()]
+    stale = [p for p in found if TEMP_NAME.fullmatch(p.name) and p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from openhuman.errors import InputError
-from openhuman.io import FinishingWriter, publish
+from openhuman.io import FinishingWriter, publish, temporary_file
 from openhuman.types import Frame
 
 log = logging.getLogger(__name__)
@@ -321,11 +320,8 @@ class VideoWriter(FinishingWriter):
     def _open(self, height: int, width: int) -> None:
         import av
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tmp.mp4", dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
-        self._container = av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"})
+        self._tmp = temporary_file(self.path)
+        self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
         rate = Fraction(self.fps).limit_denominator(1001)
         if self.lossless:
             stream = self._container.add_stream("libx264rgb", rate=rate)

@@ -144,6 +144,17 @@ def test_atomic_files_get_the_mode_of_a_plainly_created_file(tmp_path, umask, mo
     assert out.stdout.strip() == oct(mode)
 
 
+def test_temporary_files_carry_the_name_a_resume_cleans_up(tmp_path):
+    """Runs and exports delete leftovers by `TEMP_NAME` after a hard kill; every writer's
+    temporary file (atomic writes, videos) must match it, and a finished file must not."""
+    from openhuman.io import TEMP_NAME, temporary_file
+
+    for name in ("masks.json", "cam0.mp4", "000012.ply", "no_suffix"):
+        tmp = temporary_file(tmp_path / "sub" / name)
+        assert tmp.parent == tmp_path / "sub" and TEMP_NAME.fullmatch(tmp.name), tmp.name
+        assert not TEMP_NAME.fullmatch(name)
+
+
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "x.png"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
