@@ -46,6 +46,12 @@ class PipelineConfig:
     workers: int = 0
     """Threads that parse and track the views of one time step concurrently (0 = one per CPU
     core, at most one per view; 1 = one view after another)."""
+    switch_interval_ms: float = 0.5
+    """CPython's thread switch interval while a pipeline runs (Python's own is 5 ms; 0 = leave
+    it). mediapipe's graph threads call back into Python for each output and wait for the GIL
+    while the other threads track, lift and write; a shorter interval hands it over sooner. On
+    the demo-sized capture (2 cores, k=1) 0.5 ms ran 4-5 % more view-frames a second than 5 ms
+    in 12 of 15 alternating pairs (docs/RESULTS.md, s18)."""
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -17,10 +17,12 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from openhuman.config import PipelineConfig, to_dict
+from openhuman.errors import InputError
 from openhuman.io import write_json_atomic
 from openhuman.ontology import BODY14, NUM_CLASSES
 from openhuman.parsing.base import Parser
@@ -152,6 +155,8 @@ class Pipeline:
     def __init__(self, cfg: PipelineConfig) -> None:
         from openhuman.query import resolve
 
+        if cfg.switch_interval_ms < 0:
+            raise InputError(f"switch_interval_ms must be >= 0 (0 = leave Python's), got {cfg.switch_interval_ms}")
         self.cfg = cfg
         self.query = resolve(cfg.query) if cfg.query else None
         self.part_ids: tuple[int, ...] = self.query.part_ids if self.query else tuple(range(1, NUM_CLASSES))
@@ -195,8 +200,13 @@ class Pipeline:
         The views of time step t+1 are parsed in the worker threads while this thread lifts,
         exports and scores time step t (one time step in flight: memory stays flat). With
         bidirectional keyframes a time step is finished once every view's tracker has returned it,
-        up to `keyframe_interval - 1` steps later.
+        up to `keyframe_interval - 1` steps later. While it runs, CPython's thread switch interval
+        is `cfg.switch_interval_ms` (restored after).
         """
+        with switch_interval(self.cfg.switch_interval_ms):
+            yield from self._stream(source, skip)
+
+    def _stream(self, source: str | Path | Source, skip: Callable[[int], bool] | None) -> Iterator[FrameResult]:
         src = source if isinstance(source, Source) else open_source(source)
         trackers = self._trackers(src.view_ids)
         lifting = self._lifting(src)
@@ -350,6 +360,19 @@ class Pipeline:
         return summary
 
 
+@contextmanager
+def switch_interval(ms: float) -> Iterator[None]:
+    """Shorten CPython's thread switch interval to `ms` milliseconds for the block (0 = leave it;
+    never lengthened), then restore it."""
+    old = sys.getswitchinterval()
+    if ms > 0:
+        sys.setswitchinterval(min(old, ms / 1000))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
 class _StepQueue:
     """Time steps whose frames went to the trackers, and each view's returned parses, in order."""
 
@@ -466,4 +489,4 @@ class _Evaluator:
         return {k: round(float(v), 4) for k, v in out.items()}
 
 
-__all__ = ["FrameResult", "Pipeline", "RunSummary"]
+__all__ = ["FrameResult", "Pipeline", "RunSummary", "switch_interval"]

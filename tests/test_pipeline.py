@@ -228,6 +228,19 @@ def test_stream_frees_the_views_parser_state_at_the_end(synth_capture, monkeypat
     assert len(list(pipe.stream(synth_capture))) == 2  # the pipeline still works afterwards
 
 
+def test_stream_shortens_the_thread_switch_interval_only_while_it_runs(synth_capture):
+    cfg = PipelineConfig(query="left hand")
+    cfg.video.max_frames = 2
+    before = sys.getswitchinterval()
+    seen = [sys.getswitchinterval() for _ in Pipeline(cfg).stream(synth_capture)]
+    assert seen == [0.0005, 0.0005] and sys.getswitchinterval() == before
+    cfg.switch_interval_ms = 0  # leave Python's
+    assert [sys.getswitchinterval() for _ in Pipeline(cfg).stream(synth_capture)] == [before] * 2
+    cfg.switch_interval_ms = -1
+    with pytest.raises(InputError, match="switch_interval_ms must be >= 0"):
+        Pipeline(cfg)
+
+
 def test_output_dir_of_another_run_is_refused(run_dir, synth_capture):
     with pytest.raises(InputError, match="another source or config"):
         Pipeline(PipelineConfig(query="head")).run(synth_capture, run_dir[0], progress=False)
