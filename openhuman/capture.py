@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from openhuman.errors import InputError
-from openhuman.io import FinishingWriter, read_png, write_json_atomic, write_png_atomic
+from openhuman.io import NEW_DIR_MODE, FinishingWriter, read_png, write_json_atomic, write_png_atomic
 from openhuman.types import CameraView, Frame
 from openhuman.video import VideoInfo, VideoWriter, probe_video, read_video
 
@@ -514,7 +514,7 @@ class CaptureWriter(FinishingWriter):
         self._writers: dict[str, VideoWriter] = {}
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.", suffix=".tmp", dir=self.root.parent))
-        self._tmp.chmod(0o755)  # mkdtemp makes it 0700; a capture is an ordinary folder
+        self._tmp.chmod(NEW_DIR_MODE)  # mkdtemp makes it 0700; a capture is an ordinary folder
 
     def _check_open(self) -> None:
         if self._done:

@@ -83,14 +83,17 @@ class Throttle:
         self.owed = False
 
 
-def _new_file_mode() -> int:
-    """The mode `open()` gives a new file: 0o666 less the process umask (read once, at import)."""
+def _umask() -> int:
+    """The process umask (read once, at import)."""
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
-NEW_FILE_MODE = _new_file_mode()
+NEW_FILE_MODE = 0o666 & ~_umask()
+"""The mode `open()` gives a new file: 0o666 less the umask."""
+NEW_DIR_MODE = 0o777 & ~_umask()
+"""The mode `mkdir` gives a new folder: 0o777 less the umask."""
 
 
 def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -125,9 +125,10 @@ def test_metrics_on_known_case():
     assert (flips, stable) == (1, 2)
 
 
-@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
-def test_atomic_files_get_the_mode_of_a_plainly_created_file(tmp_path, umask, mode):
-    """mkstemp makes owner-only files; what the project writes follows the umask like open() does."""
+@pytest.mark.parametrize("umask, mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_atomic_files_get_the_mode_of_a_plainly_created_file(tmp_path, umask, mode, dir_mode):
+    """mkstemp/mkdtemp make owner-only files and folders; what the project writes follows the
+    umask like open() and mkdir do."""
     code = (
         f"import os; os.umask({umask}); from openhuman.io import write_json_atomic; "
         f"write_json_atomic({str(tmp_path / 'a.json')!r}, {{}}); print(oct(os.stat({str(tmp_path / 'a.json')!r}).st_mode & 0o777))"
@@ -142,6 +143,16 @@ def test_atomic_files_get_the_mode_of_a_plainly_created_file(tmp_path, umask, mo
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == oct(mode)
+    root = tmp_path / "capture"  # the capture writer renames its own temporary folder
+    code = (
+        f"import os; os.umask({umask}); import numpy as np\n"
+        "from openhuman.capture import CaptureWriter\nfrom openhuman.types import CameraView\n"
+        "cam = CameraView('c', np.array([[10.0, 0, 8], [0, 10, 8], [0, 0, 1]]), np.eye(4), 16, 16)\n"
+        f"with CaptureWriter({str(root)!r}, 10, [cam]) as w: w.write_frame('c', 0, np.zeros((16, 16, 3), np.uint8))\n"
+        f"print(oct(os.stat({str(root)!r}).st_mode & 0o777))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == oct(dir_mode)
 
 
 def test_temporary_files_carry_the_name_a_resume_cleans_up(tmp_path):
