@@ -84,15 +84,16 @@ class Throttle:
 
 
 def _umask() -> int:
-    """The process umask (read once, at import)."""
+    """The process umask (os.umask can only be read by setting it)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-NEW_FILE_MODE = 0o666 & ~_umask()
+_UMASK = _umask()  # read once, at import
+NEW_FILE_MODE = 0o666 & ~_UMASK
 """The mode `open()` gives a new file: 0o666 less the umask."""
-NEW_DIR_MODE = 0o777 & ~_umask()
+NEW_DIR_MODE = 0o777 & ~_UMASK
 """The mode `mkdir` gives a new folder: 0o777 less the umask."""
 
 
