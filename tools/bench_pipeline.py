@@ -277,8 +277,11 @@ def throughput(work: Path, args: argparse.Namespace, size: tuple[int, int], cons
         t_parse, t_first, n, views = parse_only(capture, parser_cfg)
     cpu_rows = {"parse only": cpu.last(t_parse - t_first)}
     steady_parse = (n - views) / (t_parse - t_first)
+    from openhuman.config import PipelineConfig
+
     result: dict = {"capture": {"frames": args.frames, "views": args.views, "size": args.size, "clip": args.clip},
-                    "backend": args.backend, "checkpoint": args.checkpoint}  # fmt: skip
+                    "backend": args.backend, "checkpoint": args.checkpoint, "cpus": os.cpu_count(),
+                    "switch_interval_ms": PipelineConfig().switch_interval_ms}  # fmt: skip
     result["parse_only"] = {"seconds": round(t_parse, 3), "startup_seconds": round(t_first, 3),
                             "view_frames_per_s": round(n / t_parse, 2),
                             "steady_view_frames_per_s": round(steady_parse, 2)}  # fmt: skip
