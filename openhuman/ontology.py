@@ -92,12 +92,3 @@ def taxonomy(name: str) -> Taxonomy:
         raise ValueError(f"unknown taxonomy {name!r}; known: {', '.join(known)}")
     entry = data[name]
     return Taxonomy(name, tuple(entry["classes"]), np.asarray(entry["from_body14"], dtype=np.int64))
-
-
-def colorize(labels: np.ndarray) -> np.ndarray:
-    """uint8 RGB image [H, W, 3] for a body14 label map (ids outside the palette -> white)."""
-    labels = np.asarray(labels)
-    out = np.full(labels.shape + (3,), 255, dtype=np.uint8)
-    valid = (labels >= 0) & (labels < NUM_CLASSES)
-    out[valid] = PALETTE[labels[valid]]
-    return out
