@@ -103,6 +103,12 @@ class LiftingConfig:
     """`relabel_views` with a depth map: a part pixel whose depth reading lies more than this many
     metres behind every point the view sees within `relabel_search_px` is background (the
     parser's silhouette spilled onto the scene). 0 = each view keeps its silhouette."""
+    relabel_fill: float = 0.02
+    """`relabel_views` with a depth map: a background pixel next to a seen point (within
+    `relabel_max_px`) whose depth reading lies within this many metres of that point's depth
+    takes its label: the parser's silhouette missed a limb that other views saw. 0 = off. On ten
+    synthetic clips 2D mIoU rose on every clip, by 0.003 on average (cartwheel, jump, kick,
+    spinkick +0.005-0.008); 0.01 and 0.03 scored a little lower, 0.05 lower still."""
     relabel_search_px: int = 8
     """`relabel_behind`: the window (pixels each way) searched for seen points; pixels with none
     in it keep their label."""
@@ -158,6 +164,7 @@ class LiftingConfig:
             ("relabel_min_confidence", 0 <= self.relabel_min_confidence <= 1, "in [0, 1]"),
             ("relabel_behind", self.relabel_behind >= 0, ">= 0"),
             ("relabel_search_px", self.relabel_search_px >= 0, ">= 0"),
+            ("relabel_fill", self.relabel_fill >= 0, ">= 0 (0 = off)"),
             ("keypoint_min_visibility", 0 <= self.keypoint_min_visibility <= 1, "in [0, 1]"),
             ("ransac_threshold_px", self.ransac_threshold_px > 0, "> 0"),
             ("temporal_radius", self.temporal_radius > 0, "> 0"),

@@ -318,7 +318,10 @@ def labels_from_cloud(
     drawn point within `cfg.relabel_search_px` pixels (and has one there) becomes background
     (track id -1, score 0.5). A parser's person mask is smoother than the body and spills onto
     the background between the arms and the torso and around the legs. Pixels without a reading
-    keep theirs.
+    keep theirs. The reverse, with `cfg.relabel_fill`: a background pixel next to a drawn
+    confident point (within `cfg.relabel_max_px`) whose reading lies within `relabel_fill`
+    metres of that point's depth takes its label, the nearest person pixel's id and score 0.5
+    (a limb the view's mask missed and the other views saw).
 
     Scores, person ids and keypoints are otherwise kept; `probs` is dropped (it would contradict
     the new labels) and fine labels whose parent part changed become 0 (none).
@@ -332,19 +335,30 @@ def labels_from_cloud(
     vis, flat = visible_in_view(xyz, cam, cfg.visibility_tolerance, depth, cfg.splat_radius_px, cfg.occlusion_gap)
     h, w = cam.height, cam.width
     check_behind = depth is not None and cfg.relabel_behind > 0 and vis.any()
+    fill = depth is not None and cfg.relabel_fill > 0
     pad = max(int(cfg.relabel_max_px), int(cfg.relabel_search_px) if check_behind else 0)
-    y0, y1, x0, x1 = mask_box(person, pad)  # type: ignore[misc]  # person has a pixel
-    box = (slice(y0, y1), slice(x0, x1))
-    old = parse.labels[box]
-    new = old.copy()
     seen = vis if confident is None else vis & np.asarray(confident, bool)
     drawn = np.full(h * w, -1, np.int16)
     drawn[flat[seen]] = np.asarray(labels, np.int16)[seen]
+    region = person | (drawn.reshape(h, w) > 0) if fill else person
+    y0, y1, x0, x1 = mask_box(region, pad)  # type: ignore[misc]  # person has a pixel
+    box = (slice(y0, y1), slice(x0, x1))
+    old = parse.labels[box]
+    new = old.copy()
     sub = drawn.reshape(h, w)[box]
+    added = np.zeros(old.shape, bool)
     if (sub > 0).any():
         dist, nearest = nearest_source(sub > 0)
         near = np.where(dist <= cfg.relabel_max_px, sub.reshape(-1)[nearest], 0).astype(np.int16)
         take = (old > 0) & (near > 0)
+        if fill:  # background pixels whose depth reading lies on the surface of the point they see
+            zd = np.zeros(h * w, np.float32)
+            zd[flat[seen]] = to_camera(xyz[seen], cam)[:, 2]
+            zn = zd.reshape(h, w)[box].reshape(-1)[nearest].reshape(old.shape)
+            d = np.asarray(depth, np.float32)[box]
+            with np.errstate(invalid="ignore"):
+                added = (old == 0) & (near > 0) & (np.abs(d - zn) <= cfg.relabel_fill)
+            take |= added
         new[take] = near[take]
     behind = np.zeros(old.shape, bool)
     if check_behind:
@@ -371,7 +385,12 @@ def labels_from_cloud(
         f = fine[box]
         f[changed & (_FINE_PARENT[np.clip(f, 0, len(_FINE_PARENT) - 1)] != new)] = 0
     ids, scores = parse.person_ids, parse.scores
-    if behind.any():
+    if behind.any() or added.any():
         ids, scores = ids.copy(), scores.copy()
         ids[box][behind], scores[box][behind] = -1, 0.5
+    if added.any():
+        win = ids[box]
+        if (win >= 0).any():  # an added pixel belongs to the nearest person pixel
+            win[added] = win.reshape(-1)[nearest_source(win >= 0)[1].reshape(win.shape)[added]]
+        scores[box][added] = 0.5
     return replace(parse, labels=new_labels, person_ids=ids, scores=scores, probs=None, fine_labels=fine)
