@@ -346,6 +346,9 @@ def labels_from_cloud(
     old = parse.labels[box]
     new = old.copy()
     sub = drawn.reshape(h, w)[box]
+    if fill or check_behind:  # each point's depth along this camera's axis, and the view's readings
+        zcam = to_camera(xyz, cam)[:, 2]
+        d = np.asarray(depth, np.float32)[box]
     added = np.zeros(old.shape, bool)
     if (sub > 0).any():
         dist, nearest = nearest_source(sub > 0)
@@ -353,9 +356,8 @@ def labels_from_cloud(
         take = (old > 0) & (near > 0)
         if fill:  # background pixels whose depth reading lies on the surface of the point they see
             zd = np.zeros(h * w, np.float32)
-            zd[flat[seen]] = to_camera(xyz[seen], cam)[:, 2]
+            zd[flat[seen]] = zcam[seen]
             zn = zd.reshape(h, w)[box].reshape(-1)[nearest].reshape(old.shape)
-            d = np.asarray(depth, np.float32)[box]
             with np.errstate(invalid="ignore"):
                 added = (old == 0) & (near > 0) & (np.abs(d - zn) <= cfg.relabel_fill)
             take |= added
@@ -365,12 +367,11 @@ def labels_from_cloud(
         import cv2
 
         z = np.zeros(h * w, np.float32)
-        z[flat[vis]] = to_camera(xyz[vis], cam)[:, 2]
+        z[flat[vis]] = zcam[vis]
         # the farthest seen point within the search window: a pixel of the body, even one the points
         # miss next to a nearer limb, is not behind all of them
         r = int(cfg.relabel_search_px)
         far = cv2.dilate(np.ascontiguousarray(z.reshape(h, w)[box]), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
-        d = np.asarray(depth, np.float32)[box]
         with np.errstate(invalid="ignore"):  # NaN: no reading
             behind = (old > 0) & (far > 0) & np.isfinite(d) & (d > far + cfg.relabel_behind)
         new[behind] = 0
