@@ -84,6 +84,16 @@ def test_tiny_clip_text_and_image(tmp_path):
         assert torch.allclose(again.encode_text(tokens), text)
 
 
+def test_small_clip_configs_leave_no_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(backbones, "_registered", False)
+    backbones.build_clip("openhuman-tiny-clip")
+    backbones.build_clip("openhuman-small-clip")  # registered once; both configs stay readable
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_clip_checkpoint_errors_name_key(tmp_path):
     with pytest.raises(CheckpointError, match=r"^parser\.clipsam\.clip_checkpoint: file not found"):
         backbones.build_clip("openhuman-tiny-clip", str(tmp_path / "none.pt"), key="parser.clipsam.clip_checkpoint")

@@ -66,22 +66,24 @@ SMALL_CLIP_CONFIGS: dict[str, dict[str, Any]] = {
 }
 """Small open_clip configs registered on first use (random init only; for tests / CPU training)."""
 
-_registered_dir: Path | None = None
+_registered = False
 
 
 def _register_small_clip_configs() -> None:
-    """Write the small JSON configs to a private temp folder and add it to open_clip's registry."""
-    global _registered_dir
-    if _registered_dir is not None:
+    """Add the small configs to open_clip's registry. It reads the JSON files when they are added
+    and keeps them in memory, so the temporary folder is removed at once (a later rescan of
+    open_clip's config paths skips a folder that no longer exists)."""
+    global _registered
+    if _registered:
         return
     ensure_torchvision()
     import open_clip
 
-    folder = Path(tempfile.mkdtemp(prefix="openhuman_clip_cfg_"))
-    for name, cfg in SMALL_CLIP_CONFIGS.items():
-        (folder / f"{name}.json").write_text(json.dumps(cfg), encoding="utf-8")
-    open_clip.add_model_config(folder)
-    _registered_dir = folder
+    with tempfile.TemporaryDirectory(prefix="openhuman_clip_cfg_") as tmp:
+        for name, cfg in SMALL_CLIP_CONFIGS.items():
+            (Path(tmp) / f"{name}.json").write_text(json.dumps(cfg), encoding="utf-8")
+        open_clip.add_model_config(tmp)
+    _registered = True
 
 
 def _check_file(path: str | os.PathLike[str], key: str, hint: str) -> Path:
