@@ -118,6 +118,10 @@ class LiftingConfig:
     legs each on their own (a parser often swaps one pair alone) and settles a tie (half of the
     views against the other half) by the body's own left; `keypoints` swaps all of a view's limbs
     or none, with a minority of views only."""
+    person_match_px: float = 25.0
+    """Two views' people are one person when their landmarks (left/right-free ones) lie within
+    this median epipolar distance in pixels (`lifting.people`): each person then has one id in
+    every view and in the cloud. 0 = take the views' own person ids as shared."""
     keypoint_min_visibility: float = 0.5
     """2D landmarks below this visibility are not used for triangulation."""
     ransac_threshold_px: float = 20.0
@@ -165,6 +169,7 @@ class LiftingConfig:
             ("relabel_behind", self.relabel_behind >= 0, ">= 0"),
             ("relabel_search_px", self.relabel_search_px >= 0, ">= 0"),
             ("relabel_fill", self.relabel_fill >= 0, ">= 0 (0 = off)"),
+            ("person_match_px", self.person_match_px >= 0, ">= 0 (0 = the views' own ids)"),
             ("keypoint_min_visibility", 0 <= self.keypoint_min_visibility <= 1, "in [0, 1]"),
             ("ransac_threshold_px", self.ransac_threshold_px > 0, "> 0"),
             ("temporal_radius", self.temporal_radius > 0, "> 0"),

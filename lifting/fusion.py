@@ -118,6 +118,15 @@ def _majority_ids(point_idx: np.ndarray, ids: np.ndarray, weights: np.ndarray, n
     return out
 
 
+def _shared_ids(ids: np.ndarray, mapping: dict[int, int] | None) -> np.ndarray:
+    """ids (>= 0) translated by mapping (ids it does not name stay as they are)."""
+    if not mapping or not len(ids):
+        return ids
+    lut = np.arange(max(int(ids.max()), max(mapping)) + 1, dtype=np.int64)
+    lut[list(mapping)] = list(mapping.values())
+    return lut[ids]
+
+
 def fuse_labels(
     points: Points,
     cameras: dict[str, CameraView],
@@ -126,11 +135,14 @@ def fuse_labels(
     depths: dict[str, np.ndarray] | None,
     cfg: LiftingConfig,
     mirrored: dict[str, dict[int, np.ndarray]] | None = None,
+    person_ids: dict[str, dict[int, int]] | None = None,
 ) -> Fused:
     """Fuse the views' part probabilities onto `points`.
 
     mirrored: view id -> {person id: body14 channel permutation}, the people whose left/right
     (of some limbs) is mirrored in that view (from the 3D skeleton check), or None.
+    person_ids: view id -> {the view's person id: the id shared by all views} (`lifting.people`);
+    the points' track ids are voted in those; None = the views' own ids.
     """
     xyz = np.asarray(points.xyz, np.float32)
     outward = _outward(xyz, points.normals)
@@ -155,7 +167,7 @@ def fuse_labels(
             rgb_acc[idx] += frames[vid].rgb.reshape(-1, 3)[pix].astype(np.float32) * w[:, None]
         has_id = pids >= 0
         tid_pts.append(idx[has_id])
-        tid_ids.append(pids[has_id])
+        tid_ids.append(_shared_ids(pids[has_id], (person_ids or {}).get(vid)))
         tid_w.append(conf[has_id])  # identity does not depend on the viewing angle
     return _finish(points, acc, wsum, rgb_acc, tid_pts, tid_ids, tid_w, cfg, N * len(parses))
 

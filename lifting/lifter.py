@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from lifting.keypoints import (
     nearer_mirrored,
     other_side,
 )
+from lifting.people import CrossViewPeople
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
 from openhuman.ontology import LR_SWAP, NUM_CLASSES
@@ -95,8 +97,12 @@ class Lifter:
         if self.cfg.geometry_dir and not Path(self.cfg.geometry_dir).is_dir():
             raise InputError(f"lifting.geometry_dir {self.cfg.geometry_dir!r} is not a folder")
         self.last_source = "none"
+        self._people = CrossViewPeople(self.cameras, self.cfg.person_match_px, self.cfg.keypoint_min_visibility)
+        self.person_ids: dict[str, dict[int, int]] = {}
+        """view id -> {the view's own person id: the person id shared by all views and the cloud},
+        for the last frame lifted (`lifting.people`)."""
         self._limbs: dict[tuple[int, str], np.ndarray] = {}
-        """(person, limb group) -> its landmarks [J, 3] in the last frame, as the left/right check
+        """(shared person id, limb group) -> its landmarks [J, 3] in the last frame, as the left/right check
         settled them (frames come in order: one Lifter per stream)."""
         self._empty_depth: set[str] = set()
         """Views whose depth map had no reading at some frame (warned about once)."""
@@ -137,27 +143,34 @@ class Lifter:
         return visual_hull(self.cameras, pmap, self.cfg), "hull"
 
     def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, dict[int, np.ndarray]]:
-        """view id -> {person id: body14 channel permutation} for the people whose left/right is
-        mirrored in that view: every limb (`lr_correction: keypoints`) or each limb group on its
-        own (`limbs`)."""
-        views = [v for v, p in pmap.items() if _usable_keypoints(p)]
-        if self.cfg.lr_correction == "off" or len(views) < 3:
+        """view id -> {the view's person id: body14 channel permutation} for the people whose
+        left/right is mirrored in that view: every limb (`lr_correction: keypoints`) or each limb
+        group on its own (`limbs`). Each person is checked in the views that see them (`person_ids`)."""
+        if self.cfg.lr_correction == "off":
             return {}
-        cams = [self.cameras[v] for v in views]
+        members: dict[int, list[tuple[str, int]]] = {}
+        for v, p in pmap.items():
+            if _usable_keypoints(p):
+                for local, person in self.person_ids.get(v, {}).items():
+                    if local < len(p.keypoints):  # type: ignore[arg-type]
+                        members.setdefault(person, []).append((v, local))
         vis, thr = self.cfg.keypoint_min_visibility, self.cfg.ransac_threshold_px
         out: dict[str, dict[int, np.ndarray]] = {}
-        n_people = min(len(pmap[v].keypoints) for v in views)  # type: ignore[arg-type]
-        for person in range(n_people):
-            kps = np.stack([np.asarray(pmap[v].keypoints)[person] for v in views])  # type: ignore[index]
+        for person, seen_by in sorted(members.items()):
+            if len(seen_by) < 3:
+                continue
+            cams = [self.cameras[v] for v, _ in seen_by]
+            kps = np.stack([np.asarray(pmap[v].keypoints)[local] for v, local in seen_by])  # type: ignore[index]
             if self.cfg.lr_correction == "keypoints":
                 groups = [(mirrored_views(kps, cams, vis, thr), LR_SWAP)]
             else:
                 left = body_left(kps, cams, vis)
                 groups = [(self._limb_check(person, g, kps, cams, left), LIMB_SWAP[g]) for g in LIMB_LANDMARKS]
             for flags, perm in groups:
-                for v in np.flatnonzero(flags):
-                    perms = out.setdefault(views[v], {})
-                    perms[person] = perm[perms.get(person, np.arange(NUM_CLASSES))]
+                for i in np.flatnonzero(flags):
+                    v, local = seen_by[i]
+                    perms = out.setdefault(v, {})
+                    perms[local] = perm[perms.get(local, np.arange(NUM_CLASSES))]
         return out
 
     def _limb_check(
@@ -202,6 +215,7 @@ class Lifter:
                 self._empty_depth.add(vid)
                 log.warning("view %s: depth map of frame %d is all zero/NaN/inf; treated as no depth "
                             "(further such frames of this view are not reported)", vid, frame_index)  # fmt: skip
+        self.person_ids = self._people.assign(pmap)
         if not any(m.any() for m in ((p.person_ids >= 0) | (p.labels > 0) for p in pmap.values())):
             log.warning("frame %d: no view shows a person; empty cloud", frame_index)
             self.last_source = "none"
@@ -210,7 +224,7 @@ class Lifter:
         if len(points) == 0:
             log.warning("frame %d: the %s source gave no points; empty cloud", frame_index, self.last_source)
             return empty_cloud(frame_index, timestamp_s)
-        fused = fuse_labels(points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap))
+        fused = fuse_labels(points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap), self.person_ids)
         labels = fused.labels
         if self.cfg.side_radius > 0:
             labels = one_side_per_limb(
@@ -233,6 +247,28 @@ class Lifter:
             int(frame_index),
             float(timestamp_s),
         )
+
+    def shared_ids(self, parses: list[PartParse]) -> list[PartParse]:
+        """The parses with their person ids (and keypoints, indexed by person id) renumbered to the
+        ids shared by all views (`person_ids`, set by the last `lift` of the same frame)."""
+        out = []
+        for p in parses:
+            mapping = self.person_ids.get(p.view_id)
+            if not mapping or all(k == v for k, v in mapping.items()):
+                out.append(p)
+                continue
+            ids = np.asarray(p.person_ids)
+            lut = np.arange(-1, max(int(ids.max()), max(mapping)) + 1, dtype=np.int64)  # lut[id + 1]
+            lut[np.array(list(mapping)) + 1] = list(mapping.values())
+            kps = p.keypoints
+            if kps is not None and np.ndim(kps) == 3:
+                moved = np.zeros((max(mapping.values()) + 1, *np.shape(kps)[1:]), np.float32)
+                for local, shared in mapping.items():
+                    if local < len(kps):
+                        moved[shared] = kps[local]
+                kps = moved
+            out.append(replace(p, person_ids=lut[ids + 1].astype(ids.dtype), keypoints=kps))
+        return out
 
     def relabel(
         self, parses: list[PartParse], cloud: LabeledPointCloud, depths: dict[str, np.ndarray] | None = None

@@ -7,7 +7,7 @@ The person stands at the origin facing +x, so the person's left is +y; world Z i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -103,13 +103,15 @@ def _surface_points(spheres: np.ndarray, n_per_m2: float = 40000.0) -> tuple[np.
 
 
 def _keypoints(cam: CameraView, spheres: np.ndarray) -> np.ndarray:
-    kp = np.zeros((1, 33, 3), np.float32)
+    """float32 [P, 33, 3] landmarks of each person (15 sphere rows each) as seen by cam."""
+    kp = np.zeros((len(spheres) // len(SPHERES), 33, 3), np.float32)
     names = list(_LANDMARK_SPHERE)
-    at = spheres[[_LANDMARK_SPHERE[n] for n in names], :3].copy()
-    at[names.index("nose"), 0] += spheres[0, 3]  # on the face, in front of the head's centre
-    uv, _ = project_points(at, cam)
-    for name, p in zip(names, uv, strict=True):
-        kp[0, LANDMARK_ID[name]] = (p[0], p[1], 1.0)
+    for person, rows in enumerate(spheres.reshape(-1, len(SPHERES), spheres.shape[1])):
+        at = rows[[_LANDMARK_SPHERE[n] for n in names], :3].copy()
+        at[names.index("nose"), 0] += rows[0, 3]  # on the face, in front of the head's centre
+        uv, _ = project_points(at, cam)
+        for name, p in zip(names, uv, strict=True):
+            kp[person, LANDMARK_ID[name]] = (p[0], p[1], 1.0)
     return kp
 
 
@@ -120,10 +122,15 @@ def sphere_scene(
     frame_index: int = 0,
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
     dist: np.ndarray | None = None,
+    people: tuple[tuple[float, float, float], ...] | None = None,
 ) -> SphereScene:
-    """Render the sphere person (shifted by `offset`) into `n_views` ring cameras with exact GT."""
-    spheres = SPHERES.copy()
-    spheres[:, :3] += np.asarray(offset, np.float64)
+    """Render the sphere person (shifted by `offset`) into `n_views` ring cameras with exact GT.
+
+    people: offsets of several sphere people instead (person ids 0, 1, ... in every view).
+    """
+    offsets = np.asarray(people if people is not None else (offset,), np.float64)
+    spheres = np.concatenate([SPHERES + np.r_[o, 0.0, 0.0] for o in offsets])
+    person_of_row = np.repeat(np.arange(len(offsets)), len(SPHERES))
     cams = ring_cameras(n_views, width, height, dist=dist)
     frames, parses, depths = [], [], {}
     for vid, cam in cams.items():
@@ -131,7 +138,9 @@ def sphere_scene(
         labels = np.where(idx >= 0, spheres[np.maximum(idx, 0), 4], 0).astype(np.int16)
         rgb = PALETTE[labels] // 2 + 60
         frames.append(Frame(vid, frame_index, frame_index / 30.0, rgb.astype(np.uint8)))
-        parses.append(parse_from_labels(vid, frame_index, labels, True, _keypoints(cam, spheres)))
+        parse = parse_from_labels(vid, frame_index, labels, True, _keypoints(cam, spheres))
+        person = np.where(idx >= 0, person_of_row[np.maximum(idx, 0)], -1).astype(np.int16)
+        parses.append(replace(parse, person_ids=person))
         depths[vid] = depth
     gt_xyz, gt_labels = _surface_points(spheres)
     seen = _seen_by_any(gt_xyz, cams, depths)

@@ -288,6 +288,7 @@ class Pipeline:
             point_source = lifter.last_source
             cloud = self.timer.wrap("smooth4d", smoother.step)(cloud)
             parses = tuple(self.timer.wrap("lift", lifter.relabel)(list(parses), cloud, depths))
+            parses = tuple(lifter.shared_ids(list(parses)))
         masks = tuple(self.timer.wrap("masks", masks_for_query)(p, self.part_ids) for p in parses)
         return FrameResult(index, frames[0].timestamp_s, tuple(frames), parses, masks, cloud, point_source)
 
