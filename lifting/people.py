@@ -7,9 +7,11 @@ of another, and a view that lost a person and found them again may call them 1 f
   left/right (the nose and the midpoints of the 16 left/right pairs, so a view that swapped the
   person's left and right still matches) meet the epipolar geometry of the two cameras: the
   median symmetric epipolar distance is under `max_px` pixels;
-- tracks are joined closest pair first, and two groups only when every pair of their tracks from
-  different views is under `max_px` (complete linkage: one ambiguous camera pair, with both people
-  on the same epipolar plane, cannot join two people), never two tracks of one view;
+- tracks under `max_px` apart are joined, first the pairs that most other views confirm (a
+  track of a third view close to both: where two people stand on one epipolar plane of a
+  camera pair, each matches both in that pair, and only the other cameras tell them apart),
+  then the closest; never two tracks of one view, never two groups holding a pair of tracks over
+  `max_px` apart (complete linkage);
 - a group takes the id that most of its tracks had before (the view trackers keep their own ids
   stable), or a new one; so a person keeps their id when one view renumbers them, and each
   person gets one id in every view and in 3D;
@@ -108,28 +110,34 @@ class CrossViewPeople:
         return nodes, points
 
     def _groups(self, nodes: list[Node], points: dict[Node, tuple[np.ndarray, np.ndarray]]) -> list[list[Node]]:
-        """Complete-linkage grouping of the nodes (see the module docstring)."""
+        """Group the nodes (all with landmarks) into people (see the module docstring)."""
         dist: dict[tuple[Node, Node], float] = {}
-        with_kps = [n for n in nodes if n in points]
-        for i, a in enumerate(with_kps):
-            for b in with_kps[i + 1 :]:
-                if a[0] == b[0]:
-                    continue
-                ca, cb = self.cameras[a[0]], self.cameras[b[0]]
-                f = float(np.sqrt(ca.K[0, 0] * cb.K[0, 0]))
-                d = epipolar_px(*points[a], *points[b], _essential(ca, cb), f)
-                dist[(a, b)] = dist[(b, a)] = d
+        for i, a in enumerate(nodes):
+            for b in nodes[i + 1 :]:
+                if a[0] != b[0]:
+                    ca, cb = self.cameras[a[0]], self.cameras[b[0]]
+                    f = float(np.sqrt(ca.K[0, 0] * cb.K[0, 0]))
+                    dist[(a, b)] = dist[(b, a)] = epipolar_px(*points[a], *points[b], _essential(ca, cb), f)
+        close = {pair for pair, d in dist.items() if d < self.max_px}
+
+        def support(a: Node, b: Node) -> int:
+            """Other views with a track close to both a and b (a triangle of matches)."""
+            return len({c[0] for c in nodes if c[0] not in (a[0], b[0]) and (a, c) in close and (b, c) in close})
+
+        # where two people stand on one epipolar plane of a camera pair, each matches both there;
+        # a third view tells them apart, so links that other views confirm are taken first
+        links = sorted((-support(a, b), d, a, b) for (a, b), d in dist.items() if a < b and d < self.max_px)
+        far = {pair for pair, d in dist.items() if self.max_px <= d < np.inf}
         group = {n: [n] for n in nodes}
-        for (a, b), d in sorted(dist.items(), key=lambda kv: kv[1]):
-            if d >= self.max_px or group[a] is group[b]:
-                continue
+        for _, _, a, b in links:
             ga, gb = group[a], group[b]
-            if {n[0] for n in ga} & {n[0] for n in gb}:
+            if ga is gb or {n[0] for n in ga} & {n[0] for n in gb}:
                 continue  # one person per view
-            if all(dist.get((x, y), np.inf) < self.max_px for x in ga for y in gb):
-                ga.extend(gb)
-                for n in gb:
-                    group[n] = ga
+            if any((x, y) in far for x in ga for y in gb):
+                continue  # complete linkage: no two of their tracks far apart
+            ga.extend(gb)
+            for n in gb:
+                group[n] = ga
         out, seen = [], set()
         for g in group.values():
             if id(g) not in seen:

@@ -144,6 +144,9 @@ def synth(
     limb_mix_clip: list[str] = typer.Option(
         [], "--limb-mix-clip", help="Clips the mixed limbs come from (repeat or comma-separate; default --clip)."
     ),
+    people: int = typer.Option(
+        1, help="People (1-4): each next one plays the clips 17 frames later, 1.2 m to the side."
+    ),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
     list_clips: bool = typer.Option(False, "--list-clips", help="Print the available clip names and exit."),
 ) -> None:
@@ -166,7 +169,7 @@ def synth(
         clips=names, views=views, frames=frames or None, fps=fps, width=width, height=img_height, radius=radius,
         camera_height=height, elevation_deg=10.0 if elevation is None else elevation, fov_deg=fov,
         root_motion=root_motion, seed=seed, depth=depth, gt=gt, lossless=not lossy, limb_mix=limb_mix,  # type: ignore[arg-type]
-        limb_mix_clips=_name_list(limb_mix_clip),
+        limb_mix_clips=_name_list(limb_mix_clip), people=people,
     )  # fmt: skip
     path = generate_capture(out, cfg, overwrite=overwrite)
     console.print(f"wrote {path}")

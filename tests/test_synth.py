@@ -330,6 +330,33 @@ def test_synth_capture_fixture_reads_back(synth_capture):
     assert rows.max() - rows.min() > 0.6 * 240  # the person is big in the frame
 
 
+def test_two_people_render_apart_with_their_own_gt():
+    from openhuman.synth import SynthConfig, SynthScene
+    from openhuman.synth.render import project
+
+    cfg = SynthConfig(clips=("walk",), views=2, frames=20, width=160, height=120, people=2, gt_points=1000)
+    with SynthScene(cfg) as synth:
+        fr = synth.render_frame(0)
+        seg_people = []
+        for cam, view in zip(synth.cameras, fr.views, strict=True):
+            # both people show in every view, each with a full set of parts
+            assert (view.gt_2d > 0).sum() > 0.02 * view.gt_2d.size
+            uv, _ = project(cam, fr.xyz.astype(np.float64))
+            first = fr.point_ids < cfg.gt_points
+            seg_people.append((uv[first, 0].mean(), uv[~first, 0].mean()))
+        synth.scene.set_pose(synth.people[1][0], 1)
+        second = synth.scene.link_frames(1)
+        assert set(np.unique(fr.labels[fr.point_ids >= cfg.gt_points])) == set(range(1, 15))
+    assert fr.point_ids.max() < 2 * cfg.gt_points and len(np.unique(fr.point_ids)) == len(fr.point_ids)
+    # person 1 stands 1.2 m to the side (world -y) and is 17 frames further into the walk
+    root0, root1 = fr.link_frames["root"][0], second["root"][0]
+    assert abs(root0[1] - root1[1] - 1.2) < 0.02
+    assert np.allclose(synth.people[0][17].spherical, synth.people[1][0].spherical)
+    assert all(abs(a - b) > 10 for a, b in seg_people)  # apart in the image too
+    with pytest.raises(InputError, match="people"):
+        SynthConfig(people=5).validate()
+
+
 def test_bad_input_raises_input_error(tmp_path):
     from openhuman.synth import SynthConfig, generate_capture
     from openhuman.synth.generate import parse_size

@@ -89,6 +89,14 @@ class SynthConfig:
     """Clips the mixed limbs come from (empty = `clips`)."""
     limb_mix_frames: int = 12
     """Frames a mixed limb keeps its donor clip."""
+    people: int = 1
+    """People in the scene. Person k plays the same clips `people_delay` x k frames later (looping)
+    beside the first, `people_spacing` x k metres to the side (world -y); gt/3d sample ids of person
+    k start at k x `gt_points`."""
+    people_spacing: float = 1.2
+    """Metres between neighbouring people."""
+    people_delay: int = 17
+    """Frames by which each next person lags the one before."""
 
     def validate(self) -> None:
         """Raise InputError with a one-line fix for any unusable value."""
@@ -114,6 +122,9 @@ class SynthConfig:
             f"root_motion must be centre, keep or in_place, got {self.root_motion!r}",
         )
         _check(self.gt_points >= 1, f"gt_points must be >= 1, got {self.gt_points}")
+        _check(1 <= self.people <= 4, f"people must be between 1 and 4, got {self.people}")
+        _check(math.isfinite(self.people_spacing) and self.people_spacing > 0,
+               f"people spacing must be > 0 m, got {self.people_spacing}")  # fmt: skip
         _check(0.0 <= self.limb_mix <= 1.0, f"limb_mix must be between 0 and 1, got {self.limb_mix}")
         _check(self.limb_mix_frames >= 1, f"limb_mix_frames must be >= 1, got {self.limb_mix_frames}")
         for name in self.limb_mix_clips:
@@ -153,7 +164,7 @@ class SynthFrame:
     index: int
     timestamp_s: float
     pose: Pose
-    """The clip pose (Y-up clip frame, after the root-motion adjustment)."""
+    """The (first) person's clip pose (Y-up clip frame, after the root-motion adjustment)."""
     views: list[ViewRender]
     """One render per camera, in camera order (empty when rendering was skipped)."""
     xyz: np.ndarray | None
@@ -181,12 +192,24 @@ def plan_poses(cfg: SynthConfig) -> list[Pose]:
     return [Pose(p.root_pos - s, p.root_quat, p.spherical, p.revolute) for p, s in zip(poses, shift, strict=True)]
 
 
-def _motion_box(scene: HumanoidScene, poses: list[Pose], max_samples: int = 60) -> tuple[np.ndarray, np.ndarray]:
+def people_poses(cfg: SynthConfig, poses: list[Pose]) -> list[list[Pose]]:
+    """Each person's poses (`SynthConfig.people`): the first person's, delayed and moved aside."""
+    out = [poses]
+    for k in range(1, cfg.people):
+        shift = np.array([0.0, 0.0, k * cfg.people_spacing])  # clip +z = world -y
+        delayed = poses[k * cfg.people_delay % len(poses) :] + poses[: k * cfg.people_delay % len(poses)]
+        out.append([Pose(p.root_pos + shift, p.root_quat, p.spherical, p.revolute) for p in delayed])
+    return out
+
+
+def _motion_box(scene: HumanoidScene, people: list[list[Pose]], max_samples: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """World bounding box (lo float64[3], hi float64[3]) of the link origins over the motion, plus margin."""
     pts: list[np.ndarray] = []
-    for k in np.unique(np.linspace(0, len(poses) - 1, min(max_samples, len(poses))).round().astype(int)):
-        scene.set_pose(poses[int(k)])
-        pts.extend(pos for pos, _ in scene.link_frames().values())
+    n = len(people[0])
+    for k in np.unique(np.linspace(0, n - 1, min(max_samples, n)).round().astype(int)):
+        for person, poses in enumerate(people):
+            scene.set_pose(poses[int(k)], person)
+            pts.extend(pos for pos, _ in scene.link_frames(person).values())
     arr = np.asarray(pts)
     return arr.min(axis=0) - BODY_MARGIN, arr.max(axis=0) + BODY_MARGIN
 
@@ -236,8 +259,9 @@ class SynthScene:
         cfg.validate()
         self.cfg = cfg
         self.poses = plan_poses(cfg)
-        self.scene = HumanoidScene()
-        lo, hi = _motion_box(self.scene, self.poses)
+        self.people = people_poses(cfg, self.poses)
+        self.scene = HumanoidScene(people=cfg.people)
+        lo, hi = _motion_box(self.scene, self.people)
         self.cameras = frame_cameras(cfg, lo, hi)
         self.sampler: SurfaceSampler = SurfaceSampler.build(self.scene.primitives(), cfg.gt_points, cfg.seed)
         self.grounds = [ground_layer(cam, FAR) for cam in self.cameras]
@@ -261,7 +285,8 @@ class SynthScene:
         from openhuman.synth.render import composite, render_view
 
         pose = self.poses[index]
-        self.scene.set_pose(pose)
+        for person, poses in enumerate(self.people):
+            self.scene.set_pose(poses[index], person)
         views = []
         if render:
             for cam, ground in zip(self.cameras, self.grounds, strict=True):
@@ -269,6 +294,11 @@ class SynthScene:
                 views.append(ViewRender(cam.view_id, r.rgb, r.depth_m, self.scene.labels_from_seg(r.seg)))
         frames = self.scene.link_frames()
         xyz, labels, ids = self.sampler.points(frames) if self.cfg.gt else (None, None, None)
+        if self.cfg.gt and self.cfg.people > 1:  # the others' samples after the first's, ids k * gt_points on
+            more = [self.sampler.points(self.scene.link_frames(k)) for k in range(1, self.cfg.people)]
+            xyz = np.concatenate([xyz, *(m[0] for m in more)])
+            labels = np.concatenate([labels, *(m[1] for m in more)])
+            ids = np.concatenate([ids, *(m[2] + k * self.cfg.gt_points for k, m in enumerate(more, 1))])
         return SynthFrame(index, index / self.cfg.fps, pose, views, xyz, labels, ids, frames)
 
     def frames(self, render: bool = True) -> Iterator[SynthFrame]:

@@ -176,31 +176,36 @@ def _humanoid_urdf() -> Path:
 
 
 class HumanoidScene:
-    """A headless pybullet world with the humanoid and its `ATTACHMENTS` (the ground is composited
-    by `openhuman.synth.render`).
+    """A headless pybullet world with `people` humanoids and their `ATTACHMENTS` (the ground is
+    composited by `openhuman.synth.render`).
 
-    `set_pose(pose)` poses it; `link_frames()` gives each link's world frame; `primitives()` lists
-    every visible shape; `labels_from_seg` turns pybullet's segmentation buffer into body14 ids.
+    `set_pose(pose, person)` poses one; `link_frames(person)` gives its links' world frames;
+    `primitives()` lists every visible shape of a person (all people are alike); `labels_from_seg`
+    turns pybullet's segmentation buffer into body14 ids.
     """
 
-    def __init__(self, attachments: bool = True) -> None:
+    def __init__(self, attachments: bool = True, people: int = 1) -> None:
         with quiet_native_output():
             import pybullet as p
 
         self._p = p
         c = self.client = p.connect(p.DIRECT)
         with quiet_native_output():
-            self.body_id = p.loadURDF(str(_humanoid_urdf()), globalScaling=SCALE, physicsClientId=c)
+            self.body_ids = [
+                p.loadURDF(str(_humanoid_urdf()), globalScaling=SCALE, physicsClientId=c) for _ in range(people)
+            ]
+        self.body_id = self.body_ids[0]
         self.link_index: dict[str, int] = {}
         for j in range(p.getNumJoints(self.body_id, physicsClientId=c)):
             self.link_index[p.getJointInfo(self.body_id, j, physicsClientId=c)[12].decode()] = j
         missing = set(LINK_BODY14) - set(self.link_index)
         if missing:
             raise RuntimeError(f"humanoid.urdf lacks links {sorted(missing)}")
-        for name, j in self.link_index.items():
-            p.changeVisualShape(self.body_id, j, rgbaColor=LINK_COLOURS[name], physicsClientId=c)
+        for body in self.body_ids:
+            for name, j in self.link_index.items():
+                p.changeVisualShape(body, j, rgbaColor=LINK_COLOURS[name], physicsClientId=c)
         self.attachments = ATTACHMENTS if attachments else ()
-        self.attachment_ids = [self._create_body(a) for a in self.attachments]
+        self.attachment_ids = [[self._create_body(a) for a in self.attachments] for _ in self.body_ids]
         self._lut = self._build_lut()
 
     def _create_body(self, prim: Primitive) -> int:
@@ -217,17 +222,18 @@ class HumanoidScene:
 
     def _build_lut(self) -> np.ndarray:
         """int16 [n_objects, n_links + 1]: body14 id of (object id, link index + 1); 0 elsewhere."""
-        n_obj = max([self.body_id, *self.attachment_ids]) + 1
+        n_obj = max([*self.body_ids, *(a for ids in self.attachment_ids for a in ids)]) + 1
         lut = np.zeros((n_obj, len(self.link_index) + 1), dtype=np.uint8)
-        for name, j in self.link_index.items():
-            lut[self.body_id, j + 1] = LINK_BODY14[name]
-        for prim, obj in zip(self.attachments, self.attachment_ids, strict=True):
-            lut[obj, 0] = prim.part
+        for body, attached in zip(self.body_ids, self.attachment_ids, strict=True):
+            for name, j in self.link_index.items():
+                lut[body, j + 1] = LINK_BODY14[name]
+            for prim, obj in zip(self.attachments, attached, strict=True):
+                lut[obj, 0] = prim.part
         return lut
 
-    def set_pose(self, pose: Pose) -> None:
-        """Pose the humanoid (clip Y-up pose -> world Z-up) and move the attachments with their links."""
-        p, c, b = self._p, self.client, self.body_id
+    def set_pose(self, pose: Pose, person: int = 0) -> None:
+        """Pose a humanoid (clip Y-up pose -> world Z-up) and move its attachments with its links."""
+        p, c, b = self._p, self.client, self.body_ids[person]
         pos, quat = root_in_world(pose)
         p.resetBasePositionAndOrientation(b, pos.tolist(), quat.tolist(), physicsClientId=c)
         for name, q in zip(SPHERICAL_JOINTS, pose.spherical, strict=True):
@@ -236,16 +242,16 @@ class HumanoidScene:
             p.resetJointState(b, self.link_index[name], float(a), physicsClientId=c)
         if not self.attachments:
             return
-        frames = self.link_frames()
-        for prim, obj in zip(self.attachments, self.attachment_ids, strict=True):
+        frames = self.link_frames(person)
+        for prim, obj in zip(self.attachments, self.attachment_ids[person], strict=True):
             lpos, lquat = frames[prim.link]
             wpos = lpos + quat_to_matrix(lquat) @ np.asarray(prim.pos)
             wquat = quat_mul(lquat, np.asarray(prim.quat))
             p.resetBasePositionAndOrientation(obj, wpos.tolist(), wquat.tolist(), physicsClientId=c)
 
-    def link_frames(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """World frame of every link: name -> (position float64[3], quaternion (x, y, z, w) float64[4])."""
-        p, c, b = self._p, self.client, self.body_id
+    def link_frames(self, person: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """World frame of every link of a person: name -> (position float64[3], quaternion (x, y, z, w) float64[4])."""
+        p, c, b = self._p, self.client, self.body_ids[person]
         states = p.getLinkStates(b, list(self.link_index.values()), computeForwardKinematics=True, physicsClientId=c)
         return {
             name: (np.asarray(st[4], dtype=np.float64), np.asarray(st[5], dtype=np.float64))
