@@ -402,6 +402,12 @@ def test_cli_synth(tmp_path):
     assert saved["limb_mix"] == 1.0 and saved["limb_mix_clips"] == ["cartwheel", "roll"]
     res = runner.invoke(app, [*args[:1], str(tmp_path / "z"), *args[2:], "--limb-mix", "2"])
     assert res.exit_code == 2 and "limb_mix" in res.output
+    two = tmp_path / "two"
+    res = runner.invoke(app, [*args[:1], str(two), *args[2:], "--people", "2"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((two / "capture.json").read_text())["extra"]["synth"]["config"]["people"] == 2
+    res = runner.invoke(app, [*args[:1], str(tmp_path / "w"), *args[2:], "--people", "9"])
+    assert res.exit_code == 2 and "people" in res.output
 
 
 def test_mediapipe_pose_detects_the_fixture_person(synth_capture):
