@@ -29,6 +29,7 @@ from collections import Counter
 import numpy as np
 
 from lifting.keypoints import LR_LANDMARK_PAIRS, _normalised
+from openhuman.arrays import present_ids
 from openhuman.ontology import LANDMARK_ID
 from openhuman.types import CameraView, PartParse
 
@@ -46,16 +47,6 @@ def side_free_points(kps: np.ndarray) -> np.ndarray:
     a, b = kps[..., LR_LANDMARK_PAIRS[:, 0], :], kps[..., LR_LANDMARK_PAIRS[:, 1], :]
     mid = np.concatenate([(a[..., :2] + b[..., :2]) / 2, np.minimum(a[..., 2:], b[..., 2:])], -1)
     return np.concatenate([kps[..., LANDMARK_ID["nose"] : LANDMARK_ID["nose"] + 1, :], mid], -2)
-
-
-def _present_ids(person_ids: np.ndarray) -> list[int]:
-    """The ids >= 0 in a person-id map (one comparison per possible id: ids are small, and
-    np.unique sorts the whole map, 36 ms at 640x480)."""
-    top = int(person_ids.max()) if person_ids.size else -1
-    if top > 64:
-        present = np.flatnonzero(np.bincount(person_ids.ravel().astype(np.intp) + 1)) - 1
-        return present[present >= 0].tolist()  # type: ignore[no-any-return]
-    return [i for i in range(top + 1) if (person_ids == i).any()]
 
 
 def _essential(a: CameraView, b: CameraView) -> np.ndarray:
@@ -100,7 +91,7 @@ class CrossViewPeople:
         for vid, p in parses.items():
             pid = np.asarray(p.person_ids)
             kps = p.keypoints
-            for i in _present_ids(pid):
+            for i in present_ids(pid):
                 nodes.append((vid, i))
                 if kps is not None and np.ndim(kps) == 3 and i < len(kps) and np.shape(kps)[1:] == (33, 3):
                     sf = side_free_points(np.asarray(kps)[i])[None]

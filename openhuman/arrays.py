@@ -103,3 +103,13 @@ def nearest_source(source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
     # labels count the source pixels in raster order, from 1
     return dist, np.flatnonzero(source)[label - 1]
+
+
+def present_ids(person_ids: np.ndarray) -> list[int]:
+    """The ids >= 0 in a person-id map (one comparison per possible id: ids are small, and
+    np.unique sorts the whole map, 36 ms at 640x480)."""
+    top = int(person_ids.max()) if person_ids.size else -1
+    if top > 64:
+        present = np.flatnonzero(np.bincount(person_ids.ravel().astype(np.intp) + 1)) - 1
+        return present[present >= 0].tolist()  # type: ignore[no-any-return]
+    return [i for i in range(top + 1) if (person_ids == i).any()]

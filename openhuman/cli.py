@@ -357,6 +357,9 @@ def print_summary(summary: Any) -> None:
     table.add_row("parts found", f"{found}  [dim](view-frames)[/]")
     if summary.points_per_frame:
         table.add_row("points", f"{summary.points_per_frame:,.0f} per frame")
+    if summary.frames:
+        ids = ", ".join(map(str, summary.people[:12])) + (", ..." if len(summary.people) > 12 else "")
+        table.add_row("people", f"{len(summary.people)}" + (f" (track ids {ids})" if ids else ""))
     total = summary.wall_seconds or 1e-9
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary.stage_seconds.items() if v > 0.0005)
     table.add_row("time", f"{total:.1f}s wall ({summary.frames / total:.2f} frames/s); per stage: {stages}; "

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from openhuman.arrays import present_ids
 from openhuman.config import PipelineConfig, to_dict
 from openhuman.errors import InputError
 from openhuman.io import write_json_atomic
@@ -76,6 +77,9 @@ class RunSummary:
     parts_found: dict[str, int] = field(default_factory=dict)
     """Queried part name -> number of view-frames where it was found (in the whole run directory)."""
     points_per_frame: float = 0.0
+    people: list[int] = field(default_factory=list)
+    """Person (track) ids seen in the frames this run processed (shared by all views of a
+    multi-view capture, see `lifting.people`)."""
     stage_seconds: dict[str, float] = field(default_factory=dict)
     """Seconds per stage; parse and track are summed over the views, which run concurrently, and
     export is the time spent waiting for the export thread."""
@@ -321,13 +325,14 @@ class Pipeline:
         preload_exporters(self.cfg.export.formats)
         total = _expected_frames(src, self.cfg)
         bar = _progress(total, progress, desc="frames")
-        points = 0
+        points, people = 0, set[int]()
         try:
             for result in self.stream(src, skip=done.__contains__):
                 self.timer.wrap("export", writer.submit)(result)
                 if evaluator is not None:
                     self.timer.wrap("eval", evaluator.add)(result)
                 count_parts(summary.parts_found, (p.labels for p in result.parses), self.part_ids)
+                people.update(i for p in result.parses for i in present_ids(np.asarray(p.person_ids)))
                 points += len(result.cloud) if result.cloud is not None else 0
                 summary.frames += 1
                 if summary.frames == 1:
@@ -342,6 +347,7 @@ class Pipeline:
         finally:
             bar.close()
         summary.points_per_frame = points / max(summary.frames, 1)
+        summary.people = sorted(people)
         if done:  # frames finished by an earlier session: the summary covers the whole run, read back
             evaluator = _Evaluator(src) if scored else None
             summary.parts_found, clouds = {}, []

@@ -90,6 +90,7 @@ def test_run_scores_against_ground_truth(run_dir):
     assert 0 <= m["flip_rate_2d"] < 0.2
     saved = json.loads((run_dir[0] / "summary.json").read_text())
     assert saved["metrics"] == m
+    assert summary.people == saved["people"] == [0]  # one person, one id shared by every view
 
 
 @pytest.mark.parametrize("paced", [False, True], ids=["rewrite-each-frame", "rewrite-at-end"])
@@ -317,7 +318,7 @@ def test_cli_run_export_and_bad_input(synth_capture, tmp_path):
     res = _cli("run", str(synth_capture), "--query", "the person's right forearm", "--out", "o", "--max-frames",
                "3", "--no-progress", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert "miou_2d" in res.stdout  # the summary table
+    assert "miou_2d" in res.stdout and "track ids 0" in res.stdout  # the summary table
     assert "W0000" not in res.stderr and "TensorFlow Lite" not in res.stderr  # mediapipe's native chatter
     saved = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert saved["frames"] == 3 and saved["query_parts"] == ["right forearm"]
