@@ -8,9 +8,9 @@ of another, and a view that lost a person and found them again may call them 1 f
   person's left and right still matches) meet the epipolar geometry of the two cameras: the
   median symmetric epipolar distance is under `max_px` pixels;
 - tracks under `max_px` apart are joined, first the pairs that most other views confirm (a
-  track of a third view close to both: where two people stand on one epipolar plane of a
-  camera pair, each matches both in that pair, and only the other cameras tell them apart),
-  then the closest; never two tracks of one view, never two groups holding a pair of tracks over
+  third view whose nearest track to both is the same: where two people stand on one epipolar
+  plane of a camera pair, each matches both in that pair, and only the other cameras tell them
+  apart), then the closest; never two tracks of one view, never two groups holding a pair of tracks over
   `max_px` apart (complete linkage);
 - a group takes the id that most of its tracks had before (the view trackers keep their own ids
   stable), or a new one; so a person keeps their id when one view renumbers them, and each
@@ -109,14 +109,18 @@ class CrossViewPeople:
                     ca, cb = self.cameras[a[0]], self.cameras[b[0]]
                     f = float(np.sqrt(ca.K[0, 0] * cb.K[0, 0]))
                     dist[(a, b)] = dist[(b, a)] = epipolar_px(*points[a], *points[b], _essential(ca, cb), f)
-        close = {pair for pair, d in dist.items() if d < self.max_px}
+        best: dict[tuple[Node, str], Node] = {}  # (track, view) -> its nearest track there, under max_px
+        for (a, b), d in dist.items():
+            if d < self.max_px and d < dist.get((a, best.get((a, b[0]), a)), np.inf):
+                best[(a, b[0])] = b
 
         def support(a: Node, b: Node) -> int:
-            """Other views with a track close to both a and b (a triangle of matches)."""
-            return len({c[0] for c in nodes if c[0] not in (a[0], b[0]) and (a, c) in close and (b, c) in close})
+            """Other views whose nearest track to a is also the nearest to b."""
+            views = {c[0] for c in nodes} - {a[0], b[0]}
+            return sum((a, v) in best and best[(a, v)] == best.get((b, v)) for v in views)
 
         # where two people stand on one epipolar plane of a camera pair, each matches both there;
-        # a third view tells them apart, so links that other views confirm are taken first
+        # the other views tell them apart, so links that more of them confirm are taken first
         links = sorted((-support(a, b), d, a, b) for (a, b), d in dist.items() if a < b and d < self.max_px)
         far = {pair for pair, d in dist.items() if self.max_px <= d < np.inf}
         group = {n: [n] for n in nodes}

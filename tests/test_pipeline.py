@@ -428,3 +428,25 @@ def test_cli_synth_and_eval_errors_read_as_cli_errors(tmp_path):
     ]
     res = _cli("eval", "cap", cwd=tmp_path)  # not a capture: the error is the first line, no blank line before it
     assert res.returncode == 2 and res.stderr.splitlines()[0].startswith("error: "), res.stderr
+
+
+def test_two_people_keep_one_id_each_in_every_view_and_in_the_cloud(synth_capture_factory, tmp_path):
+    from scipy.spatial import cKDTree
+
+    from openhuman.sources import open_source
+
+    cap = synth_capture_factory(clips=("walk",), views=4, frames=3, width=320, height=240, people=2,
+                                root_motion="in_place", gt_points=1000)  # fmt: skip
+    cfg = PipelineConfig()
+    cfg.parser.mediapipe.max_people = 2
+    src = open_source(cap)
+    results = list(Pipeline(cfg).stream(src))
+    for r in results:
+        assert all(set(np.unique(p.person_ids)) == {-1, 0, 1} for p in r.parses)  # both, in every view
+        gt_xyz, _, ids = src.gt_3d_with_ids(r.frame_index)
+        dist, nn = cKDTree(gt_xyz).query(r.cloud.xyz)
+        person = (ids[nn] >= 1000)[dist < 0.03]  # gt/3d sample ids of the second person start at 1000
+        track = r.cloud.track_ids[dist < 0.03]
+        shared = [np.bincount(track[person == k]).argmax() for k in (False, True)]
+        assert shared[0] != shared[1]
+        assert min(np.mean(track[person == k] == shared[k]) for k in (0, 1)) > 0.95
