@@ -415,12 +415,20 @@ def export(
     query: str = typer.Option(None, "--query", "-q", help="Keep only the points of these parts."),
     formats: str = typer.Option("ply,npz", "--format", "-f", help="Comma list of ply, npz."),
     preview: bool = typer.Option(True, "--preview/--no-preview", help="Also render preview images."),
+    person: list[str] = typer.Option(
+        [], "--person", "-p", help="Keep only these person (track) ids; repeat or comma-separate."
+    ),
 ) -> None:
-    """Re-export a labelled point-cloud sequence: other formats, or only the queried parts."""
+    """Re-export a labelled point-cloud sequence: other formats, or only the queried parts or people."""
     from openhuman.outputs import export_sequence
 
     _check_out(out, folder=True)
-    n = export_sequence(run_dir, out, query=query, formats=[f.strip() for f in formats.split(",")], preview=preview)
+    try:
+        people = [int(n) for n in _name_list(person)]
+    except ValueError:
+        raise InputError(f"--person takes person ids (whole numbers, as in the run summary), got {person}") from None
+    fmts = [f.strip() for f in formats.split(",")]
+    n = export_sequence(run_dir, out, query=query, formats=fmts, preview=preview, people=people or None)
     Console().print(f"exported {n} frame(s) to {out}")
 
 

@@ -374,9 +374,15 @@ class RunWriter:
 
 
 def export_sequence(
-    run_dir: str | Path, out_dir: str | Path, query: str | None, formats: list[str], preview: bool = True
+    run_dir: str | Path,
+    out_dir: str | Path,
+    query: str | None,
+    formats: list[str],
+    preview: bool = True,
+    people: list[int] | None = None,
 ) -> int:
-    """Re-export a run's point clouds (optionally only a query's parts) as PLY and/or NPZ.
+    """Re-export a run's point clouds (optionally only a query's parts, and only the points of
+    the person ids in `people`: the clouds' track ids) as PLY and/or NPZ.
 
     Reads `run_dir/points/sequence.json` (or `run_dir/sequence.json`); returns the frame count.
     `out_dir` must lie outside the run; an earlier export there is replaced if it had the same
@@ -406,7 +412,7 @@ def export_sequence(
         from openhuman.query import resolve
 
         part_ids = resolve(query).part_ids
-    source = f"export of {src.resolve()}"
+    source = f"export of {src.resolve()}" + (f", people {sorted(set(people))}" if people else "")
     writer = SequenceWriter(out, query=query, source=source, formats=tuple(formats), query_part_ids=part_ids,
                             resume=False, query_files=False)  # fmt: skip
     last = None
@@ -417,8 +423,9 @@ def export_sequence(
         else:
             cloud = read_ply(src / files["ply"], entry["index"], entry["timestamp_s"])
         if part_ids:
-            keep = np.isin(cloud.labels, part_ids)
-            cloud = cloud.subset(keep)
+            cloud = cloud.subset(np.isin(cloud.labels, part_ids))
+        if people:
+            cloud = cloud.subset(np.isin(cloud.track_ids, people))
         writer.write(cloud)
         last = cloud if len(cloud) else last
     writer.close()

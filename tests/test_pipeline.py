@@ -450,3 +450,22 @@ def test_two_people_keep_one_id_each_in_every_view_and_in_the_cloud(synth_captur
         shared = [np.bincount(track[person == k]).argmax() for k in (False, True)]
         assert shared[0] != shared[1]
         assert min(np.mean(track[person == k] == shared[k]) for k in (0, 1)) > 0.95
+
+
+def test_export_keeps_only_the_chosen_people(run_dir, tmp_path):
+    from lifting.export import read_npz
+    from openhuman.outputs import export_sequence
+
+    out, _ = run_dir
+    assert export_sequence(out, tmp_path / "all", query=None, formats=["npz"], preview=False) == 8
+    assert export_sequence(out, tmp_path / "p0", query=None, formats=["npz"], preview=False, people=[0]) == 8
+    assert export_sequence(out, tmp_path / "p7", query=None, formats=["npz"], preview=False, people=[7]) == 8
+    for i in range(8):
+        name = f"frames/{i:06d}.npz"
+        every, p0, p7 = (read_npz(tmp_path / d / name) for d in ("all", "p0", "p7"))
+        assert len(p0) == len(every) > 0 and set(np.unique(p0.track_ids)) == {0}  # the one person is 0
+        assert len(p7) == 0
+    with pytest.raises(InputError, match="holds a sequence with source"):  # another person into p0
+        export_sequence(out, tmp_path / "p0", query=None, formats=["npz"], preview=False, people=[7])
+    res = _cli("export", str(out), "--out", str(tmp_path / "bad"), "--person", "left", cwd=tmp_path)
+    assert res.returncode == 2 and "--person takes person ids" in res.stderr
