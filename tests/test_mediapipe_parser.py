@@ -223,6 +223,26 @@ def test_sudden_limb_swap_is_repaired_but_crossing_is_kept():
     np.testing.assert_allclose(kept, crossing)
 
 
+@pytest.mark.parametrize("limit", [0, 6])
+def test_a_swap_is_undone_for_at_most_fix_lr_max_frames(monkeypatch, limit):
+    """Pose swaps the legs from frame 1 on: the repair undoes it for `limit` frames, then takes
+    Pose's sides as given (0: undone for ever, as before the limit)."""
+    from openhuman.parsing.mediapipe_backend import MediapipeParser
+
+    legs = [25, 27, 29, 31]
+    swapped = _standing()
+    swapped[legs], swapped[[i + 1 for i in legs]] = _standing()[[i + 1 for i in legs]], _standing()[legs]
+    script = iter([_standing()] + [swapped] * 10)
+    p = MediapipeParser(MediapipeConfig(zoom_small_people=False, fix_lr_max_frames=limit))
+    monkeypatch.setattr(MediapipeParser, "_pose_slot", lambda self, st, i: lambda image: _pose(next(script)))
+    st = p._state("v")
+    kept = []
+    for _ in range(11):
+        (res,) = p._find_people(st, np.zeros((4, 4, 3), np.uint8))
+        kept.append(bool(np.allclose(res.landmarks.xy, _standing())))
+    assert kept == ([True] * 11 if limit == 0 else [True] * 7 + [False] * 4)
+
+
 def test_hands_are_matched_to_wrists_by_distance():
     from openhuman.parsing.mediapipe_backend import _match_hands
 

@@ -63,6 +63,8 @@ class _ViewState:
     """Small-person search for person slot 0."""
     previous: dict[int, PoseResult] = field(default_factory=dict)
     """Last frame's pose per person slot (for left/right flip repair)."""
+    undone: dict[int, int] = field(default_factory=dict)
+    """Frames in a row in which a swap was undone, per person slot (`fix_lr_max_frames`)."""
 
     def close(self) -> None:
         for p in self.poses:
@@ -175,7 +177,12 @@ class MediapipeParser(Parser):
                     st.previous.pop(j, None)
                 break
             if self.cfg.fix_lr_flips and not self.cfg.static_image_mode and i in st.previous:
-                res = _unflip_limbs(res, st.previous[i])
+                fixed = _unflip_limbs(res, st.previous[i])
+                st.undone[i] = st.undone.get(i, 0) + 1 if fixed is not res else 0
+                if self.cfg.fix_lr_max_frames <= 0 or st.undone[i] <= self.cfg.fix_lr_max_frames:
+                    res = fixed
+                else:
+                    st.undone[i] = 0
             st.previous[i] = res
             found.append(res)
             if i + 1 < self.cfg.max_people:
