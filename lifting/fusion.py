@@ -15,6 +15,7 @@ import numpy as np
 
 from lifting.config import LiftingConfig
 from lifting.geometry import to_camera, visible_in_view
+from lifting.people import translate_ids
 from lifting.sources import Points
 from openhuman.arrays import mask_box, nearest_source
 from openhuman.ontology import FINE_PARTS, LEFT_IDS, LR_SWAP, NUM_CLASSES
@@ -118,15 +119,6 @@ def _majority_ids(point_idx: np.ndarray, ids: np.ndarray, weights: np.ndarray, n
     return out
 
 
-def _shared_ids(ids: np.ndarray, mapping: dict[int, int] | None) -> np.ndarray:
-    """ids (>= 0) translated by mapping (ids it does not name stay as they are)."""
-    if not mapping or not len(ids):
-        return ids
-    lut = np.arange(max(int(ids.max()), max(mapping)) + 1, dtype=np.int64)
-    lut[list(mapping)] = list(mapping.values())
-    return lut[ids]
-
-
 def fuse_labels(
     points: Points,
     cameras: dict[str, CameraView],
@@ -167,7 +159,7 @@ def fuse_labels(
             rgb_acc[idx] += frames[vid].rgb.reshape(-1, 3)[pix].astype(np.float32) * w[:, None]
         has_id = pids >= 0
         tid_pts.append(idx[has_id])
-        tid_ids.append(_shared_ids(pids[has_id], (person_ids or {}).get(vid)))
+        tid_ids.append(translate_ids(pids[has_id], (person_ids or {}).get(vid)))
         tid_w.append(conf[has_id])  # identity does not depend on the viewing angle
     return _finish(points, acc, wsum, rgb_acc, tid_pts, tid_ids, tid_w, cfg, N * len(parses))
 

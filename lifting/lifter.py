@@ -19,7 +19,7 @@ from lifting.keypoints import (
     nearer_mirrored,
     other_side,
 )
-from lifting.people import CrossViewPeople
+from lifting.people import CrossViewPeople, translate_ids
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
 from openhuman.errors import InputError
 from openhuman.ontology import LR_SWAP, NUM_CLASSES
@@ -258,8 +258,6 @@ class Lifter:
                 out.append(p)
                 continue
             ids = np.asarray(p.person_ids)
-            lut = np.arange(-1, max(int(ids.max()), max(mapping)) + 1, dtype=np.int64)  # lut[id + 1]
-            lut[np.array(list(mapping)) + 1] = list(mapping.values())
             kps = p.keypoints
             if kps is not None and np.ndim(kps) == 3:
                 moved = np.zeros((max(mapping.values()) + 1, *np.shape(kps)[1:]), np.float32)
@@ -267,7 +265,7 @@ class Lifter:
                     if local < len(kps):
                         moved[shared] = kps[local]
                 kps = moved
-            out.append(replace(p, person_ids=lut[ids + 1].astype(ids.dtype), keypoints=kps))
+            out.append(replace(p, person_ids=translate_ids(ids, mapping).astype(ids.dtype), keypoints=kps))
         return out
 
     def relabel(

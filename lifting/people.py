@@ -40,6 +40,16 @@ STALE_FRAMES = 1000
 """A view's person id unseen for this many frames is forgotten (memory stays bounded)."""
 
 
+def translate_ids(ids: np.ndarray, mapping: dict[int, int] | None) -> np.ndarray:
+    """int64 person ids (>= -1) with each id that `mapping` names replaced; the others (-1, no
+    person, included) stay as they are."""
+    if not mapping or not ids.size:
+        return ids
+    lut = np.arange(-1, max(int(ids.max()), max(mapping)) + 1, dtype=np.int64)  # lut[id + 1]
+    lut[np.array(list(mapping)) + 1] = list(mapping.values())
+    return lut[ids + 1]
+
+
 def side_free_points(kps: np.ndarray) -> np.ndarray:
     """float [..., 17, 3] (x, y, visibility) of the nose and the midpoints of the 16 left/right
     landmark pairs (visibility: the smaller of the pair's) from landmarks [..., 33, 3]."""

@@ -292,14 +292,13 @@ class SynthScene:
             for cam, ground in zip(self.cameras, self.grounds, strict=True):
                 r = composite(render_view(self.scene.client, cam, NEAR, FAR, self.cfg.light_dir), ground)
                 views.append(ViewRender(cam.view_id, r.rgb, r.depth_m, self.scene.labels_from_seg(r.seg)))
-        frames = self.scene.link_frames()
-        xyz, labels, ids = self.sampler.points(frames) if self.cfg.gt else (None, None, None)
-        if self.cfg.gt and self.cfg.people > 1:  # the others' samples after the first's, ids k * gt_points on
-            more = [self.sampler.points(self.scene.link_frames(k)) for k in range(1, self.cfg.people)]
-            xyz = np.concatenate([xyz, *(m[0] for m in more)])
-            labels = np.concatenate([labels, *(m[1] for m in more)])
-            ids = np.concatenate([ids, *(m[2] + k * self.cfg.gt_points for k, m in enumerate(more, 1))])
-        return SynthFrame(index, index / self.cfg.fps, pose, views, xyz, labels, ids, frames)
+        frames = [self.scene.link_frames(k) for k in range(self.cfg.people)]
+        xyz = labels = ids = None
+        if self.cfg.gt:  # each person's samples in turn, person k's sample ids from k * gt_points
+            gt = [self.sampler.points(f) for f in frames]
+            xyz, labels = np.concatenate([g[0] for g in gt]), np.concatenate([g[1] for g in gt])
+            ids = np.concatenate([g[2] + k * self.cfg.gt_points for k, g in enumerate(gt)])
+        return SynthFrame(index, index / self.cfg.fps, pose, views, xyz, labels, ids, frames[0])
 
     def frames(self, render: bool = True) -> Iterator[SynthFrame]:
         for i in range(len(self.poses)):
