@@ -330,3 +330,105 @@ def test_guided_refinement_improves_the_person_mask_on_a_synthetic_capture(synth
         parser.close()
         scores[radius] = inter / union
     assert scores[8] > scores[0], scores
+
+
+def _figure_with_gap():
+    """A torso and an arm (different colours) on a grey background, a 14 px background gap
+    between them, and a mediapipe-like mask that covers the gap; plus a core mask along the
+    bones. Returns (rgb, p, core(window) callable, gap bool, figure bool)."""
+    h, w = 160, 180
+    rgb = np.full((h, w, 3), (150, 146, 140), np.uint8)
+    figure = np.zeros((h, w), bool)
+    torso, arm, gap = (slice(30, 130), slice(60, 130)), (slice(30, 110), slice(32, 46)), (slice(40, 110), slice(46, 60))
+    rgb[torso], rgb[arm] = (30, 55, 100), (200, 155, 128)
+    figure[torso] = figure[arm] = True
+    p = np.zeros((h, w), np.float32)
+    p[30:130, 32:130] = 1.0  # the blob: arm, gap and torso
+    core = np.zeros((h, w), bool)
+    core[35:125, 91:99] = True  # spine
+    core[35:105, 37:41] = True  # arm bone
+    gap_mask = np.zeros((h, w), bool)
+    gap_mask[gap] = True
+
+    def core_of(box):
+        y0, y1, x0, x1 = box
+        return core[y0:y1, x0:x1]
+
+    return rgb, p, core_of, gap_mask, figure
+
+
+def test_carving_opens_a_background_coloured_gap_between_arm_and_torso():
+    from openhuman.parsing._compose import carve_background
+
+    rgb, p, core, gap, figure = _figure_with_gap()
+    out = carve_background(p, rgb, core, threshold=0.8, min_share=0.01)
+    assert out is not p and p[gap].min() == 1.0  # the input is not modified
+    assert (out[gap] == 0).mean() > 0.95
+    assert np.all(out[figure] == 1.0)  # torso and arm are kept
+    # a region below min_share of the mask stays (the background-coloured pixels inside the mask,
+    # gap included, are a sixth of it)
+    assert carve_background(p, rgb, core, threshold=0.8, min_share=0.2) is p
+    # the skeleton is never carved, even where it crosses the background's colour
+    rgb2 = rgb.copy()
+    rgb2[60:80, 91:99] = (150, 146, 140)  # a stretch of the spine painted in the background's colour
+    out2 = carve_background(p, rgb2, core, threshold=0.8, min_share=0.01)
+    assert np.all(out2[60:80, 91:99] == 1.0) and (out2[gap] == 0).mean() > 0.95
+
+
+def test_carving_leaves_a_person_without_background_coloured_regions_alone():
+    from openhuman.parsing._compose import carve_background
+
+    rgb, p, core, gap, figure = _figure_with_gap()
+    rgb[(p > 0) & ~figure] = (30, 55, 100)  # the gap (and the mask's corners) are shirt: nothing to carve
+    assert carve_background(p, rgb, core, threshold=0.8, min_share=0.01) is p
+    assert carve_background(np.zeros_like(p), rgb, core, 0.8, 0.01).max() == 0  # nobody
+
+
+def test_core_mask_covers_the_bones_and_not_the_space_beside_them():
+    from openhuman.parsing._bodysplit import PoseLandmarks, core_mask
+
+    lm = PoseLandmarks(xy=_standing(), z=np.zeros(33, np.float32), vis=np.ones(33, np.float32))
+    core = core_mask([lm], (0, 220, 0, 200))
+    assert core.shape == (220, 200)
+    assert (
+        core[100, 140] and core[60, 100] and core[140, 118] and core[90, 100]
+    )  # left arm, shoulder line, thigh, torso
+    assert core[3, 3]  # the disc at the nose (at the corner in this skeleton)
+    assert not core[100, 120] and not core[210, 20]  # between the left arm and the torso; far away
+    # the window only shifts the drawing
+    np.testing.assert_array_equal(core_mask([lm], (50, 150, 20, 180)), core[50:150, 20:180])
+
+
+def test_carving_removes_little_from_real_photos_and_improves_a_synthetic_capture(synth_capture):
+    """On the two real photos carving changes at most 0.5 % of the person's pixels; on the
+    synthetic capture (exact ground truth) the person mask overlaps the truth better with it."""
+    from openhuman.capture import Capture
+    from openhuman.parsing.base import Parser
+
+    cap = Capture.open(synth_capture)
+    masks: dict[float, list[np.ndarray]] = {}
+    scores = {}
+    for thr in (0.0, 0.8):
+        parser = Parser.from_config(
+            ParserConfig(mediapipe=MediapipeConfig(static_image_mode=True, mask_carve_threshold=thr))
+        )
+        masks[thr] = [parser(Frame(n, 0, 0.0, img)).labels > 0 for n, img in (("a", _astronaut()), ("g", _grace()))]
+        inter = union = 0
+        for view in cap.view_ids:
+            for frame in list(cap.frames(view))[:4]:
+                pred, gt = parser(frame).labels > 0, cap.gt_2d(view, frame.index) > 0
+                inter, union = inter + (pred & gt).sum(), union + (pred | gt).sum()
+        parser.close()
+        scores[thr] = inter / union
+    for off, on in zip(masks[0.0], masks[0.8], strict=True):
+        assert (off != on).sum() <= 0.005 * off.sum()
+    assert scores[0.8] > scores[0.0] + 0.005, scores
+
+
+def test_carving_settings_are_checked():
+    from openhuman.errors import InputError
+    from openhuman.parsing.mediapipe_backend import MediapipeParser
+
+    for bad in (MediapipeConfig(mask_carve_threshold=1.0), MediapipeConfig(mask_carve_min_share=0.0)):
+        with pytest.raises(InputError, match="mask_carve"):
+            MediapipeParser(bad)

@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--no-hands", action="store_true")
     ap.add_argument("--no-face", action="store_true")
     ap.add_argument("--no-mask-refine", action="store_true", help="mediapipe.mask_refine_radius = 0 (ablation)")
+    ap.add_argument("--no-mask-carve", action="store_true", help="mediapipe.mask_carve_threshold = 0 (ablation)")
     ap.add_argument("--out", default="bench_out/parse.json")
     args = ap.parse_args()
 
@@ -53,6 +54,8 @@ def main() -> None:
     cfg.mediapipe.use_face = not args.no_face
     if args.no_mask_refine:
         cfg.mediapipe.mask_refine_radius = 0
+    if args.no_mask_carve:
+        cfg.mediapipe.mask_carve_threshold = 0.0
     console = Console()
     total = EvalResult()
     per_clip = {}

@@ -53,6 +53,7 @@ def _args() -> argparse.Namespace:
         default="auto",
         help="TrackingConfig.flow_check: which flow vectors count as reliable (auto: residual at k=1, round trip at k>1)",
     )
+    p.add_argument("--no-mask-carve", action="store_true", help="mediapipe.mask_carve_threshold = 0 (ablation)")
     p.add_argument("--static-image", action="store_true", help="mediapipe in static-image mode (no landmark smoothing)")
     p.add_argument(
         "--forward-only", action="store_true", help="keyframes pulled forward only (TrackingConfig.bidirectional=False)"
@@ -153,10 +154,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         seqs = _load(args, Path(tmp))
+        mp_cfg = MediapipeConfig(static_image_mode=args.static_image)
+        if args.no_mask_carve:
+            mp_cfg.mask_carve_threshold = 0.0
         parser = Parser.from_config(
             ParserConfig(
                 backend=args.backend,
-                mediapipe=MediapipeConfig(static_image_mode=args.static_image),
+                mediapipe=mp_cfg,
                 schnet=SchnetConfig(checkpoint=args.checkpoint),
             )
         )
@@ -205,6 +209,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "flow": args.flow,
         "flow_check": args.flow_check,
         "static_image": args.static_image,
+        "mask_carve": not args.no_mask_carve,
         "backend": args.backend,
         "drift_max_inconsistent": args.drift_max_inconsistent,
         "snap_radius": args.snap_radius,

@@ -167,6 +167,39 @@ def part_skeletons(lm: PoseLandmarks, scale: float, ref: Refinements) -> list[tu
     return out
 
 
+_BONES = (
+    (L_SH, L_EL), (L_EL, L_WR), (R_SH, R_EL), (R_EL, R_WR), (L_WR, L_INDEX), (R_WR, R_INDEX),
+    (L_HIP, L_KNEE), (L_KNEE, L_ANK), (R_HIP, R_KNEE), (R_KNEE, R_ANK), (L_ANK, L_FOOT), (R_ANK, R_FOOT),
+    (L_SH, R_SH), (L_HIP, R_HIP),
+)  # fmt: skip
+BONE_WIDTH = 0.06
+"""`core_mask`: width of the drawn bones as a fraction of the torso length."""
+
+
+def core_mask(people: list[PoseLandmarks], window: tuple[int, int, int, int]) -> np.ndarray:
+    """bool [y1 - y0, x1 - x0] over window (y0, y1, x0, x1): pixels that lie on the people's
+    skeletons (limb bones `BONE_WIDTH` torso lengths wide, the spine, the middle half of the torso
+    and a disc at the nose), which are the person whatever the colours around them say."""
+    import cv2
+
+    y0, y1, x0, x1 = window
+    out = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    limit = 4.0 * max(out.shape)  # far-off landmarks are clipped: cv2 draws in int32 pixels
+    for lm in people:
+        scale = body_scale(lm)
+        xy = np.clip(lm.xy.astype(np.float64) - (x0, y0), -limit, limit)
+        pt = lambda p: (int(round(p[0])), int(round(p[1])))  # noqa: E731
+        width = max(2, int(round(BONE_WIDTH * scale)))
+        for a, b in _BONES:
+            cv2.line(out, pt(xy[a]), pt(xy[b]), (1,), width)
+        cv2.line(out, pt((xy[L_SH] + xy[R_SH]) / 2), pt((xy[L_HIP] + xy[R_HIP]) / 2), (1,), width)
+        quad = xy[[L_SH, R_SH, R_HIP, L_HIP]]
+        quad = quad.mean(0) + 0.5 * (quad - quad.mean(0))
+        cv2.fillPoly(out, [np.round(quad).astype(np.int32)], (1,))
+        cv2.circle(out, pt(xy[NOSE]), max(2, int(round(0.18 * scale))), (1,), -1)
+    return out.astype(bool)
+
+
 # landmarks whose visibility / depth describe each part (body14 id 1..14)
 _PART_LANDMARKS: tuple[tuple[int, ...], ...] = (
     (NOSE, L_EYE, R_EYE, L_EAR, R_EAR), (L_SH, R_SH, L_HIP, R_HIP),

@@ -7,6 +7,8 @@ back to image resolution as float16 probabilities, labels and scores.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from openhuman.arrays import guided_mask, mask_box, to_float16
@@ -40,6 +42,65 @@ def refine_person(p: np.ndarray, rgb: np.ndarray, radius: int, eps: float) -> np
     q, (y0, y1, x0, x1) = fitted
     out = np.array(p, dtype=np.float32, copy=True)
     out[y0:y1, x0:x1] = np.clip(q, 0.0, 1.0)
+    return out
+
+
+CARVE_RING = (3, 20)
+"""`carve_background`: the background sample is the band this many pixels (from, to) outside the
+person mask."""
+CARVE_BINS = 16
+"""`carve_background`: colour histogram bins per RGB channel."""
+
+
+def carve_background(
+    p: np.ndarray,
+    rgb: np.ndarray,
+    core: Callable[[tuple[int, int, int, int]], np.ndarray],
+    threshold: float,
+    min_share: float,
+) -> np.ndarray:
+    """Person probability float32 [H, W] with background-coloured regions inside the mask set to 0.
+
+    mediapipe's mask is blobby: it fills the gaps between an arm and the torso, or between the
+    legs, with the scene behind them, and the guided filter cannot open a gap wider than its
+    radius. Here each pixel of the mask (p >= 0.5) gets P(background | colour) from two colour
+    histograms (`CARVE_BINS` per channel, equal priors): one of the band `CARVE_RING` pixels
+    outside the mask (the scene around the person), one of the mask itself. Connected regions of
+    pixels with P >= `threshold` that cover at least `min_share` of the mask are removed, except
+    where they touch the skeleton: core(window) gives the bool [h, w] pixels over window
+    (y0, y1, x0, x1) that are the person anyway (`_bodysplit.core_mask`). Small regions stay: on
+    real photos they are more often clothing that shares a colour with the scene than background.
+    rgb: uint8 [H, W, 3]. Inputs are not modified; unchanged outputs are the input itself.
+    """
+    import cv2
+
+    near, far = CARVE_RING
+    box = mask_box(p >= 0.5, far + 1)
+    if box is None:
+        return p
+    y0, y1, x0, x1 = box
+    inside = p[y0:y1, x0:x1] >= 0.5
+    dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3)
+    ring = (dist > near) & (dist <= far)
+    n_ring, n_in = int(ring.sum()), int(inside.sum())
+    if n_ring < 50 or n_in < 50:
+        return p
+    q = rgb[y0:y1, x0:x1] // (256 // CARVE_BINS)
+    idx = (q[..., 0].astype(np.int32) * CARVE_BINS + q[..., 1]) * CARVE_BINS + q[..., 2]
+    h_bg = np.bincount(idx[ring], minlength=CARVE_BINS**3) / n_ring
+    h_fg = np.bincount(idx[inside], minlength=CARVE_BINS**3) / n_in
+    p_bg = h_bg / np.maximum(h_bg + h_fg, 1e-12)
+    cand = inside & (p_bg[idx] >= threshold)
+    if cand.sum() < min_share * n_in:
+        return p
+    cand &= ~core(box)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= min_share * n_in
+    big[0] = False
+    if not big[1:].any():
+        return p
+    out = np.array(p, dtype=np.float32, copy=True)
+    out[y0:y1, x0:x1][big[comp]] = 0.0
     return out
 
 

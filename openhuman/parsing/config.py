@@ -50,6 +50,12 @@ class MediapipeConfig:
     mask_refine_eps: float = 1e-3
     """Guided-filter regularisation in (intensity / 255)^2 units: smaller follows colour edges more
     closely."""
+    mask_carve_threshold: float = 0.8
+    """Before the guided filter, remove regions inside the person mask whose colour is at least
+    this likely to be the scene around the person (0 = off): the gaps between arms and torso or
+    between the legs that mediapipe's blobby mask fills (`_compose.carve_background`)."""
+    mask_carve_min_share: float = 0.01
+    """Smallest region `mask_carve_threshold` removes, as a share of the person mask."""
 
 
 @dataclass

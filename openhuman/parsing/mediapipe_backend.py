@@ -9,9 +9,11 @@ Per frame and view:
 2. Hands (lite) refine the hands where it fires; detected hands are matched to the pose wrists by
    distance (mediapipe's handedness labels assume a mirrored selfie image and are ignored). Face
    detection on a crop around the head refines the head's centre and size.
-3. The person probability is aligned with the image's colour edges by a guided filter
-   (`mask_refine_radius`; mediapipe's mask comes from a 256x256 output and is soft at the
-   silhouette). `openhuman.parsing._bodysplit` turns landmarks into part probabilities on a
+3. Regions of the person mask coloured like the scene around it and away from the skeleton
+   (the gaps between an arm and the torso that mediapipe's blobby mask fills) are removed
+   (`mask_carve_threshold`). The person probability is then aligned with the image's colour
+   edges by a guided filter (`mask_refine_radius`; mediapipe's mask comes from a 256x256 output
+   and is soft at the silhouette). `openhuman.parsing._bodysplit` turns landmarks into part probabilities on a
    coarse grid (`grid_size` long side), upsampled and multiplied by the person probability:
    probs[0] = 1 - person, probs[k] = person * P(part k | person).
 4. With `fine_parts`, fingers (hand landmarks) and eyes/nose/mouth (face mesh) go into
@@ -36,8 +38,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from openhuman.errors import InputError
-from openhuman.parsing._bodysplit import L_WR, R_WR, PoseLandmarks, Refinements, body_scale, split_parts
-from openhuman.parsing._compose import full_resolution, grid_shape, merge_people, person_region, refine_person
+from openhuman.parsing._bodysplit import L_WR, R_WR, PoseLandmarks, Refinements, body_scale, core_mask, split_parts
+from openhuman.parsing._compose import (
+    carve_background,
+    full_resolution,
+    grid_shape,
+    merge_people,
+    person_region,
+    refine_person,
+)
 from openhuman.parsing._mp_runtime import FaceRunner, HandRunner, PoseResult, PoseRunner
 from openhuman.parsing._zoom import ZoomSearch
 from openhuman.parsing.base import Parser
@@ -98,6 +107,11 @@ class MediapipeParser(Parser):
             raise InputError(
                 "parser.mediapipe.mask_refine_radius must be >= 0 (0 = off) and mask_refine_eps > 0, "
                 f"got {cfg.mask_refine_radius} and {cfg.mask_refine_eps}"
+            )
+        if not (0 <= cfg.mask_carve_threshold < 1 and 0 < cfg.mask_carve_min_share <= 1):
+            raise InputError(
+                "parser.mediapipe.mask_carve_threshold must be in [0, 1) (0 = off) and mask_carve_min_share in (0, 1], "
+                f"got {cfg.mask_carve_threshold} and {cfg.mask_carve_min_share}"
             )
         self.cfg = cfg
         self._views: dict[str, _ViewState] = {}
@@ -236,6 +250,10 @@ class MediapipeParser(Parser):
             return _empty_parse(frame)
         person = [pers.pose.person_prob for pers in people]
         p = np.max(person, axis=0) if len(people) > 1 else person[0]
+        if self.cfg.mask_carve_threshold > 0:
+            lms = [pers.pose.landmarks for pers in people]
+            core = lambda box: core_mask(lms, box)  # noqa: E731
+            p = carve_background(p, rgb, core, self.cfg.mask_carve_threshold, self.cfg.mask_carve_min_share)
         if self.cfg.mask_refine_radius > 0:
             p = refine_person(p, rgb, self.cfg.mask_refine_radius, self.cfg.mask_refine_eps)
         region = person_region(p)
