@@ -312,6 +312,17 @@ def test_guided_refinement_snaps_a_soft_shifted_mask_to_the_image_edge():
     assert refine_person(np.zeros((h, w), np.float32), rgb, 8, 1e-3).max() == 0  # nobody: unchanged
 
 
+def _person_iou(parser, cap, frames: int) -> float:
+    """Person-mask IoU of the parser against the capture's 2D ground truth, over the first
+    `frames` frames of every view."""
+    inter = union = 0
+    for view in cap.view_ids:
+        for frame in list(cap.frames(view))[:frames]:
+            pred, gt = parser(frame).labels > 0, cap.gt_2d(view, frame.index) > 0
+            inter, union = inter + (pred & gt).sum(), union + (pred | gt).sum()
+    return float(inter / union)
+
+
 def test_guided_refinement_improves_the_person_mask_on_a_synthetic_capture(synth_capture):
     """Against the capture's exact ground truth, the refined person mask overlaps it better."""
     from openhuman.capture import Capture
@@ -322,13 +333,8 @@ def test_guided_refinement_improves_the_person_mask_on_a_synthetic_capture(synth
     for radius in (0, 8):
         cfg = ParserConfig(mediapipe=MediapipeConfig(static_image_mode=True, mask_refine_radius=radius))
         parser = Parser.from_config(cfg)
-        inter = union = 0
-        for view in cap.view_ids:
-            for frame in list(cap.frames(view))[:2]:
-                pred, gt = parser(frame).labels > 0, cap.gt_2d(view, frame.index) > 0
-                inter, union = inter + (pred & gt).sum(), union + (pred | gt).sum()
+        scores[radius] = _person_iou(parser, cap, 2)
         parser.close()
-        scores[radius] = inter / union
     assert scores[8] > scores[0], scores
 
 
@@ -413,13 +419,8 @@ def test_carving_removes_little_from_real_photos_and_improves_a_synthetic_captur
             ParserConfig(mediapipe=MediapipeConfig(static_image_mode=True, mask_carve_threshold=thr))
         )
         masks[thr] = [parser(Frame(n, 0, 0.0, img)).labels > 0 for n, img in (("a", _astronaut()), ("g", _grace()))]
-        inter = union = 0
-        for view in cap.view_ids:
-            for frame in list(cap.frames(view))[:4]:
-                pred, gt = parser(frame).labels > 0, cap.gt_2d(view, frame.index) > 0
-                inter, union = inter + (pred & gt).sum(), union + (pred | gt).sum()
+        scores[thr] = _person_iou(parser, cap, 4)
         parser.close()
-        scores[thr] = inter / union
     for off, on in zip(masks[0.0], masks[0.8], strict=True):
         assert (off != on).sum() <= 0.005 * off.sum()
     assert scores[0.8] > scores[0.0] + 0.005, scores
