@@ -93,6 +93,31 @@ class _Person:
     hands: tuple[np.ndarray | None, np.ndarray | None]
 
 
+def split_people(
+    p: np.ndarray,
+    people: list[tuple[PoseLandmarks, Refinements]],
+    person_probs: list[np.ndarray],
+    grid_size: int,
+) -> tuple[tuple[int, int, int, int], np.ndarray | None, np.ndarray, np.ndarray] | None:
+    """The landmark geometry over the people's box: (region (x0, y0, x1, y1), owner int [h, w]
+    (the most likely person of each pixel; None for one person), part probabilities given person
+    float32 [14, gh, gw] on the grid (`grid_size` long side), p's crop float32 [h, w]); None when
+    no pixel of p is confidently a person. p: float32 [H, W] person probability
+    (`MediapipeParser.person_probability`); people: each person's landmarks and refinements;
+    person_probs: each person's own probability [H, W]."""
+    region = person_region(p)
+    if region is None:
+        return None
+    h, w = p.shape
+    x0, y0, x1, y1 = region
+    p_crop = np.ascontiguousarray(p[y0:y1, x0:x1])
+    owner = np.stack([pp[y0:y1, x0:x1] for pp in person_probs]).argmax(0) if len(people) > 1 else None
+    grid = grid_shape(y1 - y0, x1 - x0, grid_size)
+    parts = [split_parts(lm, grid, (h, w), ref, region) for lm, ref in people]
+    q = parts[0] if owner is None else merge_people(parts, owner, grid)
+    return region, owner, q, p_crop
+
+
 class MediapipeParser(Parser):
     """Landmark-geometry body14 parser on mediapipe's bundled models (CPU, offline)."""
 
@@ -243,11 +268,9 @@ class MediapipeParser(Parser):
         self.timings["hands"] += time.perf_counter() - t0
         return matched
 
-    def _compose(self, frame: Frame, rgb: np.ndarray, people: list[_Person]) -> PartParse:
-        h, w = rgb.shape[:2]
-        t0 = time.perf_counter()
-        if not people:
-            return _empty_parse(frame)
+    def person_probability(self, rgb: np.ndarray, people: list[_Person]) -> np.ndarray:
+        """float32 [H, W] probability of any of `people` (at least one), with the scene carved out
+        (`mask_carve_threshold`) and aligned with the image's edges (`mask_refine_radius`)."""
         person = [pers.pose.person_prob for pers in people]
         p = np.max(person, axis=0) if len(people) > 1 else person[0]
         if self.cfg.mask_carve_threshold > 0:
@@ -256,15 +279,20 @@ class MediapipeParser(Parser):
             p = carve_background(p, rgb, core, self.cfg.mask_carve_threshold, self.cfg.mask_carve_min_share)
         if self.cfg.mask_refine_radius > 0:
             p = refine_person(p, rgb, self.cfg.mask_refine_radius, self.cfg.mask_refine_eps)
-        region = person_region(p)
-        if region is None:  # people found, but no pixel is confidently theirs: keep their keypoints
+        return p
+
+    def _compose(self, frame: Frame, rgb: np.ndarray, people: list[_Person]) -> PartParse:
+        h, w = rgb.shape[:2]
+        t0 = time.perf_counter()
+        if not people:
+            return _empty_parse(frame)
+        p = self.person_probability(rgb, people)
+        split = split_people(
+            p, [(q.pose.landmarks, q.ref) for q in people], [q.pose.person_prob for q in people], self.cfg.grid_size
+        )
+        if split is None:  # people found, but no pixel is confidently theirs: keep their keypoints
             return _empty_parse(frame, people)
-        x0, y0, x1, y1 = region
-        p_crop = np.ascontiguousarray(p[y0:y1, x0:x1])
-        owner = np.stack([pp[y0:y1, x0:x1] for pp in person]).argmax(0) if len(people) > 1 else None
-        grid = grid_shape(y1 - y0, x1 - x0, self.cfg.grid_size)
-        parts = [split_parts(q.pose.landmarks, grid, (h, w), q.ref, region) for q in people]
-        q = parts[0] if owner is None else merge_people(parts, owner, grid)
+        (x0, y0, x1, y1), owner, q, p_crop = split
         t1 = time.perf_counter()
         self.timings["split"] += t1 - t0
         probs_c, labels_c, scores_c = full_resolution(q, p_crop)
