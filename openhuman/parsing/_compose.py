@@ -67,8 +67,8 @@ def carve_background(
     histograms (`CARVE_BINS` per channel, equal priors): one of the band `CARVE_RING` pixels
     outside the mask (the scene around the person), one of the mask itself. Connected regions of
     pixels with P >= `threshold` that cover at least `min_share` of the mask are removed, except
-    where they touch the skeleton: core(window) gives the bool [h, w] pixels over window
-    (y0, y1, x0, x1) that are the person anyway (`_bodysplit.core_mask`). Small regions stay: on
+    on the skeleton: core(window) gives the bool [h, w] pixels over window (y0, y1, x0, x1) that
+    are the person anyway (`_bodysplit.core_mask`); they are left out of the regions first. Small regions stay: on
     real photos they are more often clothing that shares a colour with the scene than background.
     rgb: uint8 [H, W, 3]. Inputs are not modified; unchanged outputs are the input itself.
     """

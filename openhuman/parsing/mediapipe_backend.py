@@ -13,9 +13,9 @@ Per frame and view:
    (the gaps between an arm and the torso that mediapipe's blobby mask fills) are removed
    (`mask_carve_threshold`). The person probability is then aligned with the image's colour
    edges by a guided filter (`mask_refine_radius`; mediapipe's mask comes from a 256x256 output
-   and is soft at the silhouette). `openhuman.parsing._bodysplit` turns landmarks into part probabilities on a
-   coarse grid (`grid_size` long side), upsampled and multiplied by the person probability:
-   probs[0] = 1 - person, probs[k] = person * P(part k | person).
+   and is soft at the silhouette). `openhuman.parsing._bodysplit` turns landmarks into part
+   probabilities on a coarse grid (`grid_size` long side), upsampled and multiplied by the person
+   probability: probs[0] = 1 - person, probs[k] = person * P(part k | person).
 4. With `fine_parts`, fingers (hand landmarks) and eyes/nose/mouth (face mesh) go into
    `PartParse.fine_labels`.
 
