@@ -55,14 +55,14 @@ def _cache(clip: str, args: argparse.Namespace, tmp: Path) -> tuple[list, float]
     from openhuman.synth.generate import parse_size
 
     class Recorder(MediapipeParser):
+        """Keeps what the geometry needs of the frame just parsed (one person only)."""
+
         last: tuple | None = None
 
-        def _compose(self, frame, rgb, people):  # type: ignore[no-untyped-def]
-            one = len(people) == 1
-            self.last = (
-                ((people[0].pose.landmarks, people[0].ref), self.person_probability(rgb, people)) if one else None
-            )
-            return super()._compose(frame, rgb, people)
+        def person_probability(self, rgb, people):  # type: ignore[no-untyped-def]
+            p = super().person_probability(rgb, people)
+            self.last = ((people[0].pose.landmarks, people[0].ref), p) if len(people) == 1 else None
+            return p
 
     w, h = parse_size(args.size)
     cfg = SynthConfig(clips=(clip,), views=args.views, frames=args.frames, width=w, height=h, root_motion="in_place")
