@@ -27,6 +27,19 @@ def test_unproject_then_project_returns_the_pixels(dist):
     uv, z = project_points(xyz, cam)
     np.testing.assert_allclose(uv[:, ::-1], pix, atol=1e-2)
     np.testing.assert_allclose(z, depth[pix[:, 0], pix[:, 1]], rtol=1e-5)
+    # the round trip alone holds for any lens model (ignoring `dist` both ways too): the projection
+    # must follow OpenCV's Brown-Conrady model, written out here independently of cv2
+    pc = (xyz - cam.center) @ np.asarray(cam.world_from_cam)[:3, :3]
+    x, y = pc[:, 0] / pc[:, 2], pc[:, 1] / pc[:, 2]
+    k1, k2, p1, p2, k3 = np.zeros(5) if dist is None else dist
+    r2 = x * x + y * y
+    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    K = np.asarray(cam.K)
+    np.testing.assert_allclose(uv, np.stack([K[0, 0] * xd + K[0, 2], K[1, 1] * yd + K[1, 2]], 1), atol=1e-3)
+    if dist is not None:  # the lens moves the corners of this image by pixels, not rounding
+        assert np.abs(np.stack([K[0, 0] * x + K[0, 2], K[1, 1] * y + K[1, 2]], 1) - uv).max() > 2.0
 
 
 def test_unproject_rejects_depth_of_the_wrong_size():

@@ -83,11 +83,13 @@ def test_run_scores_against_ground_truth(run_dir):
     _, summary = run_dir
     m = summary.metrics
     assert {"miou_2d", "miou_3d", "flip_rate_2d", "flip_rate_3d", "flip_rate_3d_body"} <= set(m)
-    assert 0 <= m["flip_rate_3d_body"] < 0.5
-    # floors well below what the embedded default measures on this capture (see README)
-    assert m["miou_2d"] > 0.35
-    assert m["miou_3d"] > 0.35
-    assert 0 <= m["flip_rate_2d"] < 0.2
+    # measured on this capture: 2D/3D mIoU 0.906 / 0.912, flip rates 0.0011 (2D) / 0.019 (3D body);
+    # the parser alone (views not relabelled from the cloud) scores 0.627 in 2D, no left/right
+    # correction 0.824 / 0.823 and 0.035
+    assert 0 <= m["flip_rate_3d_body"] < 0.05
+    assert m["miou_2d"] > 0.86
+    assert m["miou_3d"] > 0.86
+    assert 0 <= m["flip_rate_2d"] < 0.01
     saved = json.loads((run_dir[0] / "summary.json").read_text())
     assert saved["metrics"] == m
     assert summary.people == saved["people"] == [0]  # one person, one id shared by every view

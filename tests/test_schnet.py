@@ -344,6 +344,7 @@ def test_eval_cli_scores_a_schnet_checkpoint(tmp_path, scratch_model, synth_capt
     from typer.testing import CliRunner
 
     from openhuman.cli import app
+    from openhuman.evaluate import evaluate_capture
 
     capture = synth_capture_factory(clips=("walk",), views=2, frames=2, width=96, height=64)
     ckpt = tmp_path / "s.pt"
@@ -357,5 +358,9 @@ def test_eval_cli_scores_a_schnet_checkpoint(tmp_path, scratch_model, synth_capt
     assert res.exit_code == 0, res.output
     scores = json.loads((tmp_path / "r.json").read_text())
     assert set(scores["views"]) == {"cam0", "cam1"} and "overall" in scores
+    # the scores are this checkpoint's (the default mediapipe parser, were --config ignored, scores otherwise)
+    cfg = ParserConfig(backend="schnet", schnet=dataclasses.replace(TINY, checkpoint=str(ckpt)))
+    assert scores["overall"] == json.loads(json.dumps(evaluate_capture(capture, cfg).to_dict()["overall"]))
+    assert scores["overall"] != json.loads(json.dumps(evaluate_capture(capture).to_dict()["overall"]))
     missing = CliRunner().invoke(app, ["eval", str(capture), "--backend", "schnet"])
     assert missing.exit_code == 2 and "parser.schnet.checkpoint" in missing.output

@@ -112,7 +112,8 @@ def test_keyframe_propagation_follows_motion(bidirectional, flow_check):
     assert parser.calls == [0, 4, 8]
     assert tracker.stats.propagated == 9
     scores = evaluate_sequence([o.labels for o in outs], [parser.gt(i) for i in range(12)])
-    assert scores.miou > 0.85
+    # measured 0.997-0.998; key-frame labels left where they were (not warped) score 0.90-0.97
+    assert scores.miou > 0.98
     assert {int(o.person_ids.max()) for o in outs} == {0}
     # the keypoint rides along with the flow (disc centre moves 2 px per frame)
     assert abs(outs[3].keypoints[0, 0, 0] - (30 + 2 * 3)) < 1.5
