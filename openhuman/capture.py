@@ -125,7 +125,10 @@ def _camera_problems(view_id: str, entry: Any, where: str) -> list[str]:
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             probs.append(f"{at}: {key} must be a positive integer, got {v!r}")
     if entry.get("dist") is not None:
-        d = np.asarray(entry["dist"], dtype=np.float64).ravel()
+        try:
+            d = np.asarray(entry["dist"], dtype=np.float64).ravel()
+        except (TypeError, ValueError):  # strings, nested lists of different lengths, objects
+            d = np.array([np.nan])
         if d.size not in (4, 5, 8, 12, 14) or not np.all(np.isfinite(d)):
             probs.append(f"{at}: dist must be 4, 5, 8, 12 or 14 finite OpenCV coefficients")
     return probs

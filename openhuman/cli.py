@@ -53,6 +53,18 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+_INTERRUPTED = {
+    "parse": "interrupted; what this parse wrote was removed",
+    "run": "interrupted; finished outputs are kept, re-run to resume",
+    "demo": "interrupted; finished outputs are kept, re-run to resume",
+    "train": "interrupted; the checkpoints written so far are kept (out_dir/last.pt), re-run to resume",
+    "synth": "interrupted; nothing was written (a capture is put in place only once complete)",
+    "export": "interrupted; nothing was written (an export is put in place only once complete)",
+    "eval": "interrupted; no scores were written",
+}
+"""What Ctrl-C leaves behind, per command (the function's name)."""
+
+
 def command(func: F | None = None, *, name: str | None = None) -> Any:
     """Register a CLI command with the project's error handling (InputError -> exit 2)."""
 
@@ -65,8 +77,7 @@ def command(func: F | None = None, *, name: str | None = None) -> Any:
                 console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
                 raise typer.Exit(2) from None
             except KeyboardInterrupt:
-                said = ("interrupted; what this parse wrote was removed" if fn.__name__ == "parse"
-                        else "interrupted; finished outputs are kept, re-run to resume")  # fmt: skip
+                said = _INTERRUPTED.get(fn.__name__, "interrupted")
                 console.print(f"[yellow]{said}[/]")
                 raise typer.Exit(130) from None
 
@@ -112,6 +123,8 @@ def train(
         cfg.out_dir = out
     if device is not None:
         cfg.device = device
+    _check_device(cfg.device, "--device" if device is not None else "device", auto=True)
+    _check_out(cfg.out_dir, folder=True, option="--out" if out is not None else "out_dir")
     result = run_training(cfg)
     Console().print(
         f"[bold]trained[/] {result['step']} steps; best validation mIoU {result['best_miou']:.4f}; "
@@ -201,6 +214,21 @@ def _check_out(out: str, folder: bool, option: str = "--out") -> None:
             pass
     except OSError as exc:
         raise InputError(f"{who}: cannot write in {existing} ({exc.strerror})") from None
+
+
+def _check_device(device: str, key: str, auto: bool = False) -> None:
+    """InputError unless `device` names a torch device ("auto" too, where `auto`); imports torch."""
+    import torch
+
+    if auto and device == "auto":
+        return
+    choices = "auto, cpu or cuda" if auto else "cpu or cuda"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"{key}: unknown device {device!r}; use {choices} (cuda:N for another GPU)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"{key}: {device!r} requested but no GPU is available; use {'auto or ' * auto}cpu")
 
 
 def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
@@ -334,9 +362,15 @@ def _pipeline_config(
             raise InputError("--keyframe-interval must be >= 1 (1 parses every frame)")
         cfg.tracking.keyframe_interval = keyframe_interval
     if max_frames is not None:
+        if max_frames < 1:
+            raise InputError("--max-frames must be >= 1")
         cfg.video.max_frames = max_frames
     if stride is not None:
+        if stride < 1:
+            raise InputError("--stride must be >= 1 (1 uses every frame)")
         cfg.video.stride = stride
+    if cfg.parser.backend != "mediapipe":  # the model backends put their torch models on this device
+        _check_device(cfg.parser.device, "parser.device")
     return cfg
 
 
@@ -422,6 +456,8 @@ def export(
     """Re-export a labelled point-cloud sequence: other formats, or only the queried parts or people."""
     from openhuman.outputs import export_sequence
 
+    if query is not None and not query.strip():
+        raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for every part")
     _check_out(out, folder=True)
     try:
         people = [int(n) for n in _name_list(person)]

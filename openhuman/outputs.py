@@ -68,9 +68,21 @@ def remove_temp_files(root: Path, folders: Iterable[str]) -> None:
 
 
 def read_state(run_dir: Path) -> dict[str, Any] | None:
-    """A run directory's state.json (finished frames and the run's fingerprint), or None."""
+    """A run directory's state.json (finished frames and the run's fingerprint), or None;
+    InputError when it cannot be read (it is written atomically, so only a damaged disk or an
+    edit makes it so)."""
     path = run_dir / STATE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    fix = f"delete {run_dir} (or choose a new --out) and run again"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable ({' '.join(str(exc).split())}); {fix}") from None
+    done = state.get("done", []) if isinstance(state, dict) else None
+    if not isinstance(done, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in done):
+        raise InputError(f"{path}: not a run's state (a fingerprint and a list of finished frames); {fix}")
+    return state
 
 
 def count_parts(found: dict[str, int], label_maps: Iterable[np.ndarray], part_ids: Iterable[int]) -> None:
@@ -373,6 +385,51 @@ class RunWriter:
         )
 
 
+def _export_manifest(src: Path) -> list[dict[str, Any]]:
+    """The frames of a run's points/sequence.json; InputError when it cannot be read."""
+    path = src / "sequence.json"
+    fix = "re-run the `openhuman run` command that made it (resuming rebuilds it from the frame files)"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable ({' '.join(str(exc).split())}); {fix}") from None
+    frames = manifest.get("frames") if isinstance(manifest, dict) else None
+    if not isinstance(frames, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("index"), int) and isinstance(f.get("files"), dict) for f in frames
+    ):
+        raise InputError(f"{path}: not a sequence manifest (no valid 'frames' list); {fix}")
+    return frames
+
+
+def _read_run_cloud(src: Path, entry: dict[str, Any]) -> LabeledPointCloud:
+    """One frame's cloud of a run; InputError naming the file when it is missing or damaged."""
+    import zipfile
+
+    from lifting.export import read_npz, read_ply
+
+    files = entry["files"]
+    name = files.get("npz") or files.get("ply")
+    if not isinstance(name, str):
+        raise InputError(f"{src / 'sequence.json'}: frame {entry['index']} lists no ply or npz file")
+    path = src / name
+    damaged = "the run is damaged: run it again into a new --out"
+    if not path.is_file():
+        raise InputError(f"{path}: missing; {damaged}")
+    try:
+        if "npz" in files:
+            cloud = read_npz(path)
+        else:
+            cloud = read_ply(path, entry["index"], float(entry.get("timestamp_s", 0.0)))
+    except InputError as exc:
+        raise InputError(f"{exc}; {damaged}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise InputError(f"{path}: not a readable point cloud ({type(exc).__name__}: {exc}); {damaged}") from None
+    points = entry.get("points")
+    if isinstance(points, int) and points != len(cloud):  # a damaged PLY reads back empty
+        raise InputError(f"{path}: holds {len(cloud)} points, sequence.json says {points}; {damaged}")
+    return cloud
+
+
 def export_sequence(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -387,11 +444,15 @@ def export_sequence(
     Reads `run_dir/points/sequence.json` (or `run_dir/sequence.json`); returns the frame count.
     `out_dir` must lie outside the run; an earlier export there is replaced if it had the same
     query, formats and source, and refused otherwise, as is a folder holding anything else.
+    The export is written into a temporary sibling folder and moved onto `out_dir` only once it
+    is complete, so a failed or interrupted export leaves `out_dir` as it was.
     """
-    import numpy as np
+    import shutil
+    import tempfile
 
-    from lifting.export import SequenceWriter, read_npz, read_ply
+    from lifting.export import SequenceWriter
     from lifting.render import render_preview
+    from openhuman.io import NEW_DIR_MODE
 
     root = Path(run_dir)
     src = root / "points" if (root / "points" / "sequence.json").is_file() else root
@@ -404,31 +465,58 @@ def export_sequence(
                          "choose a folder outside it")  # fmt: skip
     if out.is_dir() and any(out.iterdir()) and not (out / "sequence.json").is_file():
         raise InputError(f"--out {out_dir} exists and is not an exported sequence; choose a new --out")
-    if (out / "sequence.json").is_file():
-        remove_temp_files(out, ("frames", "query", "previews"))
-    manifest = json.loads((src / "sequence.json").read_text(encoding="utf-8"))
+    frames = _export_manifest(src)
     part_ids: tuple[int, ...] | None = None
     if query:
         from openhuman.query import resolve
 
         part_ids = resolve(query).part_ids
     source = f"export of {src.resolve()}" + (f", people {sorted(set(people))}" if people else "")
-    writer = SequenceWriter(out, query=query, source=source, formats=tuple(formats), query_part_ids=part_ids,
-                            resume=False, query_files=False)  # fmt: skip
-    last = None
-    for entry in manifest["frames"]:
-        files = entry["files"]
-        if "npz" in files:
-            cloud = read_npz(src / files["npz"])
-        else:
-            cloud = read_ply(src / files["ply"], entry["index"], entry["timestamp_s"])
-        if part_ids:
-            cloud = cloud.subset(np.isin(cloud.labels, part_ids))
-        if people:
-            cloud = cloud.subset(np.isin(cloud.track_ids, people))
-        writer.write(cloud)
-        last = cloud if len(cloud) else last
-    writer.close()
-    if preview and last is not None:
-        render_preview(last, None, out / "preview_turntable.png")
-    return len(manifest["frames"])
+    settings = dict(query=query, source=source, formats=tuple(formats), query_part_ids=part_ids, query_files=False)
+    if (out / "sequence.json").is_file():  # refuses an export of another query, format or source; writes nothing
+        SequenceWriter(out, resume=False, **settings)  # type: ignore[arg-type]
+    made = [p for p in (out, *out.parents) if not p.exists()]  # folders this export creates, removed on failure
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        tmp.chmod(NEW_DIR_MODE)  # mkdtemp makes it 0700; an export is an ordinary folder
+        writer = SequenceWriter(tmp, resume=False, **settings)  # type: ignore[arg-type]
+        last = None
+        for entry in frames:
+            cloud = _read_run_cloud(src, entry)
+            if part_ids:
+                cloud = cloud.subset(np.isin(cloud.labels, part_ids))
+            if people:
+                cloud = cloud.subset(np.isin(cloud.track_ids, people))
+            writer.write(cloud)
+            last = cloud if len(cloud) else last
+        writer.close()
+        if preview and last is not None:
+            render_preview(last, None, tmp / "preview_turntable.png")
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made[1:]:  # parents only: `out` itself was never created
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    return len(frames)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Move the finished export `tmp` onto `out`: an earlier export there is replaced, and
+    anything else its folder held (the user's own files) is kept."""
+    import os
+    import shutil
+
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    ours = {"frames", "query", "previews", "sequence.json", "preview_turntable.png"}
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, old)
+    os.replace(tmp, out)
+    for entry in old.iterdir():
+        if entry.name not in ours and not TEMP_NAME.fullmatch(entry.name) and not (out / entry.name).exists():
+            os.replace(entry, out / entry.name)
+    shutil.rmtree(old, ignore_errors=True)

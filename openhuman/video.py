@@ -54,6 +54,11 @@ def _import_decord() -> Any:
     import cv2  # noqa: F401  (must precede decord, see above)
     import decord
 
+    if not log.isEnabledFor(logging.DEBUG):
+        # decord's FFmpeg logs every decoding error of a truncated or corrupt file to the terminal
+        # ("[h264 @ 0x...] Invalid NAL unit size", ...), and PyAV decodes through the same library
+        # once decord is loaded; what matters reaches the user as one warning or InputError
+        decord.logging.set_level(decord.logging.QUIET)
     return decord
 
 
@@ -134,7 +139,8 @@ def read_video(
 
 def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max_frames: int | None) -> Iterator[Frame]:
     decord = _import_decord()
-    wanted = _select(info.frame_count, start, stride, max_frames)
+    requested = _select(info.frame_count, start, stride, max_frames)
+    wanted = requested
     if len(wanted) == 0:
         return
     try:
@@ -142,12 +148,11 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
         n = len(reader)
     except (decord.DECORDError, RuntimeError) as exc:
         # PyAV decides: it reads what it can, or the caller raises a one-line error
-        log.info("%s: decord cannot open it; decoding with PyAV", info.path)
-        log.debug("decord: %s", exc)
+        log.debug("%s: decord cannot open it (%s); decoding with PyAV", info.path, exc)
         yield from _read_with_pyav(info, view_id, wanted)
         return
-    if n < info.frame_count:
-        log.warning("%s: decord finds %d of the %d frames the header declares", info.path, n, info.frame_count)
+    if n < info.frame_count:  # reported once, at the end, with the count that was read
+        log.debug("%s: decord finds %d of the %d frames the header declares", info.path, n, info.frame_count)
         wanted = _select(n, start, stride, max_frames)
     pos = 0
     while pos < len(wanted):
@@ -155,15 +160,29 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
         try:
             batch = reader.get_batch(chunk).asnumpy()
         except (decord.DECORDError, RuntimeError) as exc:
-            # also happens on intact files: decord 0.6.0 fails on some small widths (8, 16, 24, 48 px)
+            # also happens on intact files: decord 0.6.0 fails on some small widths (8, 16, 24, 48 px);
+            # PyAV warns if frames are then missing
             why = str(exc).splitlines()[0][-120:]
-            log.warning("%s: decord cannot decode frame %d (%s); decoding with PyAV instead", info.path, chunk[0], why)
+            log.debug("%s: decord cannot decode frame %d (%s); decoding with PyAV instead", info.path, chunk[0], why)
             del reader
-            yield from _read_with_pyav(info, view_id, wanted[pos:], already=pos)
+            yield from _read_with_pyav(info, view_id, requested[pos:], already=pos)
             return
         for i, rgb in zip(chunk, batch, strict=True):
             yield Frame(view_id=view_id, index=i, timestamp_s=i / info.fps, rgb=np.ascontiguousarray(rgb))
         pos += len(chunk)
+    if len(wanted) < len(requested):
+        _warn_short(info, len(wanted), len(requested))
+
+
+def _warn_short(info: VideoInfo, got: int, requested: int) -> None:
+    log.warning(
+        "%s: only %d of %d requested frames could be decoded (the header declares %d); the file looks "
+        "truncated or corrupt",
+        info.path,
+        got,
+        requested,
+        info.frame_count,
+    )
 
 
 def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range, already: int = 0) -> Iterator[Frame]:
@@ -191,13 +210,7 @@ def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range, already: int =
     if got == 0 and already == 0:
         raise InputError(f"{info.path}: no frame could be decoded (truncated or corrupt); re-export the video")
     if got < len(wanted):
-        total = already + len(wanted)
-        log.warning(
-            "%s: only %d of %d requested frames could be decoded; the file looks truncated or corrupt",
-            info.path,
-            already + got,
-            total,
-        )
+        _warn_short(info, already + got, already + len(wanted))
 
 
 def _image_files(path: Path) -> list[Path]:

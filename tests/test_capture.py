@@ -189,6 +189,9 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "reflection": (_cam("world_from_cam", _MIRROR.tolist()), ["cam1", "det"]),
     "nan extrinsic": (_cam("world_from_cam", _NAN_T.tolist()), ["cam1", "NaN or inf"]),
     "inf K": (_cam("K", [[float("inf"), 0, 1], [0, 1, 1], [0, 0, 1]]), ["cam1", "K contains NaN or inf"]),
+    # non-numeric distortion coefficients were a ValueError traceback (exit 1), not a problem
+    "text dist": (_cam("dist", ["a", 0, 0, 0, 0]), ["cam1", "dist must be 4, 5, 8, 12 or 14 finite"]),
+    "object dist": (_cam("dist", {"k1": 0.1}), ["cam1", "dist must be 4, 5, 8, 12 or 14 finite"]),
     "camera width": (_cam("width", W + 2), ["cam1.mp4", "video size 64x48", "66x48"]),
     "frame count": (_meta("frame_count", N + 1), ["frames", "frame_count is 5"]),
     "short view": (_replace_video(N - 1, FPS, W, H), ["cam1.mp4", "has 3 frames"]),

@@ -358,6 +358,23 @@ def test_cli_parse_missing_checkpoint_exits_2_naming_the_key(tmp_path, astronaut
     assert "parser.clipsam.sam_checkpoint" in text and "missing_sam.pth" in text
 
 
+def test_cli_parse_with_an_unusable_device_exits_2_before_building_models(tmp_path, astronaut_png):
+    """parser.device 'tpu' and, without a GPU, 'cuda' were tracebacks (exit 1) from torch."""
+    import torch
+    import yaml
+
+    devices = ["tpu"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        path = tmp_path / f"{device}.yaml"
+        body = {"sam_model": "tiny", "clip_model": "tiny", "allow_random_init": True}
+        path.write_text(yaml.safe_dump({"parser": {"backend": "clipsam", "device": device, "clipsam": body}}))
+        out = tmp_path / f"o_{device}"
+        code, text = _run_cli(["parse", astronaut_png, "--config", str(path), "--out", str(out)])
+        lines = set(text.strip().splitlines())  # _run_cli gives the one line twice: as output and as stderr
+        assert code == 2 and len(lines) == 1 and lines.pop().startswith("error: parser.device: "), text
+        assert not out.exists()
+
+
 def test_automatic_masks_fill_only_the_uncovered_person(tiny_sam):
     from openhuman.parsing.clipsam.proposals import auto_proposals, make_predictor
 

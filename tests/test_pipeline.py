@@ -471,3 +471,105 @@ def test_export_keeps_only_the_chosen_people(run_dir, tmp_path):
         export_sequence(out, tmp_path / "p0", query=None, formats=["npz"], preview=False, people=[7])
     res = _cli("export", str(out), "--out", str(tmp_path / "bad"), "--person", "left", cwd=tmp_path)
     assert res.returncode == 2 and "--person takes person ids" in res.stderr
+
+
+def _fake_run(root: Path, frames: int = 3) -> Path:
+    """A run folder holding only points/ (what `export` reads), written without parsing anything."""
+    from lifting.export import SequenceWriter
+    from openhuman.types import LabeledPointCloud
+
+    rng = np.random.default_rng(0)
+    with SequenceWriter(root / "points", source="depth") as writer:
+        for i in range(frames):
+            n = 50
+            writer.write(LabeledPointCloud(
+                rng.random((n, 3), np.float32), np.full((n, 3), 200, np.uint8), rng.integers(1, 15, n).astype(np.int16),
+                np.ones(n, np.float32), np.zeros(n, np.int32), i, i / 30.0,
+            ))  # fmt: skip
+    return root
+
+
+def test_export_of_a_damaged_run_is_a_one_line_error_and_leaves_no_output(tmp_path):
+    """A malformed sequence.json or a damaged frame file was a traceback (exit 1), and a failure
+    part-way left a half-written export; now nothing is written and an earlier export stays."""
+    from openhuman.outputs import export_sequence
+
+    run = _fake_run(tmp_path / "run")
+    assert export_sequence(run, tmp_path / "earlier", query="feet", formats=["npz"], preview=False) == 3
+    earlier = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "earlier").rglob("*") if p.is_file()}
+    manifest = (run / "points" / "sequence.json").read_text()
+    npz = run / "points" / "frames" / "000001.npz"
+    good = npz.read_bytes()
+    damages = [
+        (lambda: (run / "points" / "sequence.json").write_text('{"frames": ['), "sequence.json: unreadable"),
+        (lambda: (run / "points" / "sequence.json").write_text('{"format": "x"}'), "no valid 'frames' list"),
+        (lambda: npz.write_bytes(good[:200]), "000001.npz: not a readable point cloud (BadZipFile"),
+        (lambda: npz.unlink(), "000001.npz: missing; the run is damaged"),
+    ]
+    for damage, words in damages:
+        damage()
+        for out in (tmp_path / "new" / "deeper", tmp_path / "earlier"):
+            with pytest.raises(InputError) as err:
+                export_sequence(run, out, query="feet", formats=["npz"], preview=False)
+            assert words in str(err.value) and "\n" not in str(err.value), str(err.value)
+        assert not (tmp_path / "new").exists()
+        assert {
+            p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "earlier").rglob("*") if p.is_file()
+        } == earlier
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "run"]  # no temporary folder left
+        (run / "points" / "sequence.json").write_text(manifest)
+        npz.write_bytes(good)
+    (tmp_path / "earlier" / "notes.txt").write_text("the user's own file")
+    assert export_sequence(run, tmp_path / "earlier", query="feet", formats=["npz"], preview=False) == 3
+    assert (tmp_path / "earlier" / "notes.txt").read_text() == "the user's own file"  # kept when replaced
+
+
+def test_a_damaged_state_json_is_an_input_error(tmp_path):
+    """A state.json that is not JSON was a JSONDecodeError traceback (exit 1) on re-running."""
+    from openhuman.outputs import read_state
+
+    (tmp_path / "state.json").write_text('{"fingerprint": ')
+    with pytest.raises(InputError, match=r"state\.json: unreadable .*; delete .* and run again"):
+        read_state(tmp_path)
+    (tmp_path / "state.json").write_text('{"fingerprint": "x", "done": "all"}')
+    with pytest.raises(InputError, match="not a run's state"):
+        read_state(tmp_path)
+    (tmp_path / "state.json").write_text('{"fingerprint": "x", "done": [0, 1]}')
+    assert read_state(tmp_path) == {"fingerprint": "x", "done": [0, 1]}
+
+
+def test_cli_refuses_empty_export_query_and_zero_frame_runs(tmp_path, monkeypatch):
+    """`export -q ""` exported every part with exit 0 (run and parse refuse it); `run --max-frames
+    0` wrote an empty run with exit 0; Ctrl-C in synth, export or eval promised a resume."""
+    from typer.testing import CliRunner
+
+    import openhuman.evaluate
+    import openhuman.outputs
+    import openhuman.synth
+    from openhuman.cli import app
+
+    run = _fake_run(tmp_path / "run")
+    runner = CliRunner()
+    cases = [
+        (["export", str(run), "--query", " ", "--out", str(tmp_path / "e")], "error: --query is empty"),
+        (["run", str(tmp_path / "nothing.mp4"), "--max-frames", "0", "--out", str(tmp_path / "r")],
+         "error: --max-frames must be >= 1"),
+        (["run", str(tmp_path / "nothing.mp4"), "--stride", "0", "--out", str(tmp_path / "r")],
+         "error: --stride must be >= 1"),
+    ]  # fmt: skip
+    for args, words in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and res.output.strip().splitlines() == [res.output.strip()], res.output
+        assert res.output.startswith(words), res.output
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    for module, name in ((openhuman.synth, "generate_capture"), (openhuman.outputs, "export_sequence"),
+                         (openhuman.evaluate, "evaluate_capture")):  # fmt: skip
+        monkeypatch.setattr(module, name, interrupted)
+    for args in (["synth", str(tmp_path / "s")], ["export", str(run), "--out", str(tmp_path / "e")],
+                 ["eval", str(tmp_path)]):  # fmt: skip
+        res = runner.invoke(app, args)
+        assert res.exit_code == 130 and "interrupted" in res.output and "resume" not in res.output, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -238,6 +238,29 @@ def test_missing_and_mismatched_checkpoints_name_the_key(tmp_path, scratch_model
         load_schnet(path)
 
 
+def test_checkpoint_that_is_no_file_or_no_torch_file_says_so(tmp_path, scratch_model):
+    """A folder read as 'file not found', and torch's reasons for an empty or a text file were
+    '()', '(101)' or half a sentence of miniz's."""
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, scratch_model, TINY)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "notes.pt").write_text("hello")
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:300])  # a zip archive cut short
+    cases = [
+        (tmp_path, "is a folder, not a file"),
+        (tmp_path / "empty.pt", "is empty (0 bytes)"),
+        (tmp_path / "notes.pt", "is not a torch checkpoint (truncated, or another kind of file)"),
+        (tmp_path / "cut.pt", "is not a torch checkpoint (truncated, or another kind of file)"),
+    ]
+    for bad, words in cases:
+        with pytest.raises(CheckpointError) as err:
+            load_schnet(bad)
+        msg = str(err.value)
+        assert msg.startswith(f"parser.schnet.checkpoint: {bad} ") and words in msg and "\n" not in msg, msg
+        assert "point it at a .pt written by `openhuman train`" in msg
+    assert load_schnet(path).vocabulary == scratch_model.vocabulary
+
+
 def test_frozen_checkpoint_needs_its_backbone_files(tmp_path, pretrained_files):
     import shutil
 

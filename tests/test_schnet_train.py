@@ -120,6 +120,46 @@ def test_train_starts_from_init_checkpoint_and_adds_new_modules(tmp_path, caplog
         train(fine)
 
 
+def test_bad_start_checkpoints_leave_no_run_folder_and_say_what_to_fix(tmp_path):
+    """A bad init_checkpoint left out_dir with a train_config.yaml in it; a damaged last.pt said
+    'give the file torch.save wrote', where the fix is to move that file out of the way."""
+    _fabricate_ppp(tmp_path / "ppp")
+    cfg = _cfg(tmp_path, steps=1)
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    cfg.init_checkpoint = str(tmp_path / "notes.pt")
+    with pytest.raises(CheckpointError, match="train.init_checkpoint"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+    cfg.init_checkpoint = None
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match=r"to start over, delete .*last\.pt \(or choose another out_dir"):
+        train(cfg)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["last.pt"]
+
+
+def test_cli_train_refuses_a_bad_out_dir_or_device_before_any_work(tmp_path):
+    """An out_dir that is a file (or cannot be written) and an unknown device were tracebacks (exit 1)."""
+    from typer.testing import CliRunner
+
+    from openhuman.cli import app
+
+    (tmp_path / "afile").write_text("the user's file")
+    (tmp_path / "t.yaml").write_text(f"out_dir: {tmp_path / 'afile'}\n")
+    cases = [
+        (
+            ["train", str(tmp_path / "t.yaml")],
+            "error: out_dir " + str(tmp_path / "afile") + " exists and is not a folder",
+        ),
+        (["train", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "afile" / "x")], "is a file, not a folder"),
+        (["train", str(tmp_path / "t.yaml"), "--device", "tpu"], "error: --device: unknown device 'tpu'"),
+    ]
+    for args, words in cases:
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2 and words in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert (tmp_path / "afile").read_text() == "the user's file"
+
+
 def test_train_rejects_vocabulary_that_does_not_fit_the_data(tmp_path):
     _fabricate_ppp(tmp_path / "ppp")
     cfg = _cfg(tmp_path, steps=1)

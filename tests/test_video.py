@@ -322,3 +322,27 @@ def test_read_images_same_size_names_the_first_image_of_another_size(tmp_path: P
     assert [f.index for f in (next(frames), next(frames))] == [0, 1]
     with pytest.raises(InputError, match=r"2\.png: image is 12x10 but 0\.png is 12x8"):
         next(frames)
+
+
+def test_truncated_video_gives_one_warning_and_no_ffmpeg_chatter(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """decord's FFmpeg printed ~8 lines ("[h264 @ 0x...] Invalid NAL unit size", ...) straight to
+    descriptor 2 for a truncated file, and the reader logged up to three warnings about one cut."""
+    full = _write(tmp_path / "noise.mp4", _noise_frames(12, 48, 64), lossless=True)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    for frac in (0.3, 0.5, 0.8):
+        cut.write_bytes(data[: int(len(data) * frac)])
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="openhuman.video"):
+            frames = list(read_video(cut))
+        assert 0 < len(frames) < 12
+        said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+        assert len(said) == 1 and f"only {len(frames)} of 12 requested frames" in said[0], said
+    head = data.index(b"mdat") + 64  # the index and a few bytes of the first frame: nothing decodes
+    cut.write_bytes(data[:head])
+    with pytest.raises(InputError, match="no frame could be decoded"):
+        list(read_video(cut))
+    err = capfd.readouterr().err
+    assert "@ 0x" not in err and "NAL" not in err, err

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from openhuman.config import save_config
-from openhuman.errors import InputError
+from openhuman.errors import CheckpointError, InputError
 from openhuman.metrics import IGNORE, confusion_matrix, iou_per_class, mean_iou
 from openhuman.parsing.schnet.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from openhuman.parsing.schnet.config import TrainConfig
@@ -174,8 +174,14 @@ def _datasets(cfg: TrainConfig) -> tuple[ParsingDataset, ParsingDataset | None]:
 
 
 def _resume(model: SchnetModel, opt: torch.optim.Optimizer, last: Path) -> tuple[int, float]:
-    data = read_checkpoint(last, "train.out_dir/last.pt")
-    load_weights(model, data, "train.out_dir/last.pt", str(last))
+    key = "train.out_dir/last.pt"
+    try:
+        data = read_checkpoint(last, key)
+        load_weights(model, data, key, str(last))
+    except CheckpointError as exc:  # the fix is not another file: it is this one out of the way
+        raise CheckpointError(
+            f"{exc}; to start over, delete {last} (or choose another out_dir, or set resume: false)"
+        ) from None
     if "optimizer" in data:
         opt.load_state_dict(data["optimizer"])
     log.info("resumed from %s at step %d", last, data["step"])
@@ -226,13 +232,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     model = build_schnet(cfg.model).to(device).train()
     opt = make_optimizer(model, cfg)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "train_config.yaml")
     step, best = 0, float("nan")
     if cfg.resume and (out / "last.pt").is_file():
         step, best = _resume(model, opt, out / "last.pt")
     elif cfg.init_checkpoint:
         _init_from(model, cfg.init_checkpoint)
+    out.mkdir(parents=True, exist_ok=True)  # once the checkpoints loaded: a bad one leaves nothing behind
+    save_config(cfg, out / "train_config.yaml")
     cuda = device.type == "cuda"
     dataset: Any = train_ds  # a map-style dataset (len + getitem), not a torch Dataset subclass
     loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
