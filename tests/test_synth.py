@@ -350,6 +350,11 @@ def test_two_people_render_apart_with_their_own_gt():
     root0, root1 = fr.link_frames["root"][0], second["root"][0]
     assert abs(root0[1] - root1[1] - 1.2) < 0.02
     assert np.allclose(synth.people[0][17].spherical, synth.people[1][0].spherical)
+    assert len(synth.people[1]) == len(synth.poses) == 20
+    # person 1 plays on past frame 19 of person 0 (the walk itself goes on) instead of jumping
+    # back to frame 0 mid-capture: its largest change between neighbouring frames is person 0's size
+    steps = [max(np.abs(np.diff([p.revolute for p in poses], axis=0)).max(1)) for poses in synth.people]
+    assert steps[1] < 1.5 * steps[0]
     assert all(abs(a - b) > 10 for a, b in centres)  # apart in the image too
     with pytest.raises(InputError, match="people"):
         SynthConfig(people=5).validate()

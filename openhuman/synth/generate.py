@@ -90,8 +90,8 @@ class SynthConfig:
     limb_mix_frames: int = 12
     """Frames a mixed limb keeps its donor clip."""
     people: int = 1
-    """People in the scene. Person k plays the same clips `people_delay` x k frames later (looping)
-    beside the first, `people_spacing` x k metres to the side (world -y); gt/3d sample ids of person
+    """People in the scene. Person k plays the same clips `people_delay` x k frames ahead (the last
+    clip played on past its end, looping or holding its last pose as a clip does) beside the first, `people_spacing` x k metres to the side (world -y); gt/3d sample ids of person
     k start at k x `gt_points`."""
     people_spacing: float = 1.2
     """Metres between neighbouring people."""
@@ -177,11 +177,12 @@ class SynthFrame:
     """Link name -> (world position float64[3], quaternion (x, y, z, w) float64[4])."""
 
 
-def plan_poses(cfg: SynthConfig) -> list[Pose]:
-    """All poses of the capture (clip Y-up frame) with `cfg.root_motion` applied."""
+def plan_poses(cfg: SynthConfig, extra: int = 0) -> list[Pose]:
+    """All poses of the capture (clip Y-up frame) with `cfg.root_motion` applied, and `extra`
+    poses more at the end (the last clip played on) for the people ahead of the first."""
     from openhuman.synth.motion import mix_limbs, sample_clips
 
-    poses = sample_clips(list(cfg.clips), cfg.frames, cfg.fps)
+    poses = sample_clips(list(cfg.clips), cfg.frames, cfg.fps, extra)
     if cfg.limb_mix > 0:
         donors = list(cfg.limb_mix_clips or cfg.clips)
         poses = mix_limbs(poses, donors, cfg.fps, cfg.limb_mix, cfg.limb_mix_frames, cfg.seed)
@@ -192,13 +193,16 @@ def plan_poses(cfg: SynthConfig) -> list[Pose]:
     return [Pose(p.root_pos - s, p.root_quat, p.spherical, p.revolute) for p, s in zip(poses, shift, strict=True)]
 
 
-def people_poses(cfg: SynthConfig, poses: list[Pose]) -> list[list[Pose]]:
-    """Each person's poses (`SynthConfig.people`): the first person's, delayed and moved aside."""
-    out = [poses]
-    for k in range(1, cfg.people):
+def people_poses(cfg: SynthConfig, poses: list[Pose], frames: int) -> list[list[Pose]]:
+    """Each person's `frames` poses (`SynthConfig.people`): person k plays `poses` from frame
+    k x `people_delay` on, moved aside. `poses` holds the (people - 1) x `people_delay` frames
+    more that this needs (`plan_poses(cfg, extra)`), so nobody's motion jumps back to the start
+    mid-capture."""
+    out = []
+    for k in range(cfg.people):
         shift = np.array([0.0, 0.0, k * cfg.people_spacing])  # clip +z = world -y
-        delayed = poses[k * cfg.people_delay % len(poses) :] + poses[: k * cfg.people_delay % len(poses)]
-        out.append([Pose(p.root_pos + shift, p.root_quat, p.spherical, p.revolute) for p in delayed])
+        ahead = poses[k * cfg.people_delay : k * cfg.people_delay + frames]
+        out.append([Pose(p.root_pos + shift, p.root_quat, p.spherical, p.revolute) for p in ahead])
     return out
 
 
@@ -258,8 +262,10 @@ class SynthScene:
 
         cfg.validate()
         self.cfg = cfg
-        self.poses = plan_poses(cfg)
-        self.people = people_poses(cfg, self.poses)
+        extra = (cfg.people - 1) * cfg.people_delay
+        planned = plan_poses(cfg, extra)
+        self.poses = planned[: len(planned) - extra]
+        self.people = people_poses(cfg, planned, len(self.poses))
         self.scene = HumanoidScene(people=cfg.people)
         lo, hi = _motion_box(self.scene, self.people)
         self.cameras = frame_cameras(cfg, lo, hi)

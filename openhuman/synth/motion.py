@@ -171,15 +171,18 @@ def clip_frame_counts(names: list[str], frames: int | None, fps: float) -> list[
     return [int(np.floor(load_clip(name).duration * fps)) + 1 for name in names]
 
 
-def sample_clips(names: list[str], frames: int | None, fps: float) -> list[Pose]:
+def sample_clips(names: list[str], frames: int | None, fps: float, extra: int = 0) -> list[Pose]:
     """Poses at `fps` for clips played one after another.
 
     Each clip contributes `frames` poses (looping or holding its last pose if shorter), or its own
-    duration when `frames` is None. A clip starts where the previous one ended horizontally (its
-    own heading is kept; the body pose cuts from one clip to the next).
+    duration when `frames` is None; the last clip `extra` poses more. A clip starts where the
+    previous one ended horizontally (its own heading is kept; the body pose cuts from one clip to
+    the next).
     """
     poses: list[Pose] = []
-    for name, n in zip(names, clip_frame_counts(names, frames, fps), strict=True):
+    counts = clip_frame_counts(names, frames, fps)
+    counts[-1] += extra
+    for name, n in zip(names, counts, strict=True):
         clip = load_clip(name)
         shift = np.zeros(3)
         if poses:
