@@ -11,9 +11,7 @@ runs per limb group (`LIMB_LANDMARKS`: arms, legs). When exactly half of the vie
 (two of four), geometry cannot say which half is mirrored: both give a consistent skeleton, one
 the mirror image of the other. The person's own left (`body_left`, from landmarks that do not
 depend on left/right: nose, the midpoints of shoulders, hips, heels and toes) then decides: the
-left limbs must lie on the body's left. And where the views disagree, the majority loses when
-the minority's skeleton is the one that stays where the limbs were a frame before
-(`nearer_mirrored`; the `Lifter` keeps each limb group's last landmarks).
+left limbs must lie on the body's left. Otherwise the majority of views decides, frame by frame.
 """
 
 from __future__ import annotations
@@ -261,31 +259,6 @@ def mirrored_views(
         out[list(best_set)] = True
         log.debug("left/right mirrored in views %s; their left/right labels are swapped", sorted(best_set))
     return out
-
-
-def limb_points(
-    kps: np.ndarray, cams: list[CameraView], joints: np.ndarray, mirrored: np.ndarray, min_vis: float = 0.5
-) -> np.ndarray:
-    """float64 [J, 3] a limb group's landmarks (`LIMB_LANDMARKS`) triangulated from all views
-    (DLT), the `mirrored` views' left and right swapped; NaN where fewer than two views see one."""
-    k = np.asarray(kps, np.float64)[:, joints].copy()
-    k[mirrored] = k[mirrored][:, other_side(len(joints) // 2)]
-    xy, valid = _normalised(k, cams, min_vis)
-    P = np.stack([c.cam_from_world[:3] for c in cams])
-    X = _dlt(P, xy.transpose(1, 0, 2), valid.T.astype(np.float64))
-    X[valid.sum(0) < 2] = np.nan
-    return X
-
-
-def nearer_mirrored(X: np.ndarray, before: np.ndarray, factor: float = 0.9) -> bool:
-    """True when a limb group's landmarks X [J, 3] (left ones, then right ones) with left and right
-    swapped lie nearer their positions a frame `before` than X does: their mean distance is below
-    `factor` times X's (NaN rows are left out). 0.9 against s16's 0.5 (ten clips, whole pipeline):
-    spinkick 3D mIoU 0.649 -> 0.670, cartwheel 0.735 -> 0.736, the other clips, the demo and a
-    3-view capture unchanged; 1.0 scored as 0.9, 0.7 half way."""
-    with np.errstate(invalid="ignore"):
-        kept, mirror = (np.nanmean(np.linalg.norm(a - before, axis=1)) for a in (X, X[other_side(len(X) // 2)]))
-    return bool(np.isfinite(kept) and np.isfinite(mirror) and mirror < factor * kept)
 
 
 def _left_side(xy: np.ndarray, valid: np.ndarray, P: np.ndarray, left_dir: np.ndarray, n: int | None) -> float:

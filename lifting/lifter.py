@@ -14,10 +14,7 @@ from lifting.keypoints import (
     LIMB_LANDMARKS,
     LIMB_SWAP,
     body_left,
-    limb_points,
     mirrored_views,
-    nearer_mirrored,
-    other_side,
 )
 from lifting.people import CrossViewPeople, translate_ids
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
@@ -101,9 +98,6 @@ class Lifter:
         self.person_ids: dict[str, dict[int, int]] = {}
         """view id -> {the view's own person id: the person id shared by all views and the cloud},
         for the last frame lifted (`lifting.people`)."""
-        self._limbs: dict[tuple[int, str], np.ndarray] = {}
-        """(shared person id, limb group) -> its landmarks [J, 3] in the last frame, as the left/right check
-        settled them (frames come in order: one Lifter per stream)."""
         self._empty_depth: set[str] = set()
         """Views whose depth map had no reading at some frame (warned about once)."""
 
@@ -156,7 +150,7 @@ class Lifter:
                         members.setdefault(person, []).append((v, local))
         vis, thr = self.cfg.keypoint_min_visibility, self.cfg.ransac_threshold_px
         out: dict[str, dict[int, np.ndarray]] = {}
-        for person, seen_by in sorted(members.items()):
+        for _person, seen_by in sorted(members.items()):
             if len(seen_by) < 3:
                 continue
             cams = [self.cameras[v] for v, _ in seen_by]
@@ -165,30 +159,15 @@ class Lifter:
                 groups = [(mirrored_views(kps, cams, vis, thr), LR_SWAP)]
             else:
                 left = body_left(kps, cams, vis)
-                groups = [(self._limb_check(person, g, kps, cams, left), LIMB_SWAP[g]) for g in LIMB_LANDMARKS]
+                groups = [
+                    (mirrored_views(kps, cams, vis, thr, LIMB_LANDMARKS[g], left), LIMB_SWAP[g]) for g in LIMB_LANDMARKS
+                ]
             for flags, perm in groups:
                 for i in np.flatnonzero(flags):
                     v, local = seen_by[i]
                     perms = out.setdefault(v, {})
                     perms[local] = perm[perms.get(local, np.arange(NUM_CLASSES))]
         return out
-
-    def _limb_check(
-        self, person: int, group: str, kps: np.ndarray, cams: list[CameraView], left: np.ndarray | None
-    ) -> np.ndarray:
-        """bool [V] views whose `group` limbs are mirrored for this person (`mirrored_views`); where
-        the views disagree, the other side wins when its skeleton stays nearer the limbs' landmarks
-        of the frame before (`nearer_mirrored`), which are kept for the next frame."""
-        vis, joints = self.cfg.keypoint_min_visibility, LIMB_LANDMARKS[group]
-        flags = mirrored_views(kps, cams, vis, self.cfg.ransac_threshold_px, joints, left)
-        X = limb_points(kps, cams, joints, flags, vis)
-        before = self._limbs.get((person, group))
-        disagree = flags.any() and 2 * flags.sum() != len(flags)
-        if disagree and before is not None and nearer_mirrored(X, before):
-            # swapping the other views instead gives the same landmarks with left and right exchanged
-            flags, X = ~flags, X[other_side(len(joints) // 2)]
-        self._limbs[(person, group)] = X
-        return flags
 
     def lift(
         self,

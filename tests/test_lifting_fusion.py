@@ -130,20 +130,6 @@ def test_legs_mirrored_in_half_of_the_views_are_corrected_per_limb(scene):
     assert _lr_confusions(limbs, scene) == _lr_confusions(clean, scene)
 
 
-def test_legs_mirrored_in_most_views_are_corrected_by_the_frame_before(scene):
-    """Three of four views swap the legs: alone, the majority wins; with the frame before (all
-    views right) in the Lifter's memory, the one view whose skeleton stays where the legs were wins."""
-    parses = [_mirror_legs(p) if i < 3 else p for i, p in enumerate(scene.parses)]
-    cfg = LiftingConfig(source="depth", side_radius=0)
-    fresh = Lifter(scene.cameras, cfg).lift(1, 0.0, scene.frames, parses, scene.depths)
-    lifter = Lifter(scene.cameras, cfg)
-    lifter.lift(0, 0.0, scene.frames, scene.parses, scene.depths)
-    followed = lifter.lift(1, 0.0, scene.frames, parses, scene.depths)
-    clean, _ = _lift(scene, source="depth", side_radius=0)
-    assert _lr_confusions(fresh, scene) > 100
-    assert _lr_confusions(followed, scene) == _lr_confusions(clean, scene)
-
-
 @pytest.mark.parametrize(
     "bad, key", [({"voxel_size": -1.0}, "voxel_size"), ({"temporal_decay": 0.0}, "temporal_decay"),
                  ({"depth_min": 5.0, "depth_max": 1.0}, "depth_min"), ({"hull_bounds": [0, 0, 0, 1, 1]}, "hull_bounds")],

@@ -186,21 +186,6 @@ def test_several_mirrored_views_are_found(n_views, mirrored):
     assert np.flatnonzero(mirrored_views(kps, cams)).tolist() == list(mirrored)
 
 
-def test_the_mirror_image_wins_when_it_lies_a_tenth_nearer_the_frame_before():
-    from lifting.keypoints import nearer_mirrored
-
-    before = np.array([[0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]])  # a left landmark, then its right one
-
-    def swapped(up: float) -> np.ndarray:  # left and right exchanged, both `up` metres higher
-        return np.array([[-0.1, up, 0.0], [0.1, up, 0.0]])
-
-    assert nearer_mirrored(swapped(0.0), before) and not nearer_mirrored(before, before)
-    assert nearer_mirrored(swapped(0.3), before)  # mirror image 0.30 m away, as it is 0.36 m: 17 % nearer
-    assert not nearer_mirrored(swapped(0.5), before)  # 0.50 against 0.54 m: 7 % nearer
-    assert nearer_mirrored(swapped(0.5), before, factor=1.0)
-    assert not nearer_mirrored(swapped(0.3), before, factor=0.5)  # s16's margin
-
-
 def test_lifting_never_imports_tracking_or_the_pipeline():
     root = Path(__file__).resolve().parent.parent / "lifting"
     for path in root.glob("*.py"):

@@ -223,6 +223,22 @@ def test_sudden_limb_swap_is_repaired_but_crossing_is_kept():
     np.testing.assert_allclose(kept, crossing)
 
 
+def test_pose_setting_its_own_slip_right_is_not_undone():
+    """Pose slipped (legs exchanged) at the previous frame and is right again now: against the
+    slipped frame alone that looks like a swap, but the frame before the slip agrees with now."""
+    from openhuman.parsing.mediapipe_backend import _unflip_limbs
+
+    legs = [25, 27, 29, 31]
+    slipped = _standing()
+    slipped[legs], slipped[[i + 1 for i in legs]] = _standing()[[i + 1 for i in legs]], _standing()[legs]
+    now = _pose(_standing())
+    assert not np.allclose(_unflip_limbs(now, _pose(slipped)).landmarks.xy, _standing())  # one frame back only
+    np.testing.assert_allclose(_unflip_limbs(now, _pose(slipped), _pose(_standing())).landmarks.xy, _standing())
+    # a real swap (the two frames before agree with each other) is still undone
+    fixed = _unflip_limbs(_pose(slipped), now, now).landmarks.xy
+    np.testing.assert_allclose(fixed, _standing())
+
+
 @pytest.mark.parametrize("limit", [0, 6])
 def test_a_swap_is_undone_for_at_most_fix_lr_max_frames(monkeypatch, limit):
     """Pose swaps the legs from frame 1 on: the repair undoes it for `limit` frames, then takes

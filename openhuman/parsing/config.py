@@ -29,7 +29,9 @@ class MediapipeConfig:
     """Video mode: after a frame where Hands found no hand, try again only every n-th frame (its
     palm detector is the costliest step when no hand is visible). 1 = every frame."""
     fix_lr_flips: bool = True
-    """Video mode: undo sudden left/right swaps of a limb pair against the previous frame."""
+    """Video mode: undo sudden left/right swaps of a limb pair against the previous frame, when the
+    exchanged limbs also lie nearer where they were two frames back (Pose setting its own slip
+    right is not undone: ten clips, parser alone, body14 mIoU 0.670 -> 0.681)."""
     fix_lr_max_frames: int = 6
     """Video mode: after this many frames in a row with a swap undone, take Pose's sides as given
     (0 = no limit). A swap that came while the limbs crossed unseen, and was then set right by

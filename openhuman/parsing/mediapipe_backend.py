@@ -70,8 +70,8 @@ class _ViewState:
     """Consecutive Hands runs that found nothing."""
     zoom: ZoomSearch | None = None
     """Small-person search for person slot 0."""
-    previous: dict[int, PoseResult] = field(default_factory=dict)
-    """Last frame's pose per person slot (for left/right flip repair)."""
+    previous: dict[int, list[PoseResult]] = field(default_factory=dict)
+    """The last two frames' (repaired) poses per person slot, oldest first (left/right flip repair)."""
     undone: dict[int, int] = field(default_factory=dict)
     """Frames in a row in which a swap was undone, per person slot (`fix_lr_max_frames`)."""
 
@@ -216,13 +216,13 @@ class MediapipeParser(Parser):
                     st.previous.pop(j, None)
                 break
             if self.cfg.fix_lr_flips and not self.cfg.static_image_mode and i in st.previous:
-                fixed = _unflip_limbs(res, st.previous[i])
+                fixed = _unflip_limbs(res, *st.previous[i][::-1])
                 st.undone[i] = st.undone.get(i, 0) + 1 if fixed is not res else 0
                 if self.cfg.fix_lr_max_frames <= 0 or st.undone[i] <= self.cfg.fix_lr_max_frames:
                     res = fixed
                 else:
                     st.undone[i] = 0
-            st.previous[i] = res
+            st.previous[i] = [*st.previous.get(i, [])[-1:], res]
             found.append(res)
             if i + 1 < self.cfg.max_people:
                 image = _blank_out(image, res.person_prob)
@@ -372,12 +372,16 @@ _LIMB_PAIRS = (
 )
 
 
-def _unflip_limbs(res: PoseResult, prev: PoseResult) -> PoseResult:
+def _unflip_limbs(res: PoseResult, prev: PoseResult, before: PoseResult | None = None) -> PoseResult:
     """Undo a sudden left/right swap of the arms or legs against the previous frame.
 
     mediapipe occasionally swaps a pair of limbs for a few frames (mostly in side views). If
     exchanging the left and right landmarks of a limb pair moves them much closer to where they
     were a frame earlier, the swap is undone. Crossing limbs (both near each other) stay as given.
+
+    before: the (repaired) pose two frames back; then the exchanged limbs must also lie nearer to
+    where they were then. When Pose sets its own one-frame slip right, the jump back looks like a
+    swap against the slipped frame but not against the frame before it, and is kept.
     """
     lm, old = res.landmarks, prev.landmarks
     scale = body_scale(lm)
@@ -386,21 +390,24 @@ def _unflip_limbs(res: PoseResult, prev: PoseResult) -> PoseResult:
     for pairs in _LIMB_PAIRS:
         left = [a for a, _b in pairs]
         right = [b for _a, b in pairs]
-        same = (
-            np.linalg.norm(xy[left] - old.xy[left], axis=1).sum()
-            + np.linalg.norm(xy[right] - old.xy[right], axis=1).sum()
-        )
-        swap = (
-            np.linalg.norm(xy[left] - old.xy[right], axis=1).sum()
-            + np.linalg.norm(xy[right] - old.xy[left], axis=1).sum()
-        )
-        if swap < 0.5 * same and same > 0.15 * scale * len(pairs):
+        same, swap = _side_costs(xy, old.xy, left, right)
+        undo = swap < 0.5 * same and same > 0.15 * scale * len(pairs)
+        if undo and before is not None:
+            same2, swap2 = _side_costs(xy, before.landmarks.xy, left, right)
+            undo = swap2 < same2
+        if undo:
             for arr in (xy, z, vis):
                 arr[left + right] = arr[right + left]
             changed = True
     if not changed:
         return res
     return PoseResult(PoseLandmarks(xy=xy, z=z, vis=vis), res.person_prob)
+
+
+def _side_costs(xy: np.ndarray, ref: np.ndarray, left: list[int], right: list[int]) -> tuple[float, float]:
+    """Summed pixel distances of a limb pair's landmarks to `ref`'s: as labelled, and exchanged."""
+    dist = lambda a, b: float(np.linalg.norm(xy[a] - ref[b], axis=1).sum())  # noqa: E731
+    return dist(left, left) + dist(right, right), dist(left, right) + dist(right, left)
 
 
 def _head_guess(pose: PoseResult) -> tuple[np.ndarray, float]:
