@@ -481,16 +481,21 @@ def export_sequence(
     try:
         tmp.chmod(NEW_DIR_MODE)  # mkdtemp makes it 0700; an export is an ordinary folder
         writer = SequenceWriter(tmp, resume=False, **settings)  # type: ignore[arg-type]
-        last = None
+        last, held = None, set()
         for entry in frames:
             cloud = _read_run_cloud(src, entry)
+            if people:
+                held.update(np.unique(cloud.track_ids).tolist())
+                cloud = cloud.subset(np.isin(cloud.track_ids, people))
             if part_ids:
                 cloud = cloud.subset(np.isin(cloud.labels, part_ids))
-            if people:
-                cloud = cloud.subset(np.isin(cloud.track_ids, people))
             writer.write(cloud)
             last = cloud if len(cloud) else last
         writer.close()
+        if people and not set(people) <= held:
+            absent = sorted(set(people) - held)
+            raise InputError(f"--person {','.join(map(str, absent))}: no point of this run carries that id; "
+                             f"its people are {sorted(held - {-1}) or 'none'}")  # fmt: skip
         if preview and last is not None:
             render_preview(last, None, tmp / "preview_turntable.png")
         _swap_into_place(tmp, out)
