@@ -466,6 +466,10 @@ def export_sequence(
     if out.is_dir() and any(out.iterdir()) and not (out / "sequence.json").is_file():
         raise InputError(f"--out {out_dir} exists and is not an exported sequence; choose a new --out")
     frames = _export_manifest(src)
+    if people:  # the run's summary lists its people: refuse an id it lacks before reading any frame
+        listed = _summary_people(root)
+        if listed is not None and not set(people) <= set(listed):
+            raise _absent_people(set(people) - set(listed), set(listed))
     part_ids: tuple[int, ...] | None = None
     if query:
         from openhuman.query import resolve
@@ -493,9 +497,7 @@ def export_sequence(
             last = cloud if len(cloud) else last
         writer.close()
         if people and not set(people) <= held:
-            absent = sorted(set(people) - held)
-            raise InputError(f"--person {','.join(map(str, absent))}: no point of this run carries that id; "
-                             f"its people are {sorted(held - {-1}) or 'none'}")  # fmt: skip
+            raise _absent_people(set(people) - held, held)
         if preview and last is not None:
             render_preview(last, None, tmp / "preview_turntable.png")
         _swap_into_place(tmp, out)
@@ -506,6 +508,21 @@ def export_sequence(
                 folder.rmdir()
         raise
     return len(frames)
+
+
+def _summary_people(run_dir: Path) -> list[int] | None:
+    """The person ids a run's summary.json lists (None when it has no usable list)."""
+    try:
+        people = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("people")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(people, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in people)
+    return people if ok else None
+
+
+def _absent_people(absent: set[int], held: set[int]) -> InputError:
+    return InputError(f"--person {','.join(map(str, sorted(absent)))}: no point of this run carries that id; "
+                      f"its people are {sorted(held - {-1}) or 'none'}")  # fmt: skip
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

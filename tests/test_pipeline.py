@@ -454,7 +454,7 @@ def test_two_people_keep_one_id_each_in_every_view_and_in_the_cloud(synth_captur
         assert min(np.mean(track[person == k] == shared[k]) for k in (0, 1)) > 0.95
 
 
-def test_export_keeps_only_the_chosen_people(run_dir, tmp_path):
+def test_export_keeps_only_the_chosen_people(run_dir, tmp_path, caplog):
     from lifting.export import read_npz
     from openhuman.outputs import export_sequence
 
@@ -466,11 +466,19 @@ def test_export_keeps_only_the_chosen_people(run_dir, tmp_path):
         every, p0 = (read_npz(tmp_path / d / name) for d in ("all", "p0"))
         assert len(p0) == len(every) > 0 and set(np.unique(p0.track_ids)) == {0}  # the one person is 0
     # a person the run does not hold is a mistake to point out, not an export of empty clouds
+    # (the run's summary.json lists its people: refused before any frame is read or written)
     with pytest.raises(InputError, match=r"^--person 7: no point of this run carries that id; its people are \[0\]$"):
         export_sequence(out, tmp_path / "p7", query=None, formats=["npz"], preview=False, people=[0, 7])
-    assert not (tmp_path / "p7").exists()
-    with pytest.raises(InputError, match="holds a sequence with source"):  # another person into p0
-        export_sequence(out, tmp_path / "p0", query=None, formats=["npz"], preview=False, people=[7])
+    with caplog.at_level("WARNING"), pytest.raises(InputError, match=r"^--person 7: "):
+        export_sequence(out, tmp_path / "p7", query=None, formats=["npz"], preview=False, people=[7])
+    assert not (tmp_path / "p7").exists() and "empty cloud" not in caplog.text  # no frame was written
+    # without a summary (a points/ folder alone) the clouds themselves tell, and nothing is left
+    fake = _fake_run(tmp_path / "fake")
+    with pytest.raises(InputError, match=r"^--person 3: no point of this run carries that id; its people are \[0\]$"):
+        export_sequence(fake, tmp_path / "f3", query=None, formats=["npz"], preview=False, people=[3])
+    assert not (tmp_path / "f3").exists()
+    with pytest.raises(InputError, match="holds a sequence with source"):  # every person into p0
+        export_sequence(out, tmp_path / "p0", query=None, formats=["npz"], preview=False)
     res = _cli("export", str(out), "--out", str(tmp_path / "bad"), "--person", "left", cwd=tmp_path)
     assert res.returncode == 2 and "--person takes person ids" in res.stderr
 
