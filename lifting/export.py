@@ -174,6 +174,8 @@ class SequenceWriter(FinishingWriter):
         self.query_files = query_files and self.query_part_ids is not None
         self.preview_camera = preview_camera
         self._frames: dict[int, dict[str, Any]] = {}
+        self._empty = 0
+        """Empty clouds written by this writer (the first is warned about, the count at `close`)."""
         self._complete = False
         self._manifest = Throttle(self._write_manifest)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -247,7 +249,12 @@ class SequenceWriter(FinishingWriter):
         if self.preview_camera is not None:
             render_preview(cloud, self.preview_camera, self.root / "previews" / f"{stem}.png")
         if len(cloud) == 0:
-            log.warning("frame %d: empty cloud written (flagged empty in sequence.json)", cloud.frame_index)
+            self._empty += 1
+            log.log(
+                logging.WARNING if self._empty == 1 else logging.DEBUG,
+                "frame %d: empty cloud written (flagged empty in sequence.json; later ones are counted at the end)",
+                cloud.frame_index,
+            )
         self._frames[int(cloud.frame_index)] = self._entry(cloud, source or self.source)
         self._manifest.request()
 
@@ -270,6 +277,10 @@ class SequenceWriter(FinishingWriter):
         """Mark the sequence complete (rewrites sequence.json)."""
         self._complete = True
         self._manifest.now()
+        if self._empty > 1:
+            log.warning(
+                "%s: %d empty clouds written (of %d frames in the sequence)", self.root, self._empty, len(self._frames)
+            )
 
     def abort(self) -> None:
         """After an error or Ctrl-C: list every frame written so far (still "complete": false)."""

@@ -59,6 +59,17 @@ def test_npz_round_trip_and_empty_clouds(tmp_path):
     assert len(read_npz(write_npz(e, tmp_path / "e.npz"))) == 0
 
 
+def test_empty_clouds_are_warned_about_once_and_counted_at_the_end(tmp_path, caplog):
+    """A query for a part that is out of sight for most of a long clip gave a warning per frame."""
+    with caplog.at_level("WARNING", logger="lifting.export"), SequenceWriter(tmp_path / "seq", formats=("npz",)) as w:
+        w.write(_cloud(frame=0))
+        for i in range(1, 6):
+            w.write(empty_cloud(i, i / 30))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and "frame 1: empty cloud written" in warnings[0]
+    assert "5 empty clouds written (of 6 frames in the sequence)" in warnings[1]
+
+
 def test_sequence_writer_manifest_query_export_and_previews(tmp_path):
     from lifting.geometry import orbit_camera
 
