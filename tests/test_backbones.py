@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -65,8 +67,17 @@ def test_unreadable_checkpoint_is_one_line_without_torchs_advice(tmp_path, kind)
     with pytest.raises(CheckpointError) as err:
         backbones.load_checkpoint_file(path, "parser.schnet.checkpoint")
     msg = str(err.value)
-    assert msg.startswith("parser.schnet.checkpoint: ") and "not a readable weights-only torch checkpoint" in msg
+    said = "is not a torch checkpoint" if kind == "random bytes" else "not a readable weights-only torch checkpoint"
+    assert msg.startswith("parser.schnet.checkpoint: ") and said in msg
     assert "\n" not in msg and "weights_only` set to `False`" not in msg and len(msg) < 400
+
+
+def test_a_folder_or_an_empty_file_as_checkpoint_says_so(tmp_path):
+    """Shared by every torch backend (SCHNet, CLIP+SAM): torch's own reasons were "(101)" and the like."""
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for path, words in ((tmp_path, "is a folder, not a file"), (tmp_path / "empty.pt", "is empty (0 bytes)")):
+        with pytest.raises(CheckpointError, match=rf"^parser\.clipsam\.sam_checkpoint: .* {re.escape(words)}"):
+            backbones.load_checkpoint_file(path, "parser.clipsam.sam_checkpoint")
 
 
 def test_tiny_clip_text_and_image(tmp_path):

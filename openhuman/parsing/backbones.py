@@ -87,10 +87,30 @@ def _register_small_clip_configs() -> None:
 
 
 def _check_file(path: str | os.PathLike[str], key: str, hint: str) -> Path:
+    """The path, or CheckpointError when it is missing, a folder, empty or not a torch file
+    (torch's own messages for the last three are cryptic, such as "(101)")."""
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise CheckpointError(f"{key}: {p} is a folder, not a file; {hint}")
     if not p.is_file():
         raise CheckpointError(f"{key}: file not found: {p} — {hint}")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{key}: {p} is empty (0 bytes); {hint}")
+    if not _looks_like_torch_file(p):
+        raise CheckpointError(f"{key}: {p} is not a torch checkpoint (truncated, or another kind of file); {hint}")
     return p
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """A whole zip archive (torch.save's format) or a pickle (its legacy format)."""
+    import zipfile
+
+    try:
+        with path.open("rb") as f:
+            first = f.read(1)
+        return first == b"\x80" or zipfile.is_zipfile(path)
+    except OSError:
+        return True  # unreadable: torch.load reports it
 
 
 def load_checkpoint_file(path: str | os.PathLike[str], key: str, hint: str = "check the path") -> Any:

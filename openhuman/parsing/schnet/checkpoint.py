@@ -65,34 +65,14 @@ def save_checkpoint(
 def read_checkpoint(path: str | os.PathLike[str], key: str = "parser.schnet.checkpoint") -> dict[str, Any]:
     """Load and validate the checkpoint dict (CPU, weights_only)."""
     hint = "point it at a .pt written by `openhuman train`"
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise CheckpointError(f"{key}: {p} is a folder, not a file; {hint} (such as {p / 'best.pt'})")
-    if p.is_file() and not _looks_like_torch_file(p):  # torch's own messages for these are cryptic
-        what = (
-            "is empty (0 bytes)"
-            if p.stat().st_size == 0
-            else "is not a torch checkpoint (truncated, or another kind of file)"
-        )
-        raise CheckpointError(f"{key}: {p} {what}; {hint}")
+    if Path(path).expanduser().is_dir():
+        hint += f" (such as {Path(path).expanduser() / 'best.pt'})"
     data = backbones.load_checkpoint_file(path, key, hint)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{key}: {path} is not a SCHNet checkpoint (format {FORMAT!r}); train one with `openhuman train`"
         )
     return data
-
-
-def _looks_like_torch_file(path: Path) -> bool:
-    """A whole zip archive (torch.save's format) or a pickle (its legacy format)."""
-    import zipfile
-
-    try:
-        with path.open("rb") as f:
-            first = f.read(1)
-        return first == b"\x80" or zipfile.is_zipfile(path)
-    except OSError:
-        return True  # unreadable: torch.load reports it
 
 
 def saved_config(data: dict[str, Any], key: str, path: str | os.PathLike[str]) -> SchnetConfig:
