@@ -131,7 +131,10 @@ def load_config(path: str | Path, cls: type[T]) -> T:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise InputError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except InputError as exc:  # which file the bad key or section is in
+        raise InputError(f"config file {p}: {exc}") from None
 
 
 def save_config(cfg: Any, path: str | Path) -> None:

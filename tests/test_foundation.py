@@ -1,6 +1,7 @@
 import dataclasses
 import importlib
 import json
+import re
 import subprocess
 import sys
 import typing
@@ -73,6 +74,11 @@ def test_config_yaml_round_trip(tmp_path):
     back = load_config(tmp_path / "c.yaml", PipelineConfig)
     assert back == cfg
     assert to_dict(back)["tracking"]["keyframe_interval"] == 4
+    # a bad key or section names the file it is in (a list, a typo)
+    for text, words in (("- 1\n- 2\n", "must be a mapping"), ("trackin: {}\n", "trackin")):
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(InputError, match=rf"^config file {re.escape(str(tmp_path / 'bad.yaml'))}: .*{words}"):
+            load_config(tmp_path / "bad.yaml", PipelineConfig)
 
 
 @pytest.mark.parametrize(
