@@ -123,7 +123,9 @@ def train(
         cfg.out_dir = out
     if device is not None:
         cfg.device = device
-    _check_device(cfg.device, "--device" if device is not None else "device", auto=True)
+    from openhuman.parsing.backbones import torch_device
+
+    torch_device(cfg.device, "--device" if device is not None else "device", auto=True)
     _check_out(cfg.out_dir, folder=True, option="--out" if out is not None else "out_dir")
     result = run_training(cfg)
     Console().print(
@@ -214,21 +216,6 @@ def _check_out(out: str, folder: bool, option: str = "--out") -> None:
             pass
     except OSError as exc:
         raise InputError(f"{who}: cannot write in {existing} ({exc.strerror})") from None
-
-
-def _check_device(device: str, key: str, auto: bool = False) -> None:
-    """InputError unless `device` names a torch device ("auto" too, where `auto`); imports torch."""
-    import torch
-
-    if auto and device == "auto":
-        return
-    choices = "auto, cpu or cuda" if auto else "cpu or cuda"
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError, ValueError):
-        raise InputError(f"{key}: unknown device {device!r}; use {choices} (cuda:N for another GPU)") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"{key}: {device!r} requested but no GPU is available; use {'auto or ' * auto}cpu")
 
 
 def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
@@ -370,7 +357,9 @@ def _pipeline_config(
             raise InputError("--stride must be >= 1 (1 uses every frame)")
         cfg.video.stride = stride
     if cfg.parser.backend != "mediapipe":  # the model backends put their torch models on this device
-        _check_device(cfg.parser.device, "parser.device")
+        from openhuman.parsing.backbones import torch_device
+
+        torch_device(cfg.parser.device, "parser.device")
     return cfg
 
 

@@ -67,6 +67,14 @@ def remove_temp_files(root: Path, folders: Iterable[str]) -> None:
         log.info("%s: removed %d temporary file(s) left by an interrupted run", root, len(stale))
 
 
+def _read_json(path: Path, fix: str) -> Any:
+    """The JSON in `path`; an InputError ending in `fix` when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable ({' '.join(str(exc).split())}); {fix}") from None
+
+
 def read_state(run_dir: Path) -> dict[str, Any] | None:
     """A run directory's state.json (finished frames and the run's fingerprint), or None;
     InputError when it cannot be read (it is written atomically, so only a damaged disk or an
@@ -75,10 +83,7 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     fix = f"delete {run_dir} (or choose a new --out) and run again"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable ({' '.join(str(exc).split())}); {fix}") from None
+    state = _read_json(path, fix)
     done = state.get("done", []) if isinstance(state, dict) else None
     if not isinstance(done, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in done):
         raise InputError(f"{path}: not a run's state (a fingerprint and a list of finished frames); {fix}")
@@ -389,10 +394,7 @@ def _export_manifest(src: Path) -> list[dict[str, Any]]:
     """The frames of a run's points/sequence.json; InputError when it cannot be read."""
     path = src / "sequence.json"
     fix = "re-run the `openhuman run` command that made it (resuming rebuilds it from the frame files)"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable ({' '.join(str(exc).split())}); {fix}") from None
+    manifest = _read_json(path, fix)
     frames = manifest.get("frames") if isinstance(manifest, dict) else None
     if not isinstance(frames, list) or not all(
         isinstance(f, dict) and isinstance(f.get("index"), int) and isinstance(f.get("files"), dict) for f in frames

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openhuman._compat import ensure_torchvision
-from openhuman.errors import CheckpointError
+from openhuman.errors import CheckpointError, InputError
 
 if TYPE_CHECKING:
     import torch
@@ -84,6 +84,23 @@ def _register_small_clip_configs() -> None:
             (Path(tmp) / f"{name}.json").write_text(json.dumps(cfg), encoding="utf-8")
         open_clip.add_model_config(tmp)
     _registered = True
+
+
+def torch_device(name: str, key: str, auto: bool = False) -> Any:
+    """The `torch.device` a config names ("auto": a GPU when there is one, where `auto`);
+    InputError naming `key` for an unknown name, or cuda without a GPU."""
+    import torch
+
+    if auto and name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    choices = "auto, cpu or cuda" if auto else "cpu or cuda"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"{key}: unknown device {name!r}; use {choices} (cuda:N for another GPU)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"{key}: {name!r} requested but no GPU is available; use {'auto or ' * auto}cpu")
+    return device
 
 
 def _check_file(path: str | os.PathLike[str], key: str, hint: str) -> Path:

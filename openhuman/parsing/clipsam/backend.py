@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from openhuman.ontology import NUM_CLASSES
+from openhuman.parsing.backbones import torch_device
 from openhuman.parsing.base import Parser
 from openhuman.parsing.clipsam import classify
 from openhuman.parsing.clipsam.config import ClipSamConfig
@@ -54,6 +55,7 @@ class ClipSamParser(Parser):
         """
         c = cfg.clipsam
         c.validate()
+        torch_device(cfg.device, "parser.device")
         sam = build_sam(c, cfg.device)
         clip, tokenizer = build_clip(c, cfg.device)
         if pose_fn is None:

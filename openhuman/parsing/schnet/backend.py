@@ -18,8 +18,8 @@ import logging
 import numpy as np
 import torch
 
-from openhuman.errors import CheckpointError
 from openhuman.ontology import NUM_CLASSES, PART_ID
+from openhuman.parsing.backbones import torch_device
 from openhuman.parsing.base import Parser
 from openhuman.parsing.config import ParserConfig
 from openhuman.parsing.schnet.checkpoint import load_schnet
@@ -54,8 +54,7 @@ class SchnetParser(Parser):
     def from_config(cls, cfg: ParserConfig) -> SchnetParser:
         """Load `cfg.schnet.checkpoint` onto `cfg.device` with `cfg.schnet.vocabulary`."""
         sc = cfg.schnet
-        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-            raise CheckpointError("parser.device: 'cuda' requested but no GPU is available; use 'cpu'")
+        torch_device(cfg.device, "parser.device")
         model = load_schnet(sc.checkpoint, sc, key="parser.schnet.checkpoint")
         return cls(model, cfg.device)
 

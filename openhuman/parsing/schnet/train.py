@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from openhuman.config import save_config
 from openhuman.errors import CheckpointError, InputError
 from openhuman.metrics import IGNORE, confusion_matrix, iou_per_class, mean_iou
+from openhuman.parsing.backbones import torch_device
 from openhuman.parsing.schnet.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from openhuman.parsing.schnet.config import TrainConfig
 from openhuman.parsing.schnet.data import ParsingDataset, open_pairs
@@ -143,14 +144,6 @@ def evaluate(
     return {"miou": mean_iou(conf), "iou": [None if math.isnan(v) else float(v) for v in ious], "images": len(idx)}
 
 
-def _device(cfg: TrainConfig) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device: 'cuda' requested but no GPU is available; use 'auto' or 'cpu'")
-    return torch.device(cfg.device)
-
-
 def _datasets(cfg: TrainConfig) -> tuple[ParsingDataset, ParsingDataset | None]:
     d = cfg.data
     train_pairs = open_pairs(d.format, d.root, d.train_split, d.frame_stride)
@@ -227,7 +220,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     np.random.seed(cfg.seed)
     torch.set_num_threads(max(1, cfg.threads))
     cv2.setNumThreads(max(1, cfg.threads))
-    device = _device(cfg)
+    device = torch_device(cfg.device, "device", auto=True)
     train_ds, val_ds = _datasets(cfg)
     model = build_schnet(cfg.model).to(device).train()
     opt = make_optimizer(model, cfg)
