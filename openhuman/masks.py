@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -111,9 +112,16 @@ def coco_annotations(masks: PartMasks) -> list[dict[str, Any]]:
     RLE segmentation, area, bbox, iscrowd, score and track_id."""
     from pycocotools import mask as mask_utils
 
-    if not len(masks.masks):
+    n, h, w = masks.masks.shape
+    box = mask_box(masks.masks.any(0)) if n else None
+    if box is None:
         return []
-    rles = mask_utils.encode(np.asfortranarray(masks.masks.transpose(1, 2, 0), dtype=np.uint8))  # one call for all
+    # pycocotools wants one Fortran-ordered uint8 [H, W, N] array (one call encodes all); only the
+    # masks' box is copied into it, the rest stays zero (a full transposing copy cost 3 ms a frame)
+    y0, y1, x0, x1 = box
+    stack = np.zeros((h, w, n), np.uint8, order="F")
+    stack[y0:y1, x0:x1] = masks.masks[:, y0:y1, x0:x1].transpose(1, 2, 0)
+    rles = mask_utils.encode(stack)
     areas, boxes = mask_utils.area(rles), mask_utils.toBbox(rles)
     return [
         {
@@ -271,14 +279,39 @@ def _blend_parts(
 
 
 def _legend(img: np.ndarray, ids: list[int]) -> None:
+    """Draw the legend of `ids` (body14, at most 14) in the image's top left corner, in place."""
     import cv2
 
-    scale = max(0.35, min(img.shape[:2]) / 900)
-    step = int(22 * scale / 0.5)
-    for row, i in enumerate(ids[:14]):
-        y = 8 + row * step
-        x0 = 8
-        cv2.rectangle(img, (x0, y), (x0 + step - 6, y + step - 6), tuple(int(c) for c in PALETTE[i]), -1)
-        text_at = (x0 + step, y + step - 8)
-        cv2.putText(img, BODY14[i], text_at, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, BODY14[i], text_at, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    if not ids:
+        return
+    box, base, gain = _legend_layers(img.shape[0], img.shape[1], tuple(ids[:14]))
+    region = img[box]
+    region[:] = cv2.add(cv2.multiply(region, gain, scale=1.0 / 255), base)
+
+
+@functools.lru_cache(maxsize=64)
+def _legend_layers(height: int, width: int, ids: tuple[int, ...]) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """The legend as an affine map of the image under it: drawn = base + gain / 255 * image, in its
+    box. Each drawing step blends its colour over what is there, so the legend drawn once on
+    black (base) and once on white (base + gain) gives the map; a frame then costs two OpenCV
+    calls instead of 28 anti-aliased text draws (1.4 ms at 640x480)."""
+    import cv2
+
+    def draw(img: np.ndarray) -> np.ndarray:
+        scale = max(0.35, min(height, width) / 900)
+        step = int(22 * scale / 0.5)
+        for row, i in enumerate(ids):
+            y = 8 + row * step
+            x0 = 8
+            cv2.rectangle(img, (x0, y), (x0 + step - 6, y + step - 6), tuple(int(c) for c in PALETTE[i]), -1)
+            text_at = (x0 + step, y + step - 8)
+            cv2.putText(img, BODY14[i], text_at, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(img, BODY14[i], text_at, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        return img
+
+    on_black = draw(np.zeros((height, width, 3), np.uint8))
+    on_white = draw(np.full((height, width, 3), 255, np.uint8))
+    gain = on_white.astype(np.int16) - on_black
+    box = mask_box((gain != 255).any(2), 0) or (0, 1, 0, 1)
+    sl = (slice(box[0], box[1]), slice(box[2], box[3]))
+    return sl, on_black[sl].copy(), np.clip(gain[sl], 0, 255).astype(np.uint8)

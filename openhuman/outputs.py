@@ -266,7 +266,7 @@ class RunWriter:
                 self._videos[frame.view_id] = writer
             writer.write(img)
         if "preview" in self.formats:
-            found = int(sum(int(m.sum()) for m in masks.masks))
+            found = int(np.count_nonzero(masks.masks))
             if found > self._best_overlay.get(frame.view_id, (-1,))[0]:
                 self._best_overlay[frame.view_id] = (found, img)
 

@@ -81,6 +81,62 @@ def test_exporter_writes_png_and_coco_json(tmp_path):
     np.testing.assert_array_equal(union, expected)
 
 
+def test_coco_annotations_decode_to_the_masks_at_the_image_border():
+    from openhuman.masks import coco_annotations
+    from openhuman.types import PartMasks
+
+    rng = np.random.default_rng(1)
+    masks = np.zeros((3, 30, 50), bool)
+    masks[0, :4, :6] = True  # top-left corner
+    masks[1, 20:, 44:] = rng.random((10, 6)) > 0.3  # bottom-right corner, ragged
+    masks[2, 10:12, 20:30] = True
+    pm = PartMasks("cam0", 0, masks, np.array([7, 8, 2]), np.ones(3, np.float32), np.array([0, 0, 1]))
+    anns = coco_annotations(pm)
+    assert [a["category_id"] for a in anns] == [7, 8, 2]
+    for a, m in zip(anns, masks, strict=True):
+        np.testing.assert_array_equal(decode_rle(a["segmentation"]), m)
+        assert a["area"] == m.sum()
+        x, y, w, h = a["bbox"]
+        ys, xs = np.nonzero(m)
+        assert (x, y, w, h) == (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    empty = PartMasks(
+        "cam0", 0, np.zeros((2, 30, 50), bool), np.array([7, 8]), np.ones(2, np.float32), np.zeros(2, int)
+    )
+    assert coco_annotations(empty) == []
+
+
+def test_cached_legend_matches_drawing_it():
+    import cv2
+
+    from openhuman.masks import _legend
+    from openhuman.ontology import BODY14
+
+    rng = np.random.default_rng(2)
+    for h, w, ids in [(480, 640, list(range(1, 15))), (60, 40, [7]), (120, 160, [3, 9])]:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        want = img.copy()
+        scale = max(0.35, min(h, w) / 900)
+        step = int(22 * scale / 0.5)
+        for row, i in enumerate(ids):  # the legend drawn straight onto the image
+            y = 8 + row * step
+            cv2.rectangle(want, (8, y), (8 + step - 6, y + step - 6), tuple(int(c) for c in PALETTE[i]), -1)
+            for colour, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+                cv2.putText(
+                    want,
+                    BODY14[i],
+                    (8 + step, y + step - 8),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    scale,
+                    colour,
+                    thick,
+                    cv2.LINE_AA,
+                )
+        got = img.copy()
+        _legend(got, ids)
+        diff = np.abs(got.astype(int) - want)
+        assert (want != img).any() and diff.max() <= 8 and (diff > 2).mean() < 0.01
+
+
 def test_exporter_writes_no_json_on_error(tmp_path):
     with pytest.raises(RuntimeError), MaskExporter(tmp_path, [7]) as ex:
         ex.add(masks_for_query(_two_people_parse(), [7]), 40, 60)
