@@ -58,6 +58,14 @@ class LiftingConfig:
     hull_mask_dilate_px: int = 0
     """Person masks are dilated by this many pixels before carving (tolerates calibration error at
     the cost of a fatter hull; 0 suits exact calibration)."""
+    hull_skeleton_margin: float = 1.25
+    """A visual hull from few views is loose: 4 views leave it a box around each limb and block
+    the gaps between limbs. With landmarks (the mediapipe backend), the hull is also cut to
+    capsules around the person's triangulated bones (`lifting.keypoints.skeleton_capsules`), each
+    as wide as this factor times the bone's half-width, which the views' silhouettes measure,
+    plus `hull_skeleton_pad` metres. 0 = off (also when a person's skeleton is incomplete)."""
+    hull_skeleton_pad: float = 0.01
+    """Metres added to every capsule's radius (`hull_skeleton_margin`)."""
 
     # --- label fusion -------------------------------------------------------------------------
     splat_radius_px: int = 1
@@ -157,6 +165,8 @@ class LiftingConfig:
              and all(a < b for a, b in zip(self.hull_bounds[:3], self.hull_bounds[3:], strict=True))),
              "[xmin, ymin, zmin, xmax, ymax, zmax] with each min below its max"),
             ("hull_mask_dilate_px", self.hull_mask_dilate_px >= 0, ">= 0"),
+            ("hull_skeleton_margin", self.hull_skeleton_margin >= 0, ">= 0 (0 = off)"),
+            ("hull_skeleton_pad", self.hull_skeleton_pad >= 0, ">= 0"),
             ("splat_radius_px", self.splat_radius_px >= 0, ">= 0"),
             ("occlusion_gap", self.occlusion_gap >= 0, ">= 0"),
             ("min_view_cos", 0 <= self.min_view_cos <= 1, "in [0, 1]"),

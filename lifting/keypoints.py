@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 
 import numpy as np
 
@@ -330,3 +331,81 @@ def _disagreeing_views(
 
     gains = cost(j) - cost(swap[j])
     return tuple(int(v) for v in np.argsort(gains)[::-1] if gains[v] >= 0.3)
+
+
+_CAPSULE_BONES = np.array(
+    [
+        (LANDMARK_ID[a], LANDMARK_ID[b])
+        for a, b in (
+            ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("left_wrist", "left_index"),
+            ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("right_wrist", "right_index"),
+            ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("left_ankle", "left_foot_index"),
+            ("left_heel", "left_foot_index"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+            ("right_ankle", "right_foot_index"), ("right_heel", "right_foot_index"),
+            ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_shoulder", "left_hip"),
+            ("right_shoulder", "right_hip"), ("left_shoulder", "right_hip"), ("right_shoulder", "left_hip"),
+            ("left_ear", "right_ear"), ("nose", "left_ear"), ("nose", "right_ear"),
+        )
+    ],
+    dtype=np.int64,
+)  # fmt: skip
+"""Landmark pairs whose capsules cover the body: limbs, hands and feet, the torso's outline and
+both diagonals (its front and back lie within half its depth of them), and the head."""
+
+
+def skeleton_capsules(
+    kps: np.ndarray,
+    cams: list[CameraView],
+    masks: list[np.ndarray],
+    min_vis: float = 0.5,
+    threshold_px: float = 20.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Capsules around one person's bones, for cutting a visual hull down to the body.
+
+    kps: float [V, 33, 3] the person's landmarks in each view; masks: bool [H, W] the person's
+    silhouette in each view. The bones (`_CAPSULE_BONES`) are triangulated (`triangulate_ransac`).
+    A limb seen from any side projects to a band as wide as the limb, so each bone's half-width
+    is measured in every view: the silhouette's distance transform at 7 points along the middle
+    of the projected bone, in pixels times depth over focal length, median over the points. The
+    bone's radius is the median over the views (a view where another part hides the bone measures
+    more, one whose mask misses it measures nothing and is left out).
+
+    Returns (start [B, 3], end [B, 3], radius [B]) in metres, or None when a landmark of some
+    bone could not be triangulated or no view measured some bone (then nothing may be cut).
+    """
+    import cv2
+
+    X, ok, _ = triangulate_ransac(kps, cams, min_vis, threshold_px)
+    if not ok[_CAPSULE_BONES].all():
+        return None
+    A, B = X[_CAPSULE_BONES[:, 0]], X[_CAPSULE_BONES[:, 1]]
+    t = np.linspace(0.2, 0.8, 7)
+    samples = (A[:, None] + t[None, :, None] * (B - A)[:, None]).reshape(-1, 3)
+    widths = np.full((len(cams), len(A), len(t)), np.nan)
+    for v, (cam, mask) in enumerate(zip(cams, masks, strict=True)):
+        dt = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
+        uv, z = project_points(samples, cam)
+        col, row = np.round(uv[:, 0]), np.round(uv[:, 1])
+        inside = (z > 0) & (col >= 0) & (col < dt.shape[1]) & (row >= 0) & (row < dt.shape[0])
+        w = np.full(len(samples), np.nan)
+        w[inside] = dt[row[inside].astype(int), col[inside].astype(int)] * z[inside] / cam.K[0, 0]
+        w[w <= 0] = np.nan  # off the silhouette: this view says nothing
+        widths[v] = w.reshape(len(A), len(t))
+    if np.isnan(widths).all((0, 2)).any():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a view with no reading along a bone
+        return A, B, np.nanmedian(np.nanmedian(widths, axis=2), axis=0)
+
+
+def in_capsules(xyz: np.ndarray, capsules: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """bool [N]: points xyz [N, 3] within any capsule (start [B, 3], end [B, 3], radius [B])."""
+    xyz = np.asarray(xyz, np.float64)
+    inside = np.zeros(len(xyz), bool)
+    for A, B, R in capsules:
+        for a, b, r in zip(A, B, R, strict=True):
+            ab = b - a
+            t = np.clip((xyz - a) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+            d2 = ((xyz - a - t[:, None] * ab) ** 2).sum(1)
+            inside |= d2 <= r * r
+    return inside

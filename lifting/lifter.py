@@ -15,6 +15,7 @@ from lifting.keypoints import (
     LIMB_SWAP,
     body_left,
     mirrored_views,
+    skeleton_capsules,
 )
 from lifting.people import CrossViewPeople, translate_ids
 from lifting.sources import Points, depth_points, find_geometry_file, load_geometry, visual_hull
@@ -134,7 +135,43 @@ class Lifter:
             log.warning("frame %d: no geometry file in %s", frame_index, self.cfg.geometry_dir)
             if src == "mesh":
                 return Points(np.zeros((0, 3), np.float32)), "mesh"
-        return visual_hull(self.cameras, pmap, self.cfg), "hull"
+        return visual_hull(self.cameras, pmap, self.cfg, self._capsules(pmap)), "hull"
+
+    def _members(self, pmap: dict[str, PartParse]) -> dict[int, list[tuple[str, int]]]:
+        """{shared person id: [(view id, the view's own person id)]} over the views with usable
+        landmarks for that person (`person_ids`, set by `lift`)."""
+        members: dict[int, list[tuple[str, int]]] = {}
+        for v, p in pmap.items():
+            if _usable_keypoints(p):
+                for local, person in self.person_ids.get(v, {}).items():
+                    if local < len(p.keypoints):  # type: ignore[arg-type]
+                        members.setdefault(person, []).append((v, local))
+        return members
+
+    def _capsules(self, pmap: dict[str, PartParse]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+        """Per person, capsules around the bones to cut the visual hull to
+        (`LiftingConfig.hull_skeleton_margin`), or None (no cut) when it is off, when nobody has
+        landmarks in 3 views, or when some person's skeleton is incomplete: cutting then would
+        take away the body parts of that person that no capsule covers."""
+        cfg = self.cfg
+        if cfg.hull_skeleton_margin <= 0:
+            return None
+        members = self._members(pmap)
+        people = {pid for v in self.person_ids.values() for pid in v.values()}
+        if not members or any(len(members.get(pid, [])) < 3 for pid in people):
+            return None
+        out = []
+        for _person, seen_by in sorted(members.items()):
+            cams = [self.cameras[v] for v, _ in seen_by]
+            kps = np.stack([np.asarray(pmap[v].keypoints)[local] for v, local in seen_by])  # type: ignore[index]
+            masks = [np.asarray(pmap[v].person_ids) == local for v, local in seen_by]
+            caps = skeleton_capsules(kps, cams, masks, cfg.keypoint_min_visibility, cfg.ransac_threshold_px)
+            if caps is None:
+                log.debug("visual hull: a person's skeleton is incomplete; the hull is not cut to capsules")
+                return None
+            start, end, radius = caps
+            out.append((start, end, cfg.hull_skeleton_margin * radius + cfg.hull_skeleton_pad))
+        return out
 
     def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, dict[int, np.ndarray]]:
         """view id -> {the view's person id: body14 channel permutation} for the people whose
@@ -142,12 +179,7 @@ class Lifter:
         group on its own (`limbs`). Each person is checked in the views that see them (`person_ids`)."""
         if self.cfg.lr_correction == "off":
             return {}
-        members: dict[int, list[tuple[str, int]]] = {}
-        for v, p in pmap.items():
-            if _usable_keypoints(p):
-                for local, person in self.person_ids.get(v, {}).items():
-                    if local < len(p.keypoints):  # type: ignore[arg-type]
-                        members.setdefault(person, []).append((v, local))
+        members = self._members(pmap)
         vis, thr = self.cfg.keypoint_min_visibility, self.cfg.ransac_threshold_px
         out: dict[str, dict[int, np.ndarray]] = {}
         for _person, seen_by in sorted(members.items()):

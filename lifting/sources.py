@@ -14,6 +14,7 @@ import numpy as np
 
 from lifting.config import LiftingConfig
 from lifting.geometry import axes_meeting_point, pixel_index, pixel_rays, project_points, unproject_depth
+from lifting.keypoints import in_capsules
 from openhuman.errors import InputError
 from openhuman.types import CameraView, Frame, PartParse
 
@@ -310,9 +311,18 @@ def _grid(lo: np.ndarray, hi: np.ndarray, step: float) -> tuple[np.ndarray, tupl
     return g, (int(n[0]), int(n[1]), int(n[2]))
 
 
-def visual_hull(cameras: dict[str, CameraView], parses: dict[str, PartParse], cfg: LiftingConfig) -> Points:
+def visual_hull(
+    cameras: dict[str, CameraView],
+    parses: dict[str, PartParse],
+    cfg: LiftingConfig,
+    capsules: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+) -> Points:
     """Carve the person masks on a voxel grid (coarse then fine), surface the hull with
-    marching cubes and sample `cfg.mesh_samples` points on it (with normals)."""
+    marching cubes and sample `cfg.mesh_samples` points on it (with normals).
+
+    capsules: (start [B, 3], end [B, 3], radius [B]) per person (`keypoints.skeleton_capsules`):
+    the fine grid's voxels outside all of them are cut away too, so the surface follows the
+    capsules where the hull is looser than they are."""
     vids = [v for v in parses if v in cameras]
     cams = [cameras[v] for v in vids]
     masks = [_morph(person_mask(parses[v]), cfg.hull_mask_dilate_px, erode=False) for v in vids]
@@ -331,7 +341,10 @@ def visual_hull(cameras: dict[str, CameraView], parses: dict[str, PartParse], cf
     lo, hi = g[occ].min(0) - coarse, g[occ].max(0) + coarse
     step = cfg.hull_voxel_size
     g, shape = _grid(lo, hi, step)
-    vol = _carve(g, cams, masks).reshape(shape)
+    occ = _carve(g, cams, masks)
+    if capsules:
+        occ[occ] = in_capsules(g[occ], capsules)
+    vol = occ.reshape(shape)
     if vol.sum() < 8:
         return empty_points()
     return _surface_sample(vol, lo, step, cfg.mesh_samples)
