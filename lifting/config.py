@@ -63,7 +63,8 @@ class LiftingConfig:
     the gaps between limbs. With landmarks (the mediapipe backend), the hull is also cut to
     capsules around the person's triangulated bones (`lifting.keypoints.skeleton_capsules`), each
     as wide as this factor times the bone's half-width, which the views' silhouettes measure,
-    plus `hull_skeleton_pad` metres. 0 = off (also when a person's skeleton is incomplete)."""
+    plus `hull_skeleton_pad` metres. 0 = off; a frame where some person's skeleton is
+    incomplete is not cut either."""
     hull_skeleton_pad: float = 0.01
     """Metres added to every capsule's radius (`hull_skeleton_margin`)."""
 
