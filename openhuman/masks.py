@@ -113,7 +113,7 @@ def coco_annotations(masks: PartMasks) -> list[dict[str, Any]]:
     from pycocotools import mask as mask_utils
 
     n, h, w = masks.masks.shape
-    box = mask_box(masks.masks.any(0)) if n else None
+    box = mask_box(masks.masks.any(0))  # None when there are no masks or all are empty
     if box is None:
         return []
     # pycocotools wants one Fortran-ordered uint8 [H, W, N] array (one call encodes all); only the

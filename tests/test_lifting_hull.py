@@ -29,7 +29,7 @@ _LIMB_RADIUS = 0.045
 _TRUNK_RADIUS = 0.09  # the torso's outline and diagonals, and the head
 
 
-def _figure() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _figure() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(landmarks float [33, 3] (NaN where unused), bone starts [B, 3], bone ends [B, 3], radii [B])."""
     X = np.full((33, 3), np.nan)
     for name, p in _JOINTS.items():

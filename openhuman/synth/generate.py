@@ -91,8 +91,9 @@ class SynthConfig:
     """Frames a mixed limb keeps its donor clip."""
     people: int = 1
     """People in the scene. Person k plays the same clips `people_delay` x k frames ahead (the last
-    clip played on past its end, looping or holding its last pose as a clip does) beside the first, `people_spacing` x k metres to the side (world -y); gt/3d sample ids of person
-    k start at k x `gt_points`."""
+    clip played on past its end, looping or holding its last pose as a clip does) beside the
+    first, `people_spacing` x k metres to the side (world -y); gt/3d sample ids of person k start
+    at k x `gt_points`."""
     people_spacing: float = 1.2
     """Metres between neighbouring people."""
     people_delay: int = 17
