@@ -67,6 +67,12 @@ class LiftingConfig:
     incomplete is not cut either."""
     hull_skeleton_pad: float = 0.01
     """Metres added to every capsule's radius (`hull_skeleton_margin`)."""
+    hull_skeleton_vote: float = 1.5
+    """Visual hull points also take a vote from the same skeleton: the part of the nearest bone
+    (upper arm between shoulder and elbow, and so on, sides checked with `body_left`), weighted
+    this many times the views' own votes among the parts (background stays where the views put
+    it). A hull is far from the surface the views saw, so their labels land on it less exactly
+    than on depth points. 0 = off; clouds from depth or meshes never take it."""
 
     # --- label fusion -------------------------------------------------------------------------
     splat_radius_px: int = 1
@@ -168,6 +174,7 @@ class LiftingConfig:
             ("hull_mask_dilate_px", self.hull_mask_dilate_px >= 0, ">= 0"),
             ("hull_skeleton_margin", self.hull_skeleton_margin >= 0, ">= 0 (0 = off)"),
             ("hull_skeleton_pad", self.hull_skeleton_pad >= 0, ">= 0"),
+            ("hull_skeleton_vote", self.hull_skeleton_vote >= 0, ">= 0 (0 = off)"),
             ("splat_radius_px", self.splat_radius_px >= 0, ">= 0"),
             ("occlusion_gap", self.occlusion_gap >= 0, ">= 0"),
             ("min_view_cos", 0 <= self.min_view_cos <= 1, "in [0, 1]"),

@@ -128,6 +128,7 @@ def fuse_labels(
     cfg: LiftingConfig,
     mirrored: dict[str, dict[int, np.ndarray]] | None = None,
     person_ids: dict[str, dict[int, int]] | None = None,
+    prior: np.ndarray | None = None,
 ) -> Fused:
     """Fuse the views' part probabilities onto `points`.
 
@@ -135,6 +136,9 @@ def fuse_labels(
     (of some limbs) is mirrored in that view (from the 3D skeleton check), or None.
     person_ids: view id -> {the view's person id: the id shared by all views} (`lifting.people`);
     the points' track ids are voted in those; None = the views' own ids.
+    prior: int [N] a body part per point from elsewhere (the skeleton's nearest bone; 0 = none),
+    which votes with `cfg.hull_skeleton_vote` times the views' own part votes at the points the
+    views give a part: it moves points between parts, never to or from background.
     """
     xyz = np.asarray(points.xyz, np.float32)
     outward = _outward(xyz, points.normals)
@@ -161,6 +165,10 @@ def fuse_labels(
         tid_pts.append(idx[has_id])
         tid_ids.append(translate_ids(pids[has_id], (person_ids or {}).get(vid)))
         tid_w.append(conf[has_id])  # identity does not depend on the viewing angle
+    if prior is not None and cfg.hull_skeleton_vote > 0:
+        idx = np.flatnonzero(np.asarray(prior) > 0)
+        idx = idx[acc[1:, idx].max(0, initial=0.0) > acc[0, idx]]  # points the views give some part
+        acc[prior[idx], idx] += cfg.hull_skeleton_vote * acc[1:, idx].sum(0)
     return _finish(points, acc, wsum, rgb_acc, tid_pts, tid_ids, tid_w, cfg, N * len(parses))
 
 

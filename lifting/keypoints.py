@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from lifting.geometry import pixel_rays, project_points
-from openhuman.ontology import BODY14, LANDMARK_ID, NUM_CLASSES, POSE_LANDMARKS
+from openhuman.ontology import BODY14, LANDMARK_ID, LR_SWAP, NUM_CLASSES, PART_ID, POSE_LANDMARKS
 from openhuman.types import CameraView
 
 log = logging.getLogger(__name__)
@@ -351,6 +351,48 @@ _CAPSULE_BONES = np.array(
 )  # fmt: skip
 """Landmark pairs whose capsules cover the body: limbs, hands and feet, the torso's outline and
 both diagonals (its front and back lie within half its depth of them), and the head."""
+
+
+_CAPSULE_PARTS = np.array(
+    [PART_ID[p] for p in (
+        "left upper arm", "left forearm", "left hand", "right upper arm", "right forearm", "right hand",
+        "left thigh", "left shin", "left foot", "left foot", "right thigh", "right shin", "right foot", "right foot",
+        "torso", "torso", "torso", "torso", "torso", "torso", "head", "head", "head",
+    )],
+    dtype=np.int64,
+)  # fmt: skip
+"""body14 id of each `_CAPSULE_BONES` bone's body part."""
+
+
+def capsule_parts(start: np.ndarray, kps: np.ndarray, cams: list[CameraView], min_vis: float = 0.5) -> np.ndarray:
+    """int64 [B] body14 part of each bone of a triangulated skeleton (`skeleton_capsules`' start
+    points [B, 3]), its sides swapped when the bones named left lie on the person's right
+    (`body_left`: most views mirrored the landmarks' sides); as named when that is unknown."""
+    left = body_left(kps, cams, min_vis)
+    if left is None:
+        return _CAPSULE_PARTS.copy()
+    # start points of the left/right upper arms (shoulders) and thighs (hips)
+    shoulders, hips = start[0] - start[3], start[6] - start[10]
+    return LR_SWAP[_CAPSULE_PARTS].astype(np.int64) if float((shoulders + hips) @ left) < 0 else _CAPSULE_PARTS.copy()
+
+
+def nearest_bone_parts(
+    xyz: np.ndarray, skeletons: list[tuple[np.ndarray, np.ndarray, np.ndarray]], max_distance: float = 0.25
+) -> np.ndarray:
+    """int16 [N]: for points xyz [N, 3], the body part of the nearest bone axis over all skeletons
+    (start [B, 3], end [B, 3], part [B]); 0 for points farther than `max_distance` metres from
+    every bone."""
+    xyz = np.asarray(xyz, np.float64)
+    best = np.full(len(xyz), max_distance**2)
+    out = np.zeros(len(xyz), np.int16)
+    for A, B, parts in skeletons:
+        for a, b, part in zip(A, B, parts, strict=True):
+            ab = b - a
+            t = np.clip((xyz - a) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+            d2 = ((xyz - a - t[:, None] * ab) ** 2).sum(1)
+            closer = d2 < best
+            best[closer], out[closer] = d2[closer], part
+    return out
 
 
 def skeleton_capsules(

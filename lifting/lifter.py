@@ -14,7 +14,9 @@ from lifting.keypoints import (
     LIMB_LANDMARKS,
     LIMB_SWAP,
     body_left,
+    capsule_parts,
     mirrored_views,
+    nearest_bone_parts,
     skeleton_capsules,
 )
 from lifting.people import CrossViewPeople, translate_ids
@@ -100,6 +102,8 @@ class Lifter:
         """view id -> {the view's own person id: the person id shared by all views and the cloud},
         for the last frame lifted (`lifting.people`)."""
         self._empty_depth: set[str] = set()
+        self._bones: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
+        """The last hull frame's skeletons (`_skeletons`)."""
         """Views whose depth map had no reading at some frame (warned about once)."""
 
     def _check(self, frames: list[Frame], parses: list[PartParse]) -> tuple[dict[str, Frame], dict[str, PartParse]]:
@@ -135,7 +139,12 @@ class Lifter:
             log.warning("frame %d: no geometry file in %s", frame_index, self.cfg.geometry_dir)
             if src == "mesh":
                 return Points(np.zeros((0, 3), np.float32)), "mesh"
-        return visual_hull(self.cameras, pmap, self.cfg, self._capsules(pmap)), "hull"
+        self._bones = self._skeletons(pmap)
+        capsules = None
+        if self._bones is not None and self.cfg.hull_skeleton_margin > 0:
+            margin, pad = self.cfg.hull_skeleton_margin, self.cfg.hull_skeleton_pad
+            capsules = [(start, end, margin * radius + pad) for start, end, radius, _ in self._bones]
+        return visual_hull(self.cameras, pmap, self.cfg, capsules), "hull"
 
     def _members(self, pmap: dict[str, PartParse]) -> dict[int, list[tuple[str, int]]]:
         """{shared person id: [(view id, the view's own person id)]} over the views with usable
@@ -148,13 +157,16 @@ class Lifter:
                         members.setdefault(person, []).append((v, local))
         return members
 
-    def _capsules(self, pmap: dict[str, PartParse]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
-        """Per person, capsules around the bones to cut the visual hull to
-        (`LiftingConfig.hull_skeleton_margin`), or None (no cut) when it is off, when nobody has
-        landmarks in 3 views, or when some person's skeleton is incomplete: cutting then would
-        take away the body parts of that person that no capsule covers."""
+    def _skeletons(
+        self, pmap: dict[str, PartParse]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None:
+        """Per person, the triangulated bones (`lifting.keypoints.skeleton_capsules`): (start [B, 3],
+        end [B, 3], half-width [B], body part [B]); None when neither the hull cut
+        (`hull_skeleton_margin`) nor the skeleton's vote (`hull_skeleton_vote`) is on, when
+        nobody has landmarks in 3 views, or when some person's skeleton is incomplete: cutting
+        then would take away the body parts of that person that no capsule covers."""
         cfg = self.cfg
-        if cfg.hull_skeleton_margin <= 0:
+        if cfg.hull_skeleton_margin <= 0 and cfg.hull_skeleton_vote <= 0:
             return None
         members = self._members(pmap)
         people = {pid for v in self.person_ids.values() for pid in v.values()}
@@ -170,7 +182,7 @@ class Lifter:
                 log.debug("visual hull: a person's skeleton is incomplete; the hull is not cut to capsules")
                 return None
             start, end, radius = caps
-            out.append((start, end, cfg.hull_skeleton_margin * radius + cfg.hull_skeleton_pad))
+            out.append((start, end, radius, capsule_parts(start, kps, cams, cfg.keypoint_min_visibility)))
         return out
 
     def _mirrored(self, pmap: dict[str, PartParse]) -> dict[str, dict[int, np.ndarray]]:
@@ -235,7 +247,12 @@ class Lifter:
         if len(points) == 0:
             log.warning("frame %d: the %s source gave no points; empty cloud", frame_index, self.last_source)
             return empty_cloud(frame_index, timestamp_s)
-        fused = fuse_labels(points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap), self.person_ids)
+        prior = None
+        if self.last_source == "hull" and self._bones is not None and self.cfg.hull_skeleton_vote > 0:
+            prior = nearest_bone_parts(points.xyz, [(start, end, parts) for start, end, _, parts in self._bones])
+        fused = fuse_labels(
+            points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap), self.person_ids, prior
+        )
         labels = fused.labels
         if self.cfg.side_radius > 0:
             labels = one_side_per_limb(

@@ -324,13 +324,17 @@ def visual_hull(
     the fine grid's voxels outside all of them are cut away too, so the surface follows the
     capsules where the hull is looser than they are."""
     vids = [v for v in parses if v in cameras]
-    cams = [cameras[v] for v in vids]
     masks = [_morph(person_mask(parses[v]), cfg.hull_mask_dilate_px, erode=False) for v in vids]
-    if len(cams) < 2 or not all(m.any() for m in masks):
-        log.warning(
-            "visual hull needs a person in at least 2 views; got %d views with a person", sum(m.any() for m in masks)
-        )
+    # a view that shows nobody (the parser missed the person, or they are out of its frame) would
+    # carve the whole hull away: it is left out, and the views that show the person carve it
+    seen = [i for i, m in enumerate(masks) if m.any()]
+    if len(seen) < 2:
+        log.warning("visual hull needs a person in at least 2 views; %d of %d views show one", len(seen), len(vids))
         return empty_points()
+    if len(seen) < len(vids):
+        log.debug("visual hull: %d of %d views show nobody and are left out", len(vids) - len(seen), len(vids))
+    cams = [cameras[vids[i]] for i in seen]
+    masks = [masks[i] for i in seen]
     lo, hi = _hull_box(cams, cfg)
     coarse = max(float(np.max(hi - lo)) / 48, cfg.hull_voxel_size)
     g, _ = _grid(lo, hi, coarse)

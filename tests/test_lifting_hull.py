@@ -7,9 +7,16 @@ import pytest
 
 from lifting import Lifter, LiftingConfig
 from lifting.geometry import pixel_rays, project_points
-from lifting.keypoints import _CAPSULE_BONES, in_capsules, skeleton_capsules
+from lifting.keypoints import (
+    _CAPSULE_BONES,
+    _CAPSULE_PARTS,
+    capsule_parts,
+    in_capsules,
+    nearest_bone_parts,
+    skeleton_capsules,
+)
 from lifting.scene import ring_cameras
-from openhuman.ontology import LANDMARK_ID
+from openhuman.ontology import LANDMARK_ID, LR_SWAP, PART_ID
 from openhuman.types import PartParse
 
 # a standing stick figure (metres, Z up, facing +x, its left is +y): landmark -> position
@@ -147,3 +154,81 @@ def test_the_hull_is_cut_to_the_skeleton(figure):
     # without landmarks the hull is left as it was
     plain = Lifter(cams, cfg).lift(0, 0.0, frames, _parses(cams, masks, kps, with_keypoints=False))
     np.testing.assert_array_equal(plain.xyz, before.xyz)
+
+
+def test_points_take_the_part_of_their_nearest_bone(figure):
+    cams, masks, kps, (A, B, R) = figure
+    parts = capsule_parts(A, kps, list(cams.values()))
+    np.testing.assert_array_equal(parts, _CAPSULE_PARTS)  # the landmarks' sides are right here
+    limb = np.arange(14)
+    mid = (A[limb] + B[limb]) / 2
+    sideways = np.cross(B[limb] - A[limb], [1.0, 0.0, 0.0])
+    sideways /= np.linalg.norm(sideways, axis=1, keepdims=True)
+    pts = np.concatenate([mid + 0.03 * sideways, [[3.0, 3.0, 3.0]]])  # 3 cm off each limb's middle, and far off
+    got = nearest_bone_parts(pts, [(A, B, parts)])
+    np.testing.assert_array_equal(got, np.r_[_CAPSULE_PARTS[limb], 0])
+    assert nearest_bone_parts(pts, []).tolist() == [0] * len(pts)
+    # a second skeleton far away changes nothing here, and labels the points next to it
+    shifted = (A + [0.0, 2.0, 0.0], B + [0.0, 2.0, 0.0], parts)
+    np.testing.assert_array_equal(nearest_bone_parts(pts, [(A, B, parts), shifted]), got)
+    assert nearest_bone_parts(mid[:1] + [0.0, 2.0, 0.0], [(A, B, parts), shifted])[0] == _CAPSULE_PARTS[0]
+
+
+def test_bone_parts_follow_the_body_when_the_landmarks_sides_are_mirrored(figure):
+    """mediapipe can name the left limbs right in most views: the bones then triangulate with
+    swapped names, and their parts must be swapped back, so that the physical left arm is
+    still the left arm."""
+    cams, masks, kps, _ = figure
+    names = [n for n in LANDMARK_ID if n.startswith("left_")]
+    swapped = kps.copy()
+    for n in names:
+        a, b = LANDMARK_ID[n], LANDMARK_ID["right_" + n[5:]]
+        swapped[:, [a, b]] = kps[:, [b, a]]
+    caps = skeleton_capsules(swapped, list(cams.values()), masks)
+    assert caps is not None
+    start, end, _ = caps
+    parts = capsule_parts(start, swapped, list(cams.values()))
+    np.testing.assert_array_equal(parts, LR_SWAP[_CAPSULE_PARTS])
+    left_elbow = np.array([_JOINTS["left_elbow"]]) + [0.0, 0.03, 0.0]
+    assert nearest_bone_parts(left_elbow, [(start, end, parts)])[0] in (
+        PART_ID["left upper arm"],
+        PART_ID["left forearm"],
+    )
+
+
+def test_hull_points_take_the_skeletons_vote_among_the_parts(figure):
+    """Views that call the whole figure torso: the skeleton's vote gives the hull's limb points
+    their limbs, and no point the views see turns background or leaves it (a point no view sees
+    takes its neighbours' majority label, which can tip either way)."""
+    cams, masks, kps, (A, B, R) = figure
+    cfg = LiftingConfig(source="hull", mesh_samples=20000, drop_background=False, vote_rounds=0, temporal_window=1)
+    off = Lifter(cams, LiftingConfig(**{**cfg.__dict__, "hull_skeleton_vote": 0.0})).lift(
+        0, 0.0, [], _parses(cams, masks, kps)
+    )
+    on = Lifter(cams, cfg).lift(0, 0.0, [], _parses(cams, masks, kps))
+    np.testing.assert_array_equal(on.xyz, off.xyz)  # the vote changes labels only
+    assert set(np.unique(off.labels).tolist()) <= {0, PART_ID["torso"]}
+    assert np.mean((on.labels == 0) == (off.labels == 0)) > 0.99
+    truth = nearest_bone_parts(on.xyz, [(A, B, _CAPSULE_PARTS)])
+    person = on.labels > 0
+    assert np.mean(on.labels[person] == truth[person]) > 0.9
+    assert np.mean(off.labels[person] == truth[person]) < 0.6
+
+
+def test_a_view_that_shows_nobody_is_left_out_of_the_hull(figure, caplog):
+    """One view whose parser missed the person must not carve the whole hull away: the other
+    three carve it. With one view left showing the person there is no hull, and a warning says so."""
+    cams, masks, kps, (A, B, R) = figure
+    cfg = LiftingConfig(source="hull", mesh_samples=5000, drop_background=False, vote_rounds=0, temporal_window=1)
+    cfg.hull_skeleton_margin = cfg.hull_skeleton_vote = 0.0  # the hull itself
+    full = Lifter(cams, cfg).lift(0, 0.0, [], _parses(cams, masks, kps))
+    missed = [m.copy() for m in masks]
+    missed[0][:] = False
+    three = Lifter(cams, cfg).lift(0, 0.0, [], _parses(cams, missed, kps))
+    assert len(three) > 0.9 * len(full)
+    for a, b in zip(A, B, strict=True):  # every bone still has hull points beside it
+        assert np.min(np.linalg.norm(np.asarray(three.xyz) - (a + b) / 2, axis=1)) < 0.15
+    lone = [m if i == 0 else np.zeros_like(m) for i, m in enumerate(masks)]
+    with caplog.at_level("WARNING"):
+        assert len(Lifter(cams, cfg).lift(0, 0.0, [], _parses(cams, lone, kps))) == 0
+    assert "needs a person in at least 2 views; 1 of 4 views show one" in caplog.text
