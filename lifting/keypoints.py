@@ -382,16 +382,32 @@ def nearest_bone_parts(
     """int16 [N]: for points xyz [N, 3], the body part of the nearest bone axis over all skeletons
     (start [B, 3], end [B, 3], part [B]); 0 for points farther than `max_distance` metres from
     every bone."""
-    xyz = np.asarray(xyz, np.float64)
-    best = np.full(len(xyz), max_distance**2)
     out = np.zeros(len(xyz), np.int16)
-    for A, B, parts in skeletons:
-        for a, b, part in zip(A, B, parts, strict=True):
-            ab = b - a
-            t = np.clip((xyz - a) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-            d2 = ((xyz - a - t[:, None] * ab) ** 2).sum(1)
-            closer = d2 < best
-            best[closer], out[closer] = d2[closer], part
+    if not skeletons or not len(xyz):
+        return out
+    A = np.concatenate([s[0] for s in skeletons]).astype(np.float32)
+    AB = np.concatenate([s[1] for s in skeletons]).astype(np.float32) - A
+    parts = np.concatenate([s[2] for s in skeletons])
+    P = np.asarray(xyz, np.float32)
+    origin = A.mean(0)  # distances from differences of squares: keep the numbers small
+    P, A = P - origin, A - origin
+    # every point against every bone at once: u = (p - a).ab, t = clip(u / |ab|^2), and
+    # d^2 = |p - a|^2 - 2 t u + t^2 |ab|^2
+    ab2 = np.maximum((AB * AB).sum(1), 1e-12)
+    u = P @ AB.T
+    u -= (A * AB).sum(1)
+    d2 = P @ (-2.0 * A.T)
+    d2 += (A * A).sum(1)
+    d2 += (P * P).sum(1)[:, None]  # |p - a|^2
+    t = np.clip(u / ab2, 0.0, 1.0)
+    w = t * ab2
+    w -= u
+    w -= u
+    w *= t
+    d2 += w
+    best = np.argmin(d2, axis=1)
+    near = d2[np.arange(len(P)), best] <= max_distance**2
+    out[near] = parts[best[near]]
     return out
 
 
