@@ -14,6 +14,7 @@ hull=demo_out/hull
 oh=.venv/bin/openhuman
 [ -d "$hull/capture" ] || $oh synth "$hull/capture" --clip punch --frames 24 --no-depth
 printf 'lifting:\n  hull_skeleton_margin: 0\n  hull_skeleton_vote: 0\n' > "$hull/uncut.yaml"
+rm -rf "$hull/uncut" "$hull/cut"  # made again: an earlier version's runs would not resume
 $oh run "$hull/capture" --out "$hull/uncut" --config "$hull/uncut.yaml" --no-progress
 $oh run "$hull/capture" --out "$hull/cut" --no-progress
 .venv/bin/python - "$hull" <<'PY'
