@@ -102,9 +102,9 @@ class Lifter:
         """view id -> {the view's own person id: the person id shared by all views and the cloud},
         for the last frame lifted (`lifting.people`)."""
         self._empty_depth: set[str] = set()
+        """Views whose depth map had no reading at some frame (warned about once)."""
         self._bones: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
         """The last hull frame's skeletons (`_skeletons`)."""
-        """Views whose depth map had no reading at some frame (warned about once)."""
 
     def _check(self, frames: list[Frame], parses: list[PartParse]) -> tuple[dict[str, Frame], dict[str, PartParse]]:
         fmap = {f.view_id: f for f in frames}
@@ -179,7 +179,7 @@ class Lifter:
             masks = [np.asarray(pmap[v].person_ids) == local for v, local in seen_by]
             caps = skeleton_capsules(kps, cams, masks, cfg.keypoint_min_visibility, cfg.ransac_threshold_px)
             if caps is None:
-                log.debug("visual hull: a person's skeleton is incomplete; the hull is not cut to capsules")
+                log.debug("visual hull: a person's skeleton is incomplete; no cut to capsules, no vote")
                 return None
             start, end, radius = caps
             out.append((start, end, radius, capsule_parts(start, kps, cams, cfg.keypoint_min_visibility)))
