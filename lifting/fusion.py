@@ -167,8 +167,9 @@ def fuse_labels(
         tid_w.append(conf[has_id])  # identity does not depend on the viewing angle
     if prior is not None and cfg.hull_skeleton_vote > 0:
         idx = np.flatnonzero(np.asarray(prior) > 0)
-        idx = idx[acc[1:, idx].max(0, initial=0.0) > acc[0, idx]]  # points the views give some part
-        acc[prior[idx], idx] += cfg.hull_skeleton_vote * acc[1:, idx].sum(0)
+        parts = acc[1:, idx]
+        given = parts.max(0, initial=0.0) > acc[0, idx]  # points the views give some part
+        acc[prior[idx[given]], idx[given]] += cfg.hull_skeleton_vote * parts[:, given].sum(0)
     return _finish(points, acc, wsum, rgb_acc, tid_pts, tid_ids, tid_w, cfg, N * len(parses))
 
 

@@ -376,23 +376,16 @@ def capsule_parts(start: np.ndarray, kps: np.ndarray, cams: list[CameraView], mi
     return LR_SWAP[_CAPSULE_PARTS].astype(np.int64) if float((shoulders + hips) @ left) < 0 else _CAPSULE_PARTS.copy()
 
 
-def nearest_bone_parts(
-    xyz: np.ndarray, skeletons: list[tuple[np.ndarray, np.ndarray, np.ndarray]], max_distance: float = 0.25
+def _bone_distances2(
+    xyz: np.ndarray, start: np.ndarray, end: np.ndarray, dtype: type[np.floating] = np.float32
 ) -> np.ndarray:
-    """int16 [N]: for points xyz [N, 3], the body part of the nearest bone axis over all skeletons
-    (start [B, 3], end [B, 3], part [B]); 0 for points farther than `max_distance` metres from
-    every bone."""
-    out = np.zeros(len(xyz), np.int16)
-    if not skeletons or not len(xyz):
-        return out
-    A = np.concatenate([s[0] for s in skeletons]).astype(np.float32)
-    AB = np.concatenate([s[1] for s in skeletons]).astype(np.float32) - A
-    parts = np.concatenate([s[2] for s in skeletons])
-    P = np.asarray(xyz, np.float32)
+    """[N, B] squared distance of each point xyz [N, 3] to each bone axis, the segment start
+    [B, 3] -> end [B, 3], every point against every bone at once (one matrix product), in `dtype`."""
+    A: np.ndarray = np.asarray(start, dtype)
+    AB = np.asarray(end, dtype) - A
     origin = A.mean(0)  # distances from differences of squares: keep the numbers small
-    P, A = P - origin, A - origin
-    # every point against every bone at once: u = (p - a).ab, t = clip(u / |ab|^2), and
-    # d^2 = |p - a|^2 - 2 t u + t^2 |ab|^2
+    P, A = np.asarray(xyz, dtype) - origin, A - origin
+    # u = (p - a).ab, t = clip(u / |ab|^2), and d^2 = |p - a|^2 - 2 t u + t^2 |ab|^2
     ab2 = np.maximum((AB * AB).sum(1), 1e-12)
     u = P @ AB.T
     u -= (A * AB).sum(1)
@@ -405,8 +398,22 @@ def nearest_bone_parts(
     w -= u
     w *= t
     d2 += w
+    return d2
+
+
+def nearest_bone_parts(
+    xyz: np.ndarray, skeletons: list[tuple[np.ndarray, np.ndarray, np.ndarray]], max_distance: float = 0.25
+) -> np.ndarray:
+    """int16 [N]: for points xyz [N, 3], the body part of the nearest bone axis over all skeletons
+    (start [B, 3], end [B, 3], part [B]); 0 for points farther than `max_distance` metres from
+    every bone."""
+    out = np.zeros(len(xyz), np.int16)
+    if not skeletons or not len(xyz):
+        return out
+    d2 = _bone_distances2(xyz, np.concatenate([s[0] for s in skeletons]), np.concatenate([s[1] for s in skeletons]))
+    parts = np.concatenate([s[2] for s in skeletons])
     best = np.argmin(d2, axis=1)
-    near = d2[np.arange(len(P)), best] <= max_distance**2
+    near = d2[np.arange(len(d2)), best] <= max_distance**2
     out[near] = parts[best[near]]
     return out
 
@@ -458,12 +465,9 @@ def skeleton_capsules(
 
 def in_capsules(xyz: np.ndarray, capsules: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
     """bool [N]: points xyz [N, 3] within any capsule (start [B, 3], end [B, 3], radius [B])."""
-    xyz = np.asarray(xyz, np.float64)
-    inside = np.zeros(len(xyz), bool)
-    for A, B, R in capsules:
-        for a, b, r in zip(A, B, R, strict=True):
-            ab = b - a
-            t = np.clip((xyz - a) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-            d2 = ((xyz - a - t[:, None] * ab) ** 2).sum(1)
-            inside |= d2 <= r * r
-    return inside
+    if not capsules or not len(xyz):
+        return np.zeros(len(xyz), bool)
+    start, end = np.concatenate([c[0] for c in capsules]), np.concatenate([c[1] for c in capsules])
+    d2 = _bone_distances2(xyz, start, end, np.float64)  # float32 moves voxels on a capsule's edge
+    radius = np.concatenate([c[2] for c in capsules]).astype(np.float64)
+    return (d2 <= radius * radius).any(1)

@@ -103,8 +103,6 @@ class Lifter:
         for the last frame lifted (`lifting.people`)."""
         self._empty_depth: set[str] = set()
         """Views whose depth map had no reading at some frame (warned about once)."""
-        self._bones: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
-        """The last hull frame's skeletons (`_skeletons`)."""
 
     def _check(self, frames: list[Frame], parses: list[PartParse]) -> tuple[dict[str, Frame], dict[str, PartParse]]:
         fmap = {f.view_id: f for f in frames}
@@ -125,26 +123,32 @@ class Lifter:
 
     def _points(
         self, frame_index: int, pmap: dict[str, PartParse], fmap: dict[str, Frame], depths: dict[str, np.ndarray]
-    ) -> tuple[Points, str]:
+    ) -> tuple[Points, str, np.ndarray | None]:
+        """(points, their source, and for a visual hull the part of each point's nearest bone for
+        `fuse_labels`' `prior` (`hull_skeleton_vote`), else None)."""
         src = self.cfg.source
         if src in ("auto", "depth") and depths:
-            return depth_points(self.cameras, depths, pmap, fmap, self.cfg), "depth"
+            return depth_points(self.cameras, depths, pmap, fmap, self.cfg), "depth", None
         if src == "depth":
             log.warning("frame %d: lifting.source is depth but no view has a usable depth map", frame_index)
-            return Points(np.zeros((0, 3), np.float32)), "depth"
+            return Points(np.zeros((0, 3), np.float32)), "depth", None
         if src in ("auto", "mesh") and self.cfg.geometry_dir:
             path = find_geometry_file(self.cfg.geometry_dir, frame_index)
             if path is not None:
-                return load_geometry(path, self.cfg.mesh_samples), "mesh"
+                return load_geometry(path, self.cfg.mesh_samples), "mesh", None
             log.warning("frame %d: no geometry file in %s", frame_index, self.cfg.geometry_dir)
             if src == "mesh":
-                return Points(np.zeros((0, 3), np.float32)), "mesh"
-        self._bones = self._skeletons(pmap)
+                return Points(np.zeros((0, 3), np.float32)), "mesh", None
+        bones = self._skeletons(pmap)
         capsules = None
-        if self._bones is not None and self.cfg.hull_skeleton_margin > 0:
+        if bones is not None and self.cfg.hull_skeleton_margin > 0:
             margin, pad = self.cfg.hull_skeleton_margin, self.cfg.hull_skeleton_pad
-            capsules = [(start, end, margin * radius + pad) for start, end, radius, _ in self._bones]
-        return visual_hull(self.cameras, pmap, self.cfg, capsules), "hull"
+            capsules = [(start, end, margin * radius + pad) for start, end, radius, _ in bones]
+        hull = visual_hull(self.cameras, pmap, self.cfg, capsules)
+        prior = None
+        if bones is not None and self.cfg.hull_skeleton_vote > 0:
+            prior = nearest_bone_parts(hull.xyz, [(start, end, parts) for start, end, _, parts in bones])
+        return hull, "hull", prior
 
     def _members(self, pmap: dict[str, PartParse]) -> dict[int, list[tuple[str, int]]]:
         """{shared person id: [(view id, the view's own person id)]} over the views with usable
@@ -243,13 +247,10 @@ class Lifter:
             log.warning("frame %d: no view shows a person; empty cloud", frame_index)
             self.last_source = "none"
             return empty_cloud(frame_index, timestamp_s)
-        points, self.last_source = self._points(frame_index, pmap, fmap, clean)
+        points, self.last_source, prior = self._points(frame_index, pmap, fmap, clean)
         if len(points) == 0:
             log.warning("frame %d: the %s source gave no points; empty cloud", frame_index, self.last_source)
             return empty_cloud(frame_index, timestamp_s)
-        prior = None
-        if self.last_source == "hull" and self._bones is not None and self.cfg.hull_skeleton_vote > 0:
-            prior = nearest_bone_parts(points.xyz, [(start, end, parts) for start, end, _, parts in self._bones])
         fused = fuse_labels(
             points, self.cameras, pmap, fmap, clean, self.cfg, self._mirrored(pmap), self.person_ids, prior
         )
