@@ -4,6 +4,10 @@ Reading never holds the whole clip in memory: frames are decoded in small batche
 Every file is probed with PyAV first, so a missing, empty, truncated or non-video file gives a
 one-line `InputError` naming the file instead of a crash inside a decoder.
 
+Orientation: frames come out as a player shows them. A video's display rotation (the matrix
+phones write for portrait clips instead of turning the pixels) and a JPEG's EXIF orientation are
+applied, and `VideoInfo.width`/`height` are the displayed size.
+
 Truncated files: a file whose index (MP4 `moov` atom) is missing cannot be opened and raises
 `InputError`. A file that opens but whose data ends early (e.g. a "faststart" MP4 cut short) is
 read as far as it decodes, with a warning saying how many frames were read; decoding falls back
@@ -42,6 +46,10 @@ class VideoInfo:
     """Average frame rate in frames per second."""
     width: int
     height: int
+    """Size of the frames as displayed (after `rotation`)."""
+    rotation: int = 0
+    """Degrees (0, 90, 180 or 270) a player turns the stored frames counter-clockwise by: the
+    stream's display matrix (phones record portrait video as landscape frames plus this)."""
 
 
 def _import_decord() -> Any:
@@ -100,7 +108,23 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         raise InputError(f"{p}: video stream has no valid size or frame rate; re-encode the file")
     if count <= 0:
         raise InputError(f"{p}: video has no frames; re-export the video")
-    return VideoInfo(path=p, frame_count=count, fps=fps, width=width, height=height)
+    rotation = _display_rotation(p)
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(path=p, frame_count=count, fps=fps, width=width, height=height, rotation=rotation)
+
+
+def _display_rotation(path: Path) -> int:
+    """The display rotation of a video's first frame in degrees counter-clockwise, as 0, 90, 180
+    or 270 (PyAV's `VideoFrame.rotation`; 0 when the first frame does not decode)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return 0
+    return 0 if frame is None else int(round(frame.rotation / 90)) % 4 * 90
 
 
 def check_range(start: int, stride: int, max_frames: int | None, where: object) -> None:
@@ -127,9 +151,11 @@ def read_video(
 ) -> Iterator[Frame]:
     """Stream frames `start, start+stride, ...` (at most `max_frames`) of a video file.
 
-    Yields Frame(view_id, index, timestamp_s=index/fps, rgb uint8[H,W,3]). Decodes with decord
-    in batches of a few frames; falls back to PyAV (with a warning) when decord cannot decode a
-    truncated file. Raises InputError for unreadable files (before yielding anything).
+    Yields Frame(view_id, index, timestamp_s=index/fps, rgb uint8[H,W,3]), turned upright by the
+    stream's display rotation (`VideoInfo.rotation`; decord 0.6 applies it itself, the PyAV path
+    here). Decodes with decord in batches of a few frames; falls back to PyAV (with a warning)
+    when decord cannot decode a truncated file. Raises InputError for unreadable files (before
+    yielding anything).
     """
     p = Path(path)
     check_range(start, stride, max_frames, p)
@@ -159,6 +185,8 @@ def _read_video_iter(info: VideoInfo, view_id: str, start: int, stride: int, max
         chunk = list(wanted[pos : pos + _BATCH])
         try:
             batch = reader.get_batch(chunk).asnumpy()
+            if batch.shape[1:] != (info.height, info.width, 3):  # a display rotation it got wrong
+                raise RuntimeError(f"decord gave frames of {batch.shape[1:]}")
         except (decord.DECORDError, RuntimeError) as exc:
             # also happens on intact files: decord 0.6.0 fails on some small widths (8, 16, 24, 48 px);
             # PyAV warns if frames are then missing
@@ -200,7 +228,9 @@ def _read_with_pyav(info: VideoInfo, view_id: str, wanted: range, already: int =
         with av.open(str(info.path)) as container:
             for i, frame in enumerate(container.decode(video=0)):
                 if i in todo:
-                    rgb = frame.to_ndarray(format="rgb24")
+                    rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+                    if info.rotation:  # as decord gives it (and players show it)
+                        rgb = np.ascontiguousarray(np.rot90(rgb, info.rotation // 90))
                     got += 1
                     yield Frame(view_id=view_id, index=i, timestamp_s=i / info.fps, rgb=rgb)
                 if i >= last:
@@ -228,17 +258,18 @@ def _image_files(path: Path) -> list[Path]:
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read one image file as RGB uint8[H,W,3] (gray is expanded, alpha dropped)."""
+    """Read one image file as RGB uint8[H,W,3], upright by its EXIF orientation (phone photos are
+    stored turned and tagged); gray is expanded, alpha dropped."""
     import cv2
 
-    from openhuman.io import read_png
-
-    img = read_png(path)
+    # IMREAD_COLOR applies the EXIF orientation (IMREAD_UNCHANGED would not); ANYDEPTH keeps a
+    # 16-bit image 16-bit, so it is refused below instead of scaled down
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if img is None:
+        raise InputError(f"cannot read image {path}: missing or not a valid image file")
     if img.dtype != np.uint8:
         raise InputError(f"{path}: image is {img.dtype}, expected 8-bit; convert it to 8-bit RGB")
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(img)
+    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
 
 def read_images(

@@ -376,3 +376,26 @@ def test_decode_finds_a_video_cut_short(written: Written, tmp_path: Path) -> Non
     assert res.exit_code == 2 and f"of its {N} frames decode" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["check-capture", str(written.root / "videos" / "cam0.mp4")])
     assert res.exit_code == 0 and f"{N} frames" in res.output, res.output
+
+
+def test_videos_with_a_display_rotation_match_cameras_of_the_displayed_size(written: Written, tmp_path: Path) -> None:
+    """A phone in portrait stores turned frames plus a display matrix; its camera is calibrated on
+    what a player shows, so the capture validates and reads frames of the camera's size."""
+    import av
+
+    root = tmp_path / "cap"
+    shutil.copytree(written.root, root)
+    with av.open(str(root / "videos" / "cam1.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=int(FPS), options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = H, W, "yuv444p"  # stored turned: 48 wide, 64 high
+        stream.set_display_rotation(90)
+        for i in range(N):
+            stored = np.ascontiguousarray(np.rot90(written.rgb["cam1", i], -1))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        container.mux(stream.encode())
+    assert check_capture(root) == []
+    frames = list(Capture.open(root).frames("cam1"))
+    assert len(frames) == N
+    for f in frames:
+        assert f.rgb.shape == (H, W, 3)
+        assert np.abs(f.rgb.astype(int) - written.rgb["cam1", f.index]).mean() < 3

@@ -11,7 +11,7 @@ import pytest
 
 from openhuman.errors import InputError
 from openhuman.io import write_png_atomic
-from openhuman.video import VideoWriter, open_frames, probe_video, read_images, read_video
+from openhuman.video import VideoWriter, _read_with_pyav, open_frames, probe_video, read_images, read_video
 
 N = 24
 FPS = 30.0
@@ -346,3 +346,60 @@ def test_truncated_video_gives_one_warning_and_no_ffmpeg_chatter(
         list(read_video(cut))
     err = capfd.readouterr().err
     assert "@ 0x" not in err and "NAL" not in err, err
+
+
+def _upright_pattern(h: int = 96, w: int = 128) -> np.ndarray:
+    """A frame that tells its orientation: a bright block top left, a red bar along the bottom."""
+    img = np.full((h, w, 3), 60, np.uint8)
+    img[: h // 3, : w // 4] = 230
+    img[-h // 6 :, :, 0] = 220
+    return img
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_display_rotation_is_applied_on_both_decoding_paths(tmp_path: Path, degrees: int) -> None:
+    """A phone's portrait clip: frames stored turned, plus a display matrix; read as displayed."""
+    import av
+
+    upright = _upright_pattern()
+    stored = np.ascontiguousarray(np.rot90(upright, -degrees // 90))  # a player turns it back
+    path = tmp_path / f"rot{degrees}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv444p"
+        stream.set_display_rotation(degrees)
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        container.mux(stream.encode())
+    info = probe_video(path)
+    assert (info.rotation, info.height, info.width) == (degrees, *upright.shape[:2])
+    frames = [f.rgb for f in read_video(path)]  # decord turns them itself
+    frames_pyav = [f.rgb for f in _read_with_pyav(info, "v", range(3))]  # its fallback for broken files
+    for rgb in frames + frames_pyav:
+        assert rgb.shape == upright.shape
+        assert np.abs(rgb.astype(int) - upright).mean() < 4  # not turned: a turned frame differs by ~60
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an EXIF APP1 segment holding only the Orientation tag (0x0112)."""
+    import struct
+
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    app1 = b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
+    """A phone photo: pixels stored turned 90 degrees counter-clockwise, EXIF orientation 6."""
+    import cv2
+
+    upright = _upright_pattern()
+    stored = np.ascontiguousarray(np.rot90(upright, 1)[..., ::-1])  # BGR for OpenCV
+    ok, buf = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    assert ok
+    (tmp_path / "photo.jpg").write_bytes(_with_exif_orientation(buf.tobytes(), 6))
+    (tmp_path / "plain.jpg").write_bytes(buf.tobytes())
+    frames = {f.view_id: f.rgb for p in ("photo.jpg", "plain.jpg") for f in read_images(tmp_path / p, view_id=p)}
+    assert frames["photo.jpg"].shape == upright.shape
+    assert np.abs(frames["photo.jpg"].astype(int) - upright).mean() < 4
+    assert frames["plain.jpg"].shape == stored.shape  # no tag: read as stored
