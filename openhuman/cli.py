@@ -235,6 +235,11 @@ def parse(
     stride: int = typer.Option(1, "--stride", help="Use every n-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     static: bool = typer.Option(False, "--static", help="Treat frames as unrelated photos (no smoothing)."),
+    max_side: int = typer.Option(
+        None,
+        "--max-side",
+        help="Shrink frames longer than this many pixels (e.g. 1280 for 4K clips); outputs at that size.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Per-frame part masks for a query: PNG label maps, COCO RLE JSON, overlay video, summary."""
@@ -245,11 +250,13 @@ def parse(
 
     if stride < 1 or (max_frames is not None and max_frames < 1):
         raise InputError("--stride and --max-frames must be >= 1")
+    if max_side is not None and max_side < 1:
+        raise InputError("--max-side must be >= 1 (pixels of the longer side); leave it out for the native size")
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
     _check_out(out, folder=True)
     cfg = _parser_config_for_cli(backend, static, config)
-    src = open_source(source)
+    src = open_source(source, max_side or 0)
     total = count_frames(src, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     bar = Progress(*columns, console=console, disable=not progress or (total is not None and total < 10))
@@ -327,6 +334,7 @@ def _pipeline_config(
     keyframe_interval: int | None = None,
     max_frames: int | None = None,
     stride: int | None = None,
+    max_side: int | None = None,
 ) -> Any:
     """A PipelineConfig from an optional YAML file, with command-line options on top."""
     import dataclasses
@@ -356,6 +364,12 @@ def _pipeline_config(
         if stride < 1:
             raise InputError("--stride must be >= 1 (1 uses every frame)")
         cfg.video.stride = stride
+    if max_side is not None:
+        if max_side < 1:
+            raise InputError("--max-side must be >= 1 (pixels of the longer side); leave it out for the native size")
+        cfg.video.max_side = max_side
+    if cfg.video.max_side < 0:
+        raise InputError(f"video.max_side must be >= 0 (0 = native size), got {cfg.video.max_side}")
     if cfg.parser.backend != "mediapipe":  # the model backends put their torch models on this device
         from openhuman.parsing.backbones import torch_device
 
@@ -405,13 +419,18 @@ def run(
     keyframe_interval: int = typer.Option(None, "--keyframe-interval", "-k", help="Parse every k-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     stride: int = typer.Option(None, "--stride", help="Use every n-th frame."),
+    max_side: int = typer.Option(
+        None,
+        "--max-side",
+        help="Shrink frames longer than this many pixels (e.g. 1280 for 4K clips); outputs at that size.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Parse, track, lift and export a capture (or a video) for a query."""
     from openhuman.pipeline import Pipeline
 
     _check_out(out, folder=True)
-    cfg = _pipeline_config(config, query, backend, keyframe_interval, max_frames, stride)
+    cfg = _pipeline_config(config, query, backend, keyframe_interval, max_frames, stride, max_side)
     print_summary(Pipeline(cfg).run(source, out, progress=progress))
 
 

@@ -32,6 +32,10 @@ class VideoConfig:
     """Read every n-th frame."""
     max_frames: int | None = None
     """Stop after this many frames (None = to the end)."""
+    max_side: int = 0
+    """Shrink frames whose longer side exceeds this many pixels (0 = native size). Everything
+    runs, and every output is written, at that working size; a capture's cameras, depth maps and
+    2D ground truth are scaled with the frames. 1280 parses a 4K phone clip several times faster."""
 
 
 @dataclass

@@ -89,7 +89,8 @@ def parse_to_dir(
     """Parse every selected frame of `source` and write masks, RLE JSON, overlay and summary.
 
     Args:
-        source: video file, image folder or single image (a path, or opened by `open_source`).
+        source: video file, image folder or single image (a path, or opened by `open_source`, whose
+            `max_side` sets the working size).
         out_dir: output folder: created, empty, or a previous parse's output (replaced); else InputError.
         query: free text ("left hand"); None = all body14 parts.
         parser_cfg: parser settings; a single image switches mediapipe to static mode.

@@ -211,7 +211,7 @@ class Pipeline:
             yield from self._stream(source, skip)
 
     def _stream(self, source: str | Path | Source, skip: Callable[[int], bool] | None) -> Iterator[FrameResult]:
-        src = source if isinstance(source, Source) else open_source(source)
+        src = source if isinstance(source, Source) else open_source(source, self.cfg.video.max_side)
         trackers = self._trackers(src.view_ids)
         lifting = self._lifting(src)
         v = self.cfg.video
@@ -310,7 +310,7 @@ class Pipeline:
 
         v = self.cfg.video
         check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
-        src = open_source(source)
+        src = open_source(source, v.max_side)
         out = Path(out_dir)
         writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)
         done = writer.finished_frames(config_fingerprint(self.cfg, source))

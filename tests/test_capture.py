@@ -399,3 +399,32 @@ def test_videos_with_a_display_rotation_match_cameras_of_the_displayed_size(writ
     for f in frames:
         assert f.rgb.shape == (H, W, 3)
         assert np.abs(f.rgb.astype(int) - written.rgb["cam1", f.index]).mean() < 3
+
+
+def test_source_max_side_shrinks_frames_cameras_depth_and_gt_together(written: Written) -> None:
+    from lifting.geometry import project_points
+    from openhuman.sources import open_source, working_size
+
+    assert working_size(3840, 2160, 1280) == (1280, 720)
+    assert working_size(640, 480, 1280) == working_size(640, 480, 0) == (640, 480)
+    src = open_source(written.root, max_side=W // 2)  # 64x48 -> 32x24
+    w, h = W // 2, H // 2
+    group = next(iter(src.synced()))
+    assert [f.rgb.shape for f in group] == [(h, w, 3)] * len(VIEWS)
+    assert np.abs(group[0].rgb.astype(int).mean() - written.rgb["cam0", 0].mean()) < 2  # area-averaged, same image
+    assert src.depths(0)["cam1"].shape == src.gt_2d("cam1", 0).shape == (h, w)
+    assert set(np.unique(src.gt_2d("cam1", 0))) <= set(np.unique(written.gt2d["cam1", 0]))  # nearest: no new labels
+    full = Capture.open(written.root).cameras
+    rng = np.random.default_rng(0)
+    for v, cam in (src.cameras or {}).items():
+        assert (cam.width, cam.height) == (w, h)
+        xyz = full[v].center + np.array([0.1, 2.5, -0.2]) + rng.normal(scale=0.3, size=(20, 3))  # in front
+        uv, z = project_points(xyz, full[v])
+        uv_small, z_small = project_points(xyz, cam)
+        assert (z > 0).all()
+        np.testing.assert_allclose(uv_small, (uv + 0.5) * [w / W, h / H] - 0.5, atol=1e-6)  # pixel centres scale
+        np.testing.assert_allclose(z_small, z)
+    native = open_source(written.root).cameras or {}  # max_side 0: as captured
+    assert all(np.array_equal(native[v].K, full[v].K) and native[v].width == W for v in VIEWS)
+    with pytest.raises(InputError, match="max_side"):
+        open_source(written.root, max_side=-1)
