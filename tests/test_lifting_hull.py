@@ -136,7 +136,7 @@ def test_the_hull_is_cut_to_the_skeleton(figure):
         return np.abs(d)
 
     frames = []
-    cfg = LiftingConfig(source="hull", mesh_samples=20000, drop_background=False, vote_rounds=0)
+    cfg = LiftingConfig(source="hull", hull_samples=20000, drop_background=False, vote_rounds=0)
     loose = Lifter(cams, LiftingConfig(**{**cfg.__dict__, "hull_skeleton_margin": 0.0}))
     cut = Lifter(cams, cfg)
     before = loose.lift(0, 0.0, frames, _parses(cams, masks, kps))
@@ -202,7 +202,7 @@ def test_hull_points_take_the_skeletons_vote_among_the_parts(figure):
     on alone. Either way no point the views see turns background or leaves it (a point no view
     sees takes its neighbours' majority label, which can tip either way)."""
     cams, masks, kps, (A, B, R) = figure
-    cfg = LiftingConfig(source="hull", mesh_samples=20000, drop_background=False, vote_rounds=0, temporal_window=1)
+    cfg = LiftingConfig(source="hull", hull_samples=20000, drop_background=False, vote_rounds=0, temporal_window=1)
     assert cfg.hull_skeleton_vote < 1.0
 
     def lift(vote: float):
@@ -225,8 +225,8 @@ def test_a_view_that_shows_nobody_is_left_out_of_the_hull(figure, caplog):
     """One view whose parser missed the person must not carve the whole hull away: the other
     three carve it. With one view left showing the person there is no hull, and a warning says so."""
     cams, masks, kps, (A, B, R) = figure
-    cfg = LiftingConfig(source="hull", mesh_samples=5000, drop_background=False, vote_rounds=0, temporal_window=1)
-    cfg.hull_skeleton_margin = cfg.hull_skeleton_vote = 0.0  # the hull itself
+    cfg = LiftingConfig(source="hull", hull_samples=5000, drop_background=False, vote_rounds=0, temporal_window=1)
+    cfg.hull_skeleton_margin = cfg.hull_skeleton_vote = cfg.hull_rim_distance = 0.0  # the hull itself
     full = Lifter(cams, cfg).lift(0, 0.0, [], _parses(cams, masks, kps))
     missed = [m.copy() for m in masks]
     missed[0][:] = False
