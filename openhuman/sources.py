@@ -59,8 +59,8 @@ class Source:
             self._cameras = {v: scale_camera(c, *self.working_size(c.width, c.height)) for v, c in cams.items()}
         return self._cameras
 
-    def _fit(self, view_id: str, image: np.ndarray, interpolation: int) -> np.ndarray:
-        """A depth or label image of a view at the view's working size."""
+    def _fit(self, image: np.ndarray, interpolation: int) -> np.ndarray:
+        """A view's depth or label image at the working size of its frames."""
         import cv2
 
         h, w = image.shape[:2]
@@ -119,13 +119,13 @@ class Source:
         import cv2
 
         assert self.capture is not None
-        return {v: self._fit(v, self.capture.depth(v, index), cv2.INTER_NEAREST) for v in self.view_ids}
+        return {v: self._fit(self.capture.depth(v, index), cv2.INTER_NEAREST) for v in self.view_ids}
 
     def gt_2d(self, view_id: str, index: int) -> np.ndarray:
         import cv2
 
         assert self.capture is not None
-        return self._fit(view_id, self.capture.gt_2d(view_id, index), cv2.INTER_NEAREST)
+        return self._fit(self.capture.gt_2d(view_id, index), cv2.INTER_NEAREST)
 
     def gt_3d(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.capture is not None
