@@ -15,6 +15,7 @@ import numpy as np
 from lifting.config import LiftingConfig
 from lifting.geometry import axes_meeting_point, pixel_index, pixel_rays, project_points, unproject_depth
 from lifting.keypoints import in_capsules
+from openhuman.arrays import mask_box, present_ids
 from openhuman.errors import InputError
 from openhuman.types import CameraView, Frame, PartParse
 
@@ -222,8 +223,6 @@ def silhouette_distances(
     """
     import cv2
 
-    from openhuman.arrays import mask_box
-
     dists = np.full((len(parses), len(xyz)), np.inf, np.float32)
     for i, (vid, parse) in enumerate(parses.items()):
         cam = cameras[vid]
@@ -356,16 +355,10 @@ def visual_hull(
     # one person only: where two overlap in a view, each projects deep inside their joint mask
     # there, and the rims of one would be taken for the inside of both (a two-person dance lost
     # 7 of every 8 points)
-    if cfg.hull_rim_distance > 0 and max(_people_in(parses[v]) for v in vids) <= 1:
+    if cfg.hull_rim_distance > 0 and max(len(present_ids(np.asarray(parses[v].person_ids))) for v in vids) <= 1:
         inside = np.sort(inside_distances(pts.xyz, cams, masks), axis=0)[1]  # 2nd smallest over the views
         pts = pts.subset(inside <= cfg.hull_rim_distance)
     return pts
-
-
-def _people_in(parse: PartParse) -> int:
-    """How many distinct people a parse shows (person ids >= 0)."""
-    ids = np.asarray(parse.person_ids)
-    return len(np.unique(ids[ids >= 0]))
 
 
 def inside_distances(xyz: np.ndarray, cams: list[CameraView], masks: list[np.ndarray]) -> np.ndarray:
