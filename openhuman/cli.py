@@ -250,8 +250,7 @@ def parse(
 
     if stride < 1 or (max_frames is not None and max_frames < 1):
         raise InputError("--stride and --max-frames must be >= 1")
-    if max_side is not None and max_side < 1:
-        raise InputError("--max-side must be >= 1 (pixels of the longer side); leave it out for the native size")
+    _check_max_side(max_side)
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
     _check_out(out, folder=True)
@@ -327,6 +326,12 @@ def check_capture(path: str = typer.Argument(..., help="Capture directory or vid
     )
 
 
+def _check_max_side(max_side: int | None) -> None:
+    """InputError for a `--max-side` below 1 (0, the native size, is what leaving it out means)."""
+    if max_side is not None and max_side < 1:
+        raise InputError("--max-side must be >= 1 (pixels of the longer side); leave it out for the native size")
+
+
 def _pipeline_config(
     config: str | None,
     query: str | None,
@@ -365,11 +370,8 @@ def _pipeline_config(
             raise InputError("--stride must be >= 1 (1 uses every frame)")
         cfg.video.stride = stride
     if max_side is not None:
-        if max_side < 1:
-            raise InputError("--max-side must be >= 1 (pixels of the longer side); leave it out for the native size")
-        cfg.video.max_side = max_side
-    if cfg.video.max_side < 0:
-        raise InputError(f"video.max_side must be >= 0 (0 = native size), got {cfg.video.max_side}")
+        _check_max_side(max_side)
+        cfg.video.max_side = max_side  # a negative one from YAML: open_source refuses it before any output
     if cfg.parser.backend != "mediapipe":  # the model backends put their torch models on this device
         from openhuman.parsing.backbones import torch_device
 

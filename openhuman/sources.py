@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,22 +43,18 @@ class Source:
     """The opened capture for capture directories and plain videos."""
     max_side: int = 0
     """Frames whose longer side exceeds this many pixels are shrunk to it (0 = native size)."""
-    _cameras: dict[str, CameraView] | None = field(default=None, init=False, repr=False)
     _hinted: bool = field(default=False, init=False, repr=False)
 
     def working_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of a frame of this size as the source gives it (after `max_side`)."""
         return working_size(width, height, self.max_side)
 
-    @property
+    @cached_property
     def cameras(self) -> dict[str, CameraView] | None:
         """The capture's cameras, scaled to the working size (None without a capture)."""
         if self.capture is None or self.capture.cameras is None:
             return None
-        if self._cameras is None:
-            cams = self.capture.cameras
-            self._cameras = {v: scale_camera(c, *self.working_size(c.width, c.height)) for v, c in cams.items()}
-        return self._cameras
+        return {v: scale_camera(c, *self.working_size(c.width, c.height)) for v, c in self.capture.cameras.items()}
 
     def _fit(self, image: np.ndarray, interpolation: int) -> np.ndarray:
         """A view's depth or label image at the working size of its frames."""
