@@ -9,6 +9,7 @@ import torch
 
 from openhuman.errors import CheckpointError, InputError
 from openhuman.ontology import taxonomy
+from openhuman.parsing.schnet import train as train_module
 from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint
 from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig
 from openhuman.parsing.schnet.train import boundary_weights, facing_targets, parsing_loss, poly_lr_factor, train
@@ -97,6 +98,22 @@ def test_train_validates_checkpoints_and_resumes(tmp_path, caplog):
     again = train(_cfg(tmp_path, steps=4))
     assert again["step"] == 4
     assert "resumed from" in caplog.text and read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_cpu_bf16_trains_in_bfloat16_only_where_the_cpu_has_it(tmp_path, caplog, monkeypatch, has_bf16):
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: has_bf16)
+    cfg = _cfg(tmp_path, steps=2)
+    cfg.cpu_bf16 = True
+    with train_module._autocast(cfg, torch.device("cpu")):
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == (torch.bfloat16 if has_bf16 else torch.float32)
+    assert ("no native bfloat16" in caplog.text) != has_bf16
+    _fabricate_ppp(tmp_path / "ppp")
+    result = train(cfg)
+    assert result["step"] == 2 and np.isfinite(result["final_loss"])
+    weights = read_checkpoint(tmp_path / "run" / "last.pt")["weights"]
+    assert all(w.dtype != torch.bfloat16 for w in weights.values())  # only the compute was bfloat16
 
 
 def test_train_starts_from_init_checkpoint_and_adds_new_modules(tmp_path, caplog):

@@ -122,7 +122,11 @@ class TrainConfig:
     num_workers: int = 0
     """DataLoader workers (used when a GPU exists; 0 = load in the main process)."""
     amp: bool = True
-    """Mixed precision on CUDA (ignored on CPU)."""
+    """Mixed precision on CUDA (float16 autocast + gradient scaling)."""
+    cpu_bf16: bool = False
+    """On the CPU: bfloat16 autocast (weights and optimizer stay float32) where the CPU computes
+    bfloat16 natively (AVX512-BF16 or AMX; elsewhere float32 with a warning). About a quarter
+    less time a step on the 2-core dev CPU (AMD Zen 5)."""
     device: str = "auto"
     """"auto" (cuda when available), "cpu" or "cuda"."""
     threads: int = 2

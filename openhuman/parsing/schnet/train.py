@@ -2,7 +2,8 @@
 mIoU, resumable atomic checkpoints (`out_dir/last.pt`, `out_dir/best.pt`).
 
 On CUDA it uses mixed precision (float16 autocast + GradScaler) and a multi-worker DataLoader;
-on CPU it runs in float32 in the main process with `cfg.threads` torch threads.
+on CPU it runs in the main process with `cfg.threads` torch threads, in float32 or, with
+`cpu_bf16` on a CPU that has it, bfloat16 autocast.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def make_optimizer(model: SchnetModel, cfg: TrainConfig) -> torch.optim.AdamW:
     ]
     for g in params:
         g["initial_lr"] = g["lr"]
-    return torch.optim.AdamW(params, betas=(0.9, 0.999))
+    return torch.optim.AdamW(params, betas=(0.9, 0.999), fused=True)
 
 
 def _batches(loader: torch.utils.data.DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -191,6 +192,21 @@ def _init_from(model: SchnetModel, path: str) -> None:
              f"; new parameters: {', '.join(new)}" if new else "")  # fmt: skip
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
+    """float16 autocast on CUDA (`amp`), bfloat16 on a CPU that has it (`cpu_bf16`), else off."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16, enabled=cfg.amp)
+    use = cfg.cpu_bf16 and cpu_has_bf16()
+    if cfg.cpu_bf16 and not use:
+        log.warning("cpu_bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); training in float32")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use)
+
+
 def _validate_and_save(
     model: SchnetModel,
     cfg: TrainConfig,
@@ -239,6 +255,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         num_workers=cfg.num_workers if cuda else 0, pin_memory=cuda, persistent_workers=cuda and cfg.num_workers > 0,
     )  # fmt: skip
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)
+    autocast = _autocast(cfg, device)
     log.info("training SCHNet-%s on %s: %d images, %d steps, %s", cfg.model.size, device, len(train_ds), cfg.steps,
              "backbones trainable" if model.text_trainable() else "backbones frozen")  # fmt: skip
     batches, t0, start, loss_avg = _batches(loader), time.perf_counter(), step, float("nan")
@@ -249,7 +266,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             g["lr"] = g["initial_lr"] * factor
         images, labels = next(batches)
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=cuda and cfg.amp):
+        with autocast:
             logits, facing = model.logits_and_facing(images)
         loss = parsing_loss(logits, labels, cfg.boundary_weight, cfg.boundary_radius)
         if facing is not None and cfg.facing_weight > 0:
