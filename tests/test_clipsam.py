@@ -282,12 +282,15 @@ def test_checkpoints_load_strictly(tmp_path, tiny_sam, tiny_clip):
         build_sam(wrong)
 
 
-def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip):
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip, cpu_bf16, monkeypatch):
+    from openhuman.parsing import backbones
     from openhuman.parsing.clipsam.backend import ClipSamParser
 
+    monkeypatch.setattr(backbones, "cpu_has_bf16", lambda: True)  # torch emulates it where the CPU lacks it
     pose = synthetic_pose()
     cfg = tiny_cfg(auto_pred_iou_thresh=0.0, auto_stability_thresh=0.0, auto_points_per_side=4)
-    parser = ClipSamParser(tiny_sam, tiny_clip[0], tiny_clip[1], cfg, pose_fn=lambda rgb: pose)
+    parser = ClipSamParser(tiny_sam, tiny_clip[0], tiny_clip[1], cfg, pose_fn=lambda rgb: pose, cpu_bf16=cpu_bf16)
     rgb = np.random.default_rng(0).integers(0, 255, (120, 96, 3), dtype=np.uint8)
     out = parser(Frame("cam0", 3, 0.1, rgb))
     person = pose.person_prob > 0.5

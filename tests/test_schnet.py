@@ -359,6 +359,23 @@ def test_backend_gives_body14_parse(tmp_path, scratch_model):
     assert np.allclose(parse.probs[0], raw[0] + raw[2], atol=1e-2)
 
 
+def test_backend_in_bfloat16_gives_float32_probabilities_close_to_float32(tmp_path, scratch_model, monkeypatch):
+    from openhuman.parsing.base import Parser
+
+    monkeypatch.setattr(backbones, "cpu_has_bf16", lambda: True)  # torch emulates it where the CPU lacks it
+    path = tmp_path / "b.pt"
+    save_checkpoint(path, scratch_model, TINY)
+    rgb = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)
+    probs = {}
+    for bf16 in (False, True):
+        cfg = ParserConfig(backend="schnet", cpu_bf16=bf16)
+        cfg.schnet = dataclasses.replace(TINY, checkpoint=str(path))
+        probs[bf16] = Parser.from_config(cfg).predict(rgb)
+    assert probs[True].dtype == torch.float32
+    diff = (probs[True] - probs[False]).abs().max().item()
+    assert 0 < diff < 0.05  # bfloat16 did run (not bit-identical), and only rounding changed
+
+
 def test_eval_cli_scores_a_schnet_checkpoint(tmp_path, scratch_model, synth_capture_factory):
     """`openhuman eval --config` reaches the schnet backend end to end (random tiny weights:
     the scores are meaningless, the path and the JSON are what is checked)."""

@@ -9,7 +9,7 @@ import torch
 
 from openhuman.errors import CheckpointError, InputError
 from openhuman.ontology import taxonomy
-from openhuman.parsing.schnet import train as train_module
+from openhuman.parsing import backbones
 from openhuman.parsing.schnet.checkpoint import load_schnet, read_checkpoint
 from openhuman.parsing.schnet.config import DataConfig, SchnetConfig, TrainConfig
 from openhuman.parsing.schnet.train import boundary_weights, facing_targets, parsing_loss, poly_lr_factor, train
@@ -102,10 +102,11 @@ def test_train_validates_checkpoints_and_resumes(tmp_path, caplog):
 
 @pytest.mark.parametrize("has_bf16", [True, False])
 def test_cpu_bf16_trains_in_bfloat16_only_where_the_cpu_has_it(tmp_path, caplog, monkeypatch, has_bf16):
-    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(backbones, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(backbones, "_WARNED", set())
     cfg = _cfg(tmp_path, steps=2)
     cfg.cpu_bf16 = True
-    with train_module._autocast(cfg, torch.device("cpu")):
+    with backbones.compute_autocast("cpu", cfg.cpu_bf16):
         product = torch.ones(2, 2) @ torch.ones(2, 2)
     assert product.dtype == (torch.bfloat16 if has_bf16 else torch.float32)
     assert ("no native bfloat16" in caplog.text) != has_bf16

@@ -1,6 +1,7 @@
 """Benchmark the training-free CLIP+SAM backend: frames/s and per-class IoU on a synthetic capture.
 
     .venv/bin/python tools/bench_clipsam.py --sizes tiny,vit_b --out bench_out/clipsam.json
+    .venv/bin/python tools/bench_clipsam.py --sizes vit_b --vitb-frames 2 --cpu-bf16   # bfloat16 encoders
 
 Sizes: "tiny" (tiny SAM + tiny CLIP) and "vit_b" (SAM ViT-B + open_clip ViT-B-16). Without
 --sam-checkpoint/--clip-checkpoint the models have RANDOM weights: the speed is real, the IoU
@@ -37,6 +38,7 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--attention", default="trase", choices=["original", "vv", "qqkk", "trase"])
     ap.add_argument("--sam-checkpoint", default=None, help="sam_vit_b_01ec64.pth for vit_b (real weights)")
     ap.add_argument("--clip-checkpoint", default=None, help="open_clip ViT-B-16 checkpoint for vit_b")
+    ap.add_argument("--cpu-bf16", action="store_true", help="SAM and CLIP encoders in bfloat16 (parser.cpu_bf16)")
     ap.add_argument("--out", default="bench_out/clipsam.json", help="JSON results file")
     return ap.parse_args()
 
@@ -60,7 +62,7 @@ def _parser(size: str, args: argparse.Namespace) -> tuple[Any, bool]:
     ccfg = ClipSamConfig(**SIZES[size], attention=args.attention, allow_random_init=not real)  # type: ignore[arg-type]
     if real:
         ccfg.sam_checkpoint, ccfg.clip_checkpoint = args.sam_checkpoint, args.clip_checkpoint
-    return ClipSamParser.from_config(ParserConfig(backend="clipsam", clipsam=ccfg)), real
+    return ClipSamParser.from_config(ParserConfig(backend="clipsam", clipsam=ccfg, cpu_bf16=args.cpu_bf16)), real
 
 
 def _run_size(size: str, cap: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -130,7 +132,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "clip": args.clip}
     meta |= {"load_avg_1min": round(os.getloadavg()[0], 2)}
-    meta |= {"image_size": args.size, "attention": args.attention}
+    meta |= {"image_size": args.size, "attention": args.attention, "cpu_bf16": args.cpu_bf16}
     note = "IoU with random weights is meaningless; speed only" if not all(r["real_weights"] for r in results) else ""
     out.write_text(json.dumps({"meta": meta, "note": note, "results": results}, indent=2), encoding="utf-8")
     print(f"\nwrote {out}")

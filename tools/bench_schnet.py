@@ -1,6 +1,7 @@
 """Benchmark SCHNet inference speed (random init) at a given input size, per model size.
 
     .venv/bin/python tools/bench_schnet.py --sizes tiny base --image-size 512 --repeats 2
+    .venv/bin/python tools/bench_schnet.py --sizes tiny small base --cpu-bf16    # bfloat16 autocast (parser.cpu_bf16)
 
 Prints a table (model size, parameters, seconds per image, images/s) and writes JSON to --out
 (default bench_out/schnet.json). No weights are needed; speed does not depend on them.
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 
-def bench_size(size: str, image_size: int, repeats: int, device: str) -> dict:
+def bench_size(size: str, image_size: int, repeats: int, device: str, cpu_bf16: bool = False) -> dict:
     import torch
 
+    from openhuman.parsing.backbones import compute_autocast
     from openhuman.parsing.schnet.config import SchnetConfig
     from openhuman.parsing.schnet.inference import predict_probs
     from openhuman.parsing.schnet.model import build_schnet
@@ -29,11 +31,13 @@ def bench_size(size: str, image_size: int, repeats: int, device: str) -> dict:
     model = build_schnet(SchnetConfig(size=size, image_size=image_size)).to(device)  # type: ignore[arg-type]
     build_s = time.perf_counter() - t0
     rgb = (np.random.default_rng(0).random((image_size, image_size, 3)) * 255).astype(np.uint8)
-    predict_probs(model, rgb, device)  # warm-up (text embeddings, allocator)
+    with compute_autocast(device, cpu_bf16):  # as the schnet backend runs it
+        predict_probs(model, rgb, device)  # warm-up (text embeddings, allocator)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        predict_probs(model, rgb, device)
+        with compute_autocast(device, cpu_bf16):
+            predict_probs(model, rgb, device)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
@@ -48,6 +52,7 @@ def bench_size(size: str, image_size: int, repeats: int, device: str) -> dict:
         "images_per_s": round(1.0 / sec, 3),
         "repeats": repeats,
         "threads": torch.get_num_threads(),
+        "cpu_bf16": cpu_bf16,
     }
 
 
@@ -58,6 +63,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed images per size (after one warm-up)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on the CPU (parser.cpu_bf16)")
     ap.add_argument("--out", default="bench_out/schnet.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -65,7 +71,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    rows = [bench_size(s, args.image_size, args.repeats, args.device) for s in args.sizes]
+    rows = [bench_size(s, args.image_size, args.repeats, args.device, args.cpu_bf16) for s in args.sizes]
     print(f"{'size':<6} {'params(M)':>9} {'input':>7} {'s/image':>9} {'images/s':>9}")
     for r in rows:
         print(

@@ -86,6 +86,33 @@ def _register_small_clip_configs() -> None:
     _registered = True
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def compute_autocast(device: Any, cpu_bf16: bool, cuda_fp16: bool = True, key: str = "cpu_bf16") -> Any:
+    """The autocast context a model runs under: float16 on CUDA (`cuda_fp16`), bfloat16 on a CPU
+    that computes it natively when `cpu_bf16` asks for it (elsewhere float32, with a warning
+    naming `key`), else none. Weights stay float32; callers turn outputs back to float32."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16, enabled=cuda_fp16)
+    use = cpu_bf16 and cpu_has_bf16()
+    if cpu_bf16 and not use and key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("%s: this CPU has no native bfloat16 (AVX512-BF16 or AMX); running in float32", key)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use)
+
+
+_WARNED: set[str] = set()
+"""Config keys whose missing-bfloat16 warning was given (once per process)."""
+
+
 def torch_device(name: str, key: str, auto: bool = False) -> Any:
     """The `torch.device` a config names ("auto": a GPU when there is one, where `auto`);
     InputError naming `key` for an unknown name, or cuda without a GPU."""

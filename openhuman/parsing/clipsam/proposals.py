@@ -12,7 +12,10 @@ clipped to the person mask.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -177,8 +180,10 @@ def auto_proposals(
     return out
 
 
-def make_predictor(sam: object) -> object:
-    """A SamPredictor whose set_image is a no-op when called again with the same image."""
+def make_predictor(sam: object, autocast: Callable[[], Any] = nullcontext) -> object:
+    """A SamPredictor whose set_image is a no-op when called again with the same image. The
+    image encoder runs under `autocast()` (see `backbones.compute_autocast`); its embedding is
+    kept in float32 for the mask decoder."""
     ensure_torchvision()
     from segment_anything import SamPredictor
 
@@ -188,7 +193,9 @@ def make_predictor(sam: object) -> object:
         def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
             if self.is_image_set and self._last is not None and np.array_equal(self._last, image):
                 return
-            super().set_image(image, image_format)
+            with autocast():
+                super().set_image(image, image_format)
+            self.features = self.features.float()  # type: ignore[has-type]
             self._last = np.array(image, copy=True)
 
     return CachedPredictor(sam)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from openhuman.ontology import NUM_CLASSES, PART_ID
-from openhuman.parsing.backbones import torch_device
+from openhuman.parsing.backbones import compute_autocast, torch_device
 from openhuman.parsing.base import Parser
 from openhuman.parsing.config import ParserConfig
 from openhuman.parsing.schnet.checkpoint import load_schnet
@@ -41,8 +41,9 @@ class SchnetParser(Parser):
 
     num_classes = NUM_CLASSES
 
-    def __init__(self, model: SchnetModel, device: str = "cpu") -> None:
+    def __init__(self, model: SchnetModel, device: str = "cpu", cpu_bf16: bool = False) -> None:
         self.device = torch.device(device)
+        self.cpu_bf16 = cpu_bf16
         self.model = model.to(self.device).eval()
         self.vocabulary = list(model.vocabulary)
         self.channel_map = torch.from_numpy(body14_channel_map(self.vocabulary))
@@ -56,11 +57,12 @@ class SchnetParser(Parser):
         sc = cfg.schnet
         torch_device(cfg.device, "parser.device")
         model = load_schnet(sc.checkpoint, sc, key="parser.schnet.checkpoint")
-        return cls(model, cfg.device)
+        return cls(model, cfg.device, cfg.cpu_bf16)
 
     def predict(self, rgb: np.ndarray) -> torch.Tensor:
         """rgb uint8 [H, W, 3] -> float32 [K + 1, H, W] probabilities over [background] + vocabulary."""
-        return predict_probs(self.model, rgb, self.device)
+        with compute_autocast(self.device, self.cpu_bf16, key="parser.cpu_bf16"):
+            return predict_probs(self.model, rgb, self.device)
 
     def __call__(self, frame: Frame) -> PartParse:
         probs = self.predict(frame.rgb)  # [K + 1, H, W]

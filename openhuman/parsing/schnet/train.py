@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from openhuman.config import save_config
 from openhuman.errors import CheckpointError, InputError
 from openhuman.metrics import IGNORE, confusion_matrix, iou_per_class, mean_iou
-from openhuman.parsing.backbones import torch_device
+from openhuman.parsing.backbones import compute_autocast, torch_device
 from openhuman.parsing.schnet.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from openhuman.parsing.schnet.config import TrainConfig
 from openhuman.parsing.schnet.data import ParsingDataset, open_pairs
@@ -192,21 +192,6 @@ def _init_from(model: SchnetModel, path: str) -> None:
              f"; new parameters: {', '.join(new)}" if new else "")  # fmt: skip
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def _autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
-    """float16 autocast on CUDA (`amp`), bfloat16 on a CPU that has it (`cpu_bf16`), else off."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16, enabled=cfg.amp)
-    use = cfg.cpu_bf16 and cpu_has_bf16()
-    if cfg.cpu_bf16 and not use:
-        log.warning("cpu_bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); training in float32")
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use)
-
-
 def _validate_and_save(
     model: SchnetModel,
     cfg: TrainConfig,
@@ -255,7 +240,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         num_workers=cfg.num_workers if cuda else 0, pin_memory=cuda, persistent_workers=cuda and cfg.num_workers > 0,
     )  # fmt: skip
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)
-    autocast = _autocast(cfg, device)
+    autocast = compute_autocast(device, cfg.cpu_bf16, cuda_fp16=cfg.amp)
     log.info("training SCHNet-%s on %s: %d images, %d steps, %s", cfg.model.size, device, len(train_ds), cfg.steps,
              "backbones trainable" if model.text_trainable() else "backbones frozen")  # fmt: skip
     batches, t0, start, loss_avg = _batches(loader), time.perf_counter(), step, float("nan")
