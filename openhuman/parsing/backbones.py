@@ -86,6 +86,10 @@ def _register_small_clip_configs() -> None:
     _registered = True
 
 
+_WARNED: set[str] = set()
+"""Config keys whose missing-bfloat16 warning was given (once per process)."""
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
     import torch
@@ -107,10 +111,6 @@ def compute_autocast(device: Any, cpu_bf16: bool, cuda_fp16: bool = True, key: s
         _WARNED.add(key)
         log.warning("%s: this CPU has no native bfloat16 (AVX512-BF16 or AMX); running in float32", key)
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use)
-
-
-_WARNED: set[str] = set()
-"""Config keys whose missing-bfloat16 warning was given (once per process)."""
 
 
 def torch_device(name: str, key: str, auto: bool = False) -> Any:
