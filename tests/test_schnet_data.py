@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from openhuman.errors import InputError
+from openhuman.metrics import IGNORE
 from openhuman.ontology import BODY14, LR_SWAP, PART_ID, taxonomy
 from openhuman.parsing.schnet.config import AugmentConfig
 from openhuman.parsing.schnet.data import (
@@ -21,6 +22,7 @@ from openhuman.parsing.schnet.data import (
     read_cihp,
     read_lip,
     read_ppp,
+    rotate_pair,
     side_of,
 )
 
@@ -139,6 +141,26 @@ def test_random_augment_flip_keeps_left_right_consistent():
         else:
             assert on_white.tolist() == [PART_ID["right hand"]]
     assert 0 < flipped < 12
+
+
+def test_rotation_turns_image_and_labels_together_and_ignores_what_comes_in():
+    rgb = np.zeros((40, 40, 3), dtype=np.uint8)
+    labels = np.zeros((40, 40), dtype=np.uint8)
+    rgb[2:12, 15:25] = 255  # a block at the top centre
+    labels[2:12, 15:25] = PART_ID["head"]
+    out_rgb, out_lab = rotate_pair(rgb, labels, 90.0)  # counter-clockwise: the top goes to the left
+    head = out_lab == PART_ID["head"]
+    assert head.sum() == 100 and head[15:25, 2:12].all()
+    assert (out_rgb[head, 0] == 255).all() and (out_rgb[~head & (out_lab == 0), 0] == 0).all()
+    _, tilted = rotate_pair(rgb, labels, 30.0)
+    assert tilted[0, 0] == IGNORE and tilted[20, 20] == 0  # corners from outside the crop, centre stays
+    swap = lr_swap_table(BODY14[1:])
+    still = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=False, color_jitter=0.0)
+    turned = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=False, color_jitter=0.0, rotate_max=45.0)
+    _, plain = random_augment(rgb, labels, 40, still, swap, np.random.default_rng(0))
+    assert np.array_equal(plain, labels)  # rotate_max 0 draws nothing: old recipes replay exactly
+    _, rot = random_augment(rgb, labels, 40, turned, swap, np.random.default_rng(0))
+    assert (rot == IGNORE).any() and (rot == PART_ID["head"]).sum() > 80 and not np.array_equal(rot, labels)
 
 
 def test_person_box_is_grown_squared_and_clipped():

@@ -78,6 +78,9 @@ class AugmentConfig:
     """Random horizontal flip (swaps left/right labels)."""
     color_jitter: float = 0.2
     """Brightness/contrast jitter amplitude (0 = off)."""
+    rotate_max: float = 0.0
+    """Random in-plane rotation about the crop's centre, uniform in +-rotate_max degrees (0 =
+    off); the corners it brings in are black and ignored by the loss."""
     person_crop_prob: float = 0.75
     """Share of training samples cut around the person when model.person_crop is set (the rest
     stay whole images, which the first inference pass sees)."""

@@ -194,6 +194,16 @@ def hflip_pair(rgb: np.ndarray, labels: np.ndarray, swap: np.ndarray) -> tuple[n
     return np.ascontiguousarray(rgb[:, ::-1]), swap[np.ascontiguousarray(labels[:, ::-1])]
 
 
+def rotate_pair(rgb: np.ndarray, labels: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """Image and labels turned by `degrees` (counter-clockwise) about the centre; what comes in
+    from outside is black and IGNORE."""
+    h, w = labels.shape
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+    rgb = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    lab = cv2.warpAffine(labels, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=IGNORE)
+    return rgb, lab
+
+
 def letterbox(rgb: np.ndarray, labels: np.ndarray | None, size: int, scale: float = 1.0):  # type: ignore[no-untyped-def]
     """Resize so the long side is `size * scale`, then pad (image 0, labels IGNORE) to at least size.
 
@@ -243,7 +253,8 @@ def random_augment(
     rng: np.random.Generator,
     person_crop: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random person crop, scale, crop/pad to size x size, flip (left/right swapped) and jitter.
+    """Random person crop, scale, crop/pad to size x size, flip (left/right swapped), rotation
+    and jitter.
 
     With `person_crop` (the model's inference margin) a share `aug.person_crop_prob` of the
     samples is first cut around the labelled person, each side's margin drawn from 0.5-1.5 times
@@ -262,6 +273,8 @@ def random_augment(
     rgb, lab = rgb[y0 : y0 + size, x0 : x0 + size], lab[y0 : y0 + size, x0 : x0 + size]
     if aug.hflip and rng.random() < 0.5:
         rgb, lab = hflip_pair(rgb, lab, swap)
+    if aug.rotate_max > 0:
+        rgb, lab = rotate_pair(rgb, lab, float(rng.uniform(-aug.rotate_max, aug.rotate_max)))
     if aug.color_jitter > 0:
         a = 1.0 + rng.uniform(-aug.color_jitter, aug.color_jitter)
         b = 255.0 * rng.uniform(-aug.color_jitter, aug.color_jitter) / 2
