@@ -200,7 +200,7 @@ def rotate_pair(rgb: np.ndarray, labels: np.ndarray, degrees: float) -> tuple[np
     h, w = labels.shape
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
     rgb = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-    lab = cv2.warpAffine(labels, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=IGNORE)
+    lab = cv2.warpAffine(labels, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=(IGNORE,))
     return rgb, lab
 
 
