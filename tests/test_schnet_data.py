@@ -158,7 +158,7 @@ def test_rotation_turns_image_and_labels_together_and_ignores_what_comes_in():
     still = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=False, color_jitter=0.0)
     turned = AugmentConfig(scale_min=1.0, scale_max=1.0, hflip=False, color_jitter=0.0, rotate_max=45.0)
     _, plain = random_augment(rgb, labels, 40, still, swap, np.random.default_rng(0))
-    assert np.array_equal(plain, labels)  # rotate_max 0 draws nothing: old recipes replay exactly
+    assert np.array_equal(plain, labels)  # rotate_max 0: no rotation
     _, rot = random_augment(rgb, labels, 40, turned, swap, np.random.default_rng(0))
     assert (rot == IGNORE).any() and (rot == PART_ID["head"]).sum() > 80 and not np.array_equal(rot, labels)
 
