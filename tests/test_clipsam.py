@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -290,7 +292,9 @@ def test_parser_end_to_end_with_a_given_pose(tiny_sam, tiny_clip, cpu_bf16, monk
     monkeypatch.setattr(backbones, "cpu_has_bf16", lambda: True)  # torch emulates it where the CPU lacks it
     pose = synthetic_pose()
     cfg = tiny_cfg(auto_pred_iou_thresh=0.0, auto_stability_thresh=0.0, auto_points_per_side=4)
-    parser = ClipSamParser(tiny_sam, tiny_clip[0], tiny_clip[1], cfg, pose_fn=lambda rgb: pose, cpu_bf16=cpu_bf16)
+    clip = copy.deepcopy(tiny_clip[0])  # bfloat16 casts the image tower in place
+    parser = ClipSamParser(tiny_sam, clip, tiny_clip[1], cfg, pose_fn=lambda rgb: pose, cpu_bf16=cpu_bf16)
+    assert next(clip.visual.parameters()).dtype == (torch.bfloat16 if cpu_bf16 else torch.float32)
     rgb = np.random.default_rng(0).integers(0, 255, (120, 96, 3), dtype=np.uint8)
     out = parser(Frame("cam0", 3, 0.1, rgb))
     person = pose.person_prob > 0.5

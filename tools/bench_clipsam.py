@@ -1,7 +1,7 @@
 """Benchmark the training-free CLIP+SAM backend: frames/s and per-class IoU on a synthetic capture.
 
     .venv/bin/python tools/bench_clipsam.py --sizes tiny,vit_b --out bench_out/clipsam.json
-    .venv/bin/python tools/bench_clipsam.py --sizes vit_b --vitb-frames 2 --cpu-bf16   # SAM's encoder in bfloat16
+    .venv/bin/python tools/bench_clipsam.py --sizes vit_b --vitb-frames 2 --cpu-bf16   # bfloat16 image encoders
 
 Sizes: "tiny" (tiny SAM + tiny CLIP) and "vit_b" (SAM ViT-B + open_clip ViT-B-16). Without
 --sam-checkpoint/--clip-checkpoint the models have RANDOM weights: the speed is real, the IoU
@@ -38,7 +38,7 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--attention", default="trase", choices=["original", "vv", "qqkk", "trase"])
     ap.add_argument("--sam-checkpoint", default=None, help="sam_vit_b_01ec64.pth for vit_b (real weights)")
     ap.add_argument("--clip-checkpoint", default=None, help="open_clip ViT-B-16 checkpoint for vit_b")
-    ap.add_argument("--cpu-bf16", action="store_true", help="SAM's image encoder in bfloat16 (parser.cpu_bf16)")
+    ap.add_argument("--cpu-bf16", action="store_true", help="SAM and CLIP image encoders in bfloat16 (parser.cpu_bf16)")
     ap.add_argument("--out", default="bench_out/clipsam.json", help="JSON results file")
     return ap.parse_args()
 

@@ -103,14 +103,24 @@ def compute_autocast(device: Any, cpu_bf16: bool, cuda_fp16: bool = True, key: s
     naming `key`), else none. Weights stay float32; callers turn outputs back to float32."""
     import torch
 
-    device = torch.device(device)
-    if device.type == "cuda":
+    if torch.device(device).type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16, enabled=cuda_fp16)
-    use = cpu_bf16 and cpu_has_bf16()
-    if cpu_bf16 and not use and key not in _WARNED:
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_cpu_bf16(device, cpu_bf16, key))
+
+
+def use_cpu_bf16(device: Any, cpu_bf16: bool, key: str = "cpu_bf16") -> bool:
+    """Whether a model on `device` should compute in bfloat16: asked for (`cpu_bf16`), on the
+    CPU, and the CPU has it (else one warning naming `key`)."""
+    import torch
+
+    if not cpu_bf16 or torch.device(device).type != "cpu":
+        return False
+    if cpu_has_bf16():
+        return True
+    if key not in _WARNED:
         _WARNED.add(key)
         log.warning("%s: this CPU has no native bfloat16 (AVX512-BF16 or AMX); running in float32", key)
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use)
+    return False
 
 
 def torch_device(name: str, key: str, auto: bool = False) -> Any:

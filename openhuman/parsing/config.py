@@ -67,12 +67,13 @@ class ParserConfig:
     device: str = "cpu"
     """torch device for the model backends ("cpu", "cuda")."""
     cpu_bf16: bool = False
-    """Model backends on the CPU: run SCHNet, and CLIP+SAM's SAM image encoder, under bfloat16
-    autocast where the CPU computes bfloat16 natively (AVX512-BF16 or AMX; elsewhere float32
-    with a warning). Weights and outputs stay float32. On the 2-core dev CPU (AMD Zen 5),
-    SCHNet-base at 512 px takes 1.28 s an image instead of 3.40 (one thread), and CLIP+SAM ViT-B
-    7.1 s a 320x240 frame instead of 16.0 (two threads); small models at 192 px gain nothing.
-    The trained SCHNet-small scores the same held-out mIoU either way (0.521 against 0.520)."""
+    """Model backends on the CPU, where the CPU computes bfloat16 natively (AVX512-BF16 or AMX;
+    elsewhere float32 with a warning): SCHNet and CLIP+SAM's SAM image encoder run under
+    bfloat16 autocast, and CLIP+SAM's CLIP image tower on bfloat16 weights; outputs stay
+    float32. On the 2-core dev CPU (AMD Zen 5), SCHNet-base at 512 px takes 1.28 s an image
+    instead of 3.40 (one thread), and CLIP+SAM ViT-B 6.2 s a 320x240 frame instead of 16.0 (two
+    threads); small models at 192 px gain nothing. The trained SCHNet-small scores the same
+    held-out mIoU either way (0.521 against 0.520)."""
     mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig)
     schnet: SchnetConfig = field(default_factory=SchnetConfig)
     clipsam: ClipSamConfig = field(default_factory=ClipSamConfig)
