@@ -22,22 +22,20 @@ import numpy as np
 def bench_size(size: str, image_size: int, repeats: int, device: str, cpu_bf16: bool = False) -> dict:
     import torch
 
-    from openhuman.parsing.backbones import compute_autocast
+    from openhuman.parsing.schnet.backend import SchnetParser
     from openhuman.parsing.schnet.config import SchnetConfig
-    from openhuman.parsing.schnet.inference import predict_probs
     from openhuman.parsing.schnet.model import build_schnet
 
     t0 = time.perf_counter()
-    model = build_schnet(SchnetConfig(size=size, image_size=image_size)).to(device)  # type: ignore[arg-type]
+    model = build_schnet(SchnetConfig(size=size, image_size=image_size))  # type: ignore[arg-type]
+    parser = SchnetParser(model, device, cpu_bf16)  # the backend's own inference, bfloat16 included
     build_s = time.perf_counter() - t0
     rgb = (np.random.default_rng(0).random((image_size, image_size, 3)) * 255).astype(np.uint8)
-    with compute_autocast(device, cpu_bf16):  # as the schnet backend runs it
-        predict_probs(model, rgb, device)  # warm-up (text embeddings, allocator)
+    parser.predict(rgb)  # warm-up (text embeddings, allocator)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        with compute_autocast(device, cpu_bf16):
-            predict_probs(model, rgb, device)
+        parser.predict(rgb)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
