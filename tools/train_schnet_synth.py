@@ -156,7 +156,7 @@ def main() -> None:
         record = {"train": train(cfg)}
         record["train_seconds"] = round(time.perf_counter() - t0, 1)
     result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride, args.flip_test, args.cpu_bf16)
-    result.update({"flip_test": args.flip_test, **record, "config": args.config,
+    result.update({"flip_test": args.flip_test, "cpu_bf16": args.cpu_bf16, **record, "config": args.config,
                    "train_clips": list(train_clips), "limb_mix": args.limb_mix, "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
     if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated
