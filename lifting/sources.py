@@ -356,7 +356,7 @@ def visual_hull(
     # there, and the rims of one would be taken for the inside of both (a two-person dance lost
     # 7 of every 8 points)
     if cfg.hull_rim_distance > 0 and max(len(present_ids(np.asarray(parses[v].person_ids))) for v in vids) <= 1:
-        inside = np.sort(inside_distances(pts.xyz, cams, masks), axis=0)[1]  # 2nd smallest over the views
+        inside = np.partition(inside_distances(pts.xyz, cams, masks), 1, axis=0)[1]  # 2nd smallest over the views
         pts = pts.subset(inside <= cfg.hull_rim_distance)
     return pts
 
