@@ -218,9 +218,11 @@ def _check_out(out: str, folder: bool, option: str = "--out") -> None:
         raise InputError(f"{who}: cannot write in {existing} ({exc.strerror})") from None
 
 
-def _parser_config_for_cli(backend: str | None, static: bool, config: str | None = None) -> Any:
+def _parser_config_for_cli(
+    backend: str | None, static: bool, config: str | None = None, checkpoint: str | None = None
+) -> Any:
     """The parser section of `_pipeline_config`, with --static on top."""
-    cfg = _pipeline_config(config, None, backend).parser
+    cfg = _pipeline_config(config, None, backend, checkpoint=checkpoint).parser
     cfg.mediapipe.static_image_mode = static or cfg.mediapipe.static_image_mode
     return cfg
 
@@ -231,6 +233,9 @@ def parse(
     query: str = typer.Option(None, "--query", "-q", help="Body part in words, e.g. 'left hand'; default all parts."),
     out: str = typer.Option("parse_out", "--out", "-o", help="Output directory."),
     backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
+    ),
     config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML; its parser section is used."),
     stride: int = typer.Option(1, "--stride", help="Use every n-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
@@ -254,7 +259,7 @@ def parse(
     if query is not None and not query.strip():
         raise InputError("--query is empty; ask for a part such as 'left hand', or leave it out for all parts")
     _check_out(out, folder=True)
-    cfg = _parser_config_for_cli(backend, static, config)
+    cfg = _parser_config_for_cli(backend, static, config, checkpoint)
     src = open_source(source, max_side or 0)
     total = count_frames(src, stride, max_frames)
     columns = (TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -283,6 +288,9 @@ def parse(
 def eval(  # noqa: A001 - the command's name
     capture: str = typer.Argument(..., help="Capture directory with gt/2d ground truth."),
     backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
+    ),
     config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML; its parser section is used."),
     max_frames: int = typer.Option(None, "--max-frames", help="Frames per view (default all)."),
     out: str = typer.Option(None, "--out", "-o", help="Write the scores as JSON here (e.g. results.json)."),
@@ -298,7 +306,7 @@ def eval(  # noqa: A001 - the command's name
         raise InputError("--max-frames must be >= 1")
     if out:
         _check_out(out, folder=False)
-    cfg = _parser_config_for_cli(backend, static, config)
+    cfg = _parser_config_for_cli(backend, static, config, checkpoint)
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:  # none in a log
         task = bar.add_task("evaluating", total=None)
         result = evaluate_capture(capture, cfg, max_frames=max_frames, on_frame=lambda n: bar.update(task, completed=n))
@@ -340,6 +348,7 @@ def _pipeline_config(
     max_frames: int | None = None,
     stride: int | None = None,
     max_side: int | None = None,
+    checkpoint: str | None = None,
 ) -> Any:
     """A PipelineConfig from an optional YAML file, with command-line options on top."""
     import dataclasses
@@ -357,6 +366,14 @@ def _pipeline_config(
         if backend not in BACKENDS:
             raise InputError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         cfg.parser.backend = backend  # type: ignore[assignment]
+    if checkpoint is not None:
+        if backend not in (None, "schnet"):
+            raise InputError(
+                f"--checkpoint is a SCHNet checkpoint, not for --backend {backend}; the clipsam backend "
+                "takes parser.clipsam.sam_checkpoint and clip_checkpoint from --config"
+            )
+        cfg.parser.backend = "schnet"
+        cfg.parser.schnet = dataclasses.replace(cfg.parser.schnet, checkpoint=checkpoint)
     if keyframe_interval is not None:
         if keyframe_interval < 1:
             raise InputError("--keyframe-interval must be >= 1 (1 parses every frame)")
@@ -418,6 +435,9 @@ def run(
     out: str = typer.Option("out", "--out", "-o", help="Output directory (re-running into it resumes)."),
     config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML (see configs/default.yaml)."),
     backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
+    ),
     keyframe_interval: int = typer.Option(None, "--keyframe-interval", "-k", help="Parse every k-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     stride: int = typer.Option(None, "--stride", help="Use every n-th frame."),
@@ -432,7 +452,7 @@ def run(
     from openhuman.pipeline import Pipeline
 
     _check_out(out, folder=True)
-    cfg = _pipeline_config(config, query, backend, keyframe_interval, max_frames, stride, max_side)
+    cfg = _pipeline_config(config, query, backend, keyframe_interval, max_frames, stride, max_side, checkpoint)
     print_summary(Pipeline(cfg).run(source, out, progress=progress))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -404,3 +405,16 @@ def test_eval_cli_scores_a_schnet_checkpoint(tmp_path, scratch_model, synth_capt
     assert scores["overall"] != json.loads(json.dumps(evaluate_capture(capture).to_dict()["overall"]))
     missing = CliRunner().invoke(app, ["eval", str(capture), "--backend", "schnet"])
     assert missing.exit_code == 2 and "parser.schnet.checkpoint" in missing.output
+    # --checkpoint alone: the schnet backend with this checkpoint (its architecture read from it)
+    res = CliRunner().invoke(app, ["eval", str(capture), "--checkpoint", str(ckpt), "--out", str(tmp_path / "c.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "c.json").read_text())["overall"] == scores["overall"]
+    res = CliRunner().invoke(app, ["eval", str(capture), "--checkpoint", str(tmp_path / "nope.pt")])
+    assert res.exit_code == 2 and "parser.schnet.checkpoint: file not found" in res.output
+    res = CliRunner().invoke(app, ["eval", str(capture), "--checkpoint", str(ckpt), "--backend", "clipsam"])
+    assert res.exit_code == 2 and "--checkpoint is a SCHNet checkpoint" in res.output
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.full((48, 64, 3), 90, np.uint8))
+    res = CliRunner().invoke(app, ["parse", str(frame), "--checkpoint", str(ckpt), "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p" / "summary.json").is_file()
