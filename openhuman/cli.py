@@ -37,6 +37,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+# options that several commands share
+_BACKEND = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam.")
+_CHECKPOINT = typer.Option(
+    None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
+)
+_MAX_SIDE = typer.Option(
+    None,
+    "--max-side",
+    help="Shrink frames longer than this many pixels (e.g. 1280 for 4K clips); outputs at that size.",
+)
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -232,20 +245,14 @@ def parse(
     source: str = typer.Argument(..., help="Video file, image folder or single image."),
     query: str = typer.Option(None, "--query", "-q", help="Body part in words, e.g. 'left hand'; default all parts."),
     out: str = typer.Option("parse_out", "--out", "-o", help="Output directory."),
-    backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
-    checkpoint: str = typer.Option(
-        None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
-    ),
+    backend: str = _BACKEND,
+    checkpoint: str = _CHECKPOINT,
     config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML; its parser section is used."),
     stride: int = typer.Option(1, "--stride", help="Use every n-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     static: bool = typer.Option(False, "--static", help="Treat frames as unrelated photos (no smoothing)."),
-    max_side: int = typer.Option(
-        None,
-        "--max-side",
-        help="Shrink frames longer than this many pixels (e.g. 1280 for 4K clips); outputs at that size.",
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    max_side: int = _MAX_SIDE,
+    progress: bool = _PROGRESS,
 ) -> None:
     """Per-frame part masks for a query: PNG label maps, COCO RLE JSON, overlay video, summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -287,10 +294,8 @@ def parse(
 @command
 def eval(  # noqa: A001 - the command's name
     capture: str = typer.Argument(..., help="Capture directory with gt/2d ground truth."),
-    backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
-    checkpoint: str = typer.Option(
-        None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
-    ),
+    backend: str = _BACKEND,
+    checkpoint: str = _CHECKPOINT,
     config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML; its parser section is used."),
     max_frames: int = typer.Option(None, "--max-frames", help="Frames per view (default all)."),
     out: str = typer.Option(None, "--out", "-o", help="Write the scores as JSON here (e.g. results.json)."),
@@ -434,19 +439,13 @@ def run(
     query: str = typer.Option(None, "--query", "-q", help="Body part in words, e.g. 'left hand'; default all parts."),
     out: str = typer.Option("out", "--out", "-o", help="Output directory (re-running into it resumes)."),
     config: str = typer.Option(None, "--config", "-c", help="PipelineConfig YAML (see configs/default.yaml)."),
-    backend: str = typer.Option(None, "--backend", help="Parser backend: mediapipe (default), schnet, clipsam."),
-    checkpoint: str = typer.Option(
-        None, "--checkpoint", help="SCHNet checkpoint (.pt from `openhuman train`); implies --backend schnet."
-    ),
+    backend: str = _BACKEND,
+    checkpoint: str = _CHECKPOINT,
     keyframe_interval: int = typer.Option(None, "--keyframe-interval", "-k", help="Parse every k-th frame."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     stride: int = typer.Option(None, "--stride", help="Use every n-th frame."),
-    max_side: int = typer.Option(
-        None,
-        "--max-side",
-        help="Shrink frames longer than this many pixels (e.g. 1280 for 4K clips); outputs at that size.",
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    max_side: int = _MAX_SIDE,
+    progress: bool = _PROGRESS,
 ) -> None:
     """Parse, track, lift and export a capture (or a video) for a query."""
     from openhuman.pipeline import Pipeline
