@@ -285,6 +285,12 @@ def parse(
     finally:
         if bar.live.is_started:
             bar.stop()
+    if query is not None:  # what the words were taken to mean, as `run`'s summary shows it
+        from rich.markup import escape
+
+        from openhuman.ontology import BODY14
+
+        Console().print(f"[bold]query[/] {escape(repr(query))} -> {', '.join(BODY14[i] for i in summary.part_ids)}")
     Console().print(
         f"[bold]parsed[/] {summary.frames} frame(s) at {summary.parse_fps:.1f} frames/s; queried parts found in "
         f"{summary.frames_with_parts}/{summary.frames}; outputs in {summary.out_dir}"

@@ -209,6 +209,7 @@ def test_parse_cli_writes_readable_outputs(tiny_video, tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["parse", str(tiny_video), "--query", "head", "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
+    assert "query 'head' -> head" in res.output  # what the words were taken to mean
     pngs = sorted((out / "masks").glob("*.png"))
     assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(4)]
     first = read_png(pngs[0])
