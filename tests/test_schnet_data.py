@@ -222,3 +222,7 @@ def test_synth_reader_on_a_generated_capture(synth_capture):
     # a folder of captures, selected by name
     with pytest.raises(InputError, match="no capture directories"):
         open_pairs("synth", str(synth_capture.parent / "nothing"), "")
+    named = open_pairs("synth", str(synth_capture.parent), synth_capture.name)
+    assert len(named) == len(pairs)
+    with pytest.raises(InputError, match=r"no capture folder 'train' .*openhuman synth"):
+        open_pairs("synth", str(synth_capture.parent), f"{synth_capture.name},train")

@@ -143,6 +143,12 @@ def read_synth(root: str | Path, names: str = "", frame_stride: int = 1) -> Arra
         dirs = sorted(p.parent for p in r.glob("*/capture.json"))
     if not dirs:
         raise InputError(f"no capture directories under {r}")
+    missing = [d.name for d in dirs if not (d / "capture.json").is_file()]
+    if missing:
+        raise InputError(
+            f"{r}: no capture folder {', '.join(map(repr, missing))} (data.root / data.train_split or val_split); "
+            "make them with `openhuman synth` or tools/train_schnet_synth.py, or name folders that exist"
+        )
     images: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     for d in dirs:
