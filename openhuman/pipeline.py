@@ -310,6 +310,8 @@ class Pipeline:
 
         v = self.cfg.video
         check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
+        self.cfg.tracking.check()
+        self.cfg.lifting.check()
         src = open_source(source, v.max_side)
         out = Path(out_dir)
         writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)

@@ -299,6 +299,14 @@ def test_bad_video_range_is_refused_before_any_output(synth_capture, tmp_path):
     with pytest.raises(InputError, match="stride must be >= 1"):
         Pipeline(cfg).run(synth_capture, tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
+    # so are tracking and lifting settings out of range, with the key named (exit 2 from the CLI)
+    for section, key, value in [("tracking", "keyframe_interval", 0), ("tracking", "ema_alpha", 2.0),
+                                ("tracking", "flow_scale", 3.0), ("lifting", "voxel_size", -1.0)]:  # fmt: skip
+        cfg = PipelineConfig()
+        setattr(getattr(cfg, section), key, value)
+        with pytest.raises(InputError, match=rf"^{section}\.{key} is {value}; it must be"):
+            Pipeline(cfg).run(synth_capture, tmp_path / "never", progress=False)
+        assert not (tmp_path / "never").exists()
 
 
 def test_plain_video_runs_without_lifting(synth_capture, tmp_path):

@@ -104,3 +104,39 @@ class TrackingConfig:
     """Gating: pairs whose colour-histogram distance exceeds this are never matched."""
     appearance_momentum: float = 0.8
     """A track's colour histogram is updated as momentum * old + (1 - momentum) * new."""
+
+    def check(self) -> None:
+        """Raise InputError naming the first setting outside its range (`ViewTracker` and
+        `Pipeline.run` call it before any work)."""
+        from openhuman.errors import InputError
+
+        rules = [  # (key, ok, what it must be)
+            ("keyframe_interval", self.keyframe_interval >= 1, ">= 1 (1 parses every frame)"),
+            ("ema_alpha", 0 < self.ema_alpha <= 1, "in (0, 1]"),
+            ("window", self.window >= 2, ">= 2 frames"),
+            ("max_lost", self.max_lost >= 0, ">= 0"),
+            ("min_hits", self.min_hits >= 1, ">= 1"),
+            ("flow_scale", 0.05 <= self.flow_scale <= 1, "in [0.05, 1]"),
+            ("flow_finest_scale", self.flow_finest_scale is None or self.flow_finest_scale >= 0, ">= 0 or null"),
+            ("flow_roi_margin", self.flow_roi_margin is None or self.flow_roi_margin >= 0, ">= 0 or null"),
+            ("snap_radius", self.snap_radius >= 0, ">= 0 (0 = off)"),
+            ("snap_eps", self.snap_eps > 0, "> 0"),
+            ("flow_check", self.flow_check in ("auto", "residual", "forward_backward"),
+             "'auto', 'residual' or 'forward_backward'"),
+            ("fb_threshold_px", self.fb_threshold_px > 0, "> 0"),
+            ("drift_max_inconsistent", 0 <= self.drift_max_inconsistent <= 1, "in [0, 1] (1 = off)"),
+            ("max_area_change", self.max_area_change >= 0, ">= 0"),
+            ("lost_area_fraction", 0 <= self.lost_area_fraction <= 1, "in [0, 1]"),
+            ("max_unexplained", 0 <= self.max_unexplained <= 1, "in [0, 1]"),
+            ("motion_threshold", self.motion_threshold > 0, "> 0"),
+            ("new_target_fraction", 0 <= self.new_target_fraction <= 1, "in [0, 1]"),
+            ("weight_iou", self.weight_iou >= 0, ">= 0"),
+            ("weight_distance", self.weight_distance >= 0, ">= 0"),
+            ("weight_appearance", self.weight_appearance >= 0, ">= 0"),
+            ("max_cost", self.max_cost > 0, "> 0"),
+            ("max_appearance_distance", self.max_appearance_distance > 0, "> 0"),
+            ("appearance_momentum", 0 <= self.appearance_momentum <= 1, "in [0, 1]"),
+        ]  # fmt: skip
+        for key, ok, need in rules:
+            if not ok:
+                raise InputError(f"tracking.{key} is {getattr(self, key)!r}; it must be {need}")

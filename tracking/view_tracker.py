@@ -98,16 +98,7 @@ class ViewTracker:
 
     def __init__(self, parse_fn: Callable[[Frame], PartParse], cfg: TrackingConfig | None = None):
         self.cfg = cfg or TrackingConfig()
-        if self.cfg.keyframe_interval < 1:
-            raise ValueError(f"TrackingConfig.keyframe_interval must be >= 1, got {self.cfg.keyframe_interval}")
-        if self.cfg.snap_radius < 0 or self.cfg.snap_eps <= 0:
-            raise ValueError(
-                f"TrackingConfig.snap_radius must be >= 0 (0 = off) and snap_eps > 0, got {self.cfg.snap_radius}, {self.cfg.snap_eps}"
-            )
-        if self.cfg.flow_check not in ("auto", "residual", "forward_backward"):
-            raise ValueError(
-                f"TrackingConfig.flow_check must be 'auto', 'residual' or 'forward_backward', got {self.cfg.flow_check!r}"
-            )
+        self.cfg.check()
         self.parse_fn = parse_fn
         self.persons = PersonTracker(self.cfg)
         self.smoother = ProbSmoother(self.cfg.smoothing, self.cfg.ema_alpha, self.cfg.window)
