@@ -161,6 +161,10 @@ class Pipeline:
 
         if cfg.switch_interval_ms < 0:
             raise InputError(f"switch_interval_ms must be >= 0 (0 = leave Python's), got {cfg.switch_interval_ms}")
+        if cfg.workers < 0:
+            raise InputError(f"workers must be >= 0 (0 = one per CPU core), got {cfg.workers}")
+        if cfg.query is not None and not cfg.query.strip():
+            raise InputError("query is empty; ask for a part such as 'left hand', or null for all parts")
         self.cfg = cfg
         self.query = resolve(cfg.query) if cfg.query else None
         self.part_ids: tuple[int, ...] = self.query.part_ids if self.query else tuple(range(1, NUM_CLASSES))
@@ -312,6 +316,10 @@ class Pipeline:
         check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
         self.cfg.tracking.check()
         self.cfg.lifting.check()
+        if self.cfg.parser.backend == "mediapipe":  # the model backends' settings are checked as they load
+            self.cfg.parser.mediapipe.check()
+        elif self.cfg.parser.backend == "clipsam":
+            self.cfg.parser.clipsam.validate()
         src = open_source(source, v.max_side)
         out = Path(out_dir)
         writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)

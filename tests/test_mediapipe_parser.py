@@ -442,10 +442,13 @@ def test_carving_removes_little_from_real_photos_and_improves_a_synthetic_captur
     assert scores[0.8] > scores[0.0] + 0.005, scores
 
 
-def test_carving_settings_are_checked():
+def test_settings_out_of_range_are_input_errors_naming_the_key():
     from openhuman.errors import InputError
     from openhuman.parsing.mediapipe_backend import MediapipeParser
 
-    for bad in (MediapipeConfig(mask_carve_threshold=1.0), MediapipeConfig(mask_carve_min_share=0.0)):
-        with pytest.raises(InputError, match="mask_carve"):
-            MediapipeParser(bad)
+    for key, value in [("mask_carve_threshold", 1.0), ("mask_carve_min_share", 0.0), ("min_detection_confidence", 2.0),
+                       ("min_tracking_confidence", -0.1), ("max_people", 0), ("hands_retry_every", 0),
+                       ("fix_lr_max_frames", -1), ("zoom_retry_every", 0), ("grid_size", 8),
+                       ("mask_refine_radius", -3), ("mask_refine_eps", 0.0)]:  # fmt: skip
+        with pytest.raises(InputError, match=rf"^parser\.mediapipe\.{key} is {value!r}; it must be"):
+            MediapipeParser(MediapipeConfig(**{key: value}))

@@ -1,7 +1,9 @@
 """End-to-end: the streaming pipeline, its run directory, resume, and the CLI (subprocess)."""
 
 import json
+import operator
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -301,12 +303,19 @@ def test_bad_video_range_is_refused_before_any_output(synth_capture, tmp_path):
     assert not (tmp_path / "never").exists()
     # so are tracking and lifting settings out of range, with the key named (exit 2 from the CLI)
     for section, key, value in [("tracking", "keyframe_interval", 0), ("tracking", "ema_alpha", 2.0),
-                                ("tracking", "flow_scale", 3.0), ("lifting", "voxel_size", -1.0)]:  # fmt: skip
+                                ("tracking", "flow_scale", 3.0), ("lifting", "voxel_size", -1.0),
+                                ("parser.mediapipe", "max_people", 0)]:  # fmt: skip
         cfg = PipelineConfig()
-        setattr(getattr(cfg, section), key, value)
-        with pytest.raises(InputError, match=rf"^{section}\.{key} is {value}; it must be"):
+        setattr(operator.attrgetter(section)(cfg), key, value)
+        with pytest.raises(InputError, match=rf"^{re.escape(section)}\.{key} is {value}; it must be"):
             Pipeline(cfg).run(synth_capture, tmp_path / "never", progress=False)
         assert not (tmp_path / "never").exists()
+    for bad, message in [
+        (PipelineConfig(workers=-2), "workers must be >= 0"),
+        (PipelineConfig(query=" "), "query is empty"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            Pipeline(bad)
 
 
 def test_plain_video_runs_without_lifting(synth_capture, tmp_path):

@@ -59,6 +59,27 @@ class MediapipeConfig:
     mask_carve_min_share: float = 0.01
     """Smallest region `mask_carve_threshold` removes, as a share of the person mask."""
 
+    def check(self) -> None:
+        """Raise InputError naming the first setting outside its range (`MediapipeParser` calls it)."""
+        from openhuman.errors import InputError
+
+        rules = [  # (key, ok, what it must be)
+            ("min_detection_confidence", 0 <= self.min_detection_confidence <= 1, "in [0, 1]"),
+            ("min_tracking_confidence", 0 <= self.min_tracking_confidence <= 1, "in [0, 1]"),
+            ("max_people", self.max_people >= 1, ">= 1"),
+            ("hands_retry_every", self.hands_retry_every >= 1, ">= 1 (1 = every frame)"),
+            ("fix_lr_max_frames", self.fix_lr_max_frames >= 0, ">= 0 (0 = no limit)"),
+            ("zoom_retry_every", self.zoom_retry_every >= 1, ">= 1 (1 = every frame)"),
+            ("grid_size", self.grid_size >= 16, ">= 16"),
+            ("mask_refine_radius", self.mask_refine_radius >= 0, ">= 0 (0 = off)"),
+            ("mask_refine_eps", self.mask_refine_eps > 0, "> 0"),
+            ("mask_carve_threshold", 0 <= self.mask_carve_threshold < 1, "in [0, 1) (0 = off)"),
+            ("mask_carve_min_share", 0 < self.mask_carve_min_share <= 1, "in (0, 1]"),
+        ]  # fmt: skip
+        for key, ok, need in rules:
+            if not ok:
+                raise InputError(f"parser.mediapipe.{key} is {getattr(self, key)!r}; it must be {need}")
+
 
 @dataclass
 class ParserConfig:

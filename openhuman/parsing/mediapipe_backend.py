@@ -124,20 +124,7 @@ class MediapipeParser(Parser):
     num_classes = NUM_CLASSES
 
     def __init__(self, cfg: MediapipeConfig) -> None:
-        if cfg.max_people < 1:
-            raise InputError(f"parser.mediapipe.max_people must be >= 1, got {cfg.max_people}")
-        if cfg.grid_size < 16:
-            raise InputError(f"parser.mediapipe.grid_size must be >= 16, got {cfg.grid_size}")
-        if cfg.mask_refine_radius < 0 or cfg.mask_refine_eps <= 0:
-            raise InputError(
-                "parser.mediapipe.mask_refine_radius must be >= 0 (0 = off) and mask_refine_eps > 0, "
-                f"got {cfg.mask_refine_radius} and {cfg.mask_refine_eps}"
-            )
-        if not (0 <= cfg.mask_carve_threshold < 1 and 0 < cfg.mask_carve_min_share <= 1):
-            raise InputError(
-                "parser.mediapipe.mask_carve_threshold must be in [0, 1) (0 = off) and mask_carve_min_share in (0, 1], "
-                f"got {cfg.mask_carve_threshold} and {cfg.mask_carve_min_share}"
-            )
+        cfg.check()
         self.cfg = cfg
         self._views: dict[str, _ViewState] = {}
         self.timings: dict[str, float] = {"pose": 0.0, "hands": 0.0, "face": 0.0, "split": 0.0, "compose": 0.0}
@@ -256,7 +243,7 @@ class MediapipeParser(Parser):
                     wrists.append(j)
         if not wrists:
             return none
-        retry = max(self.cfg.hands_retry_every, 1)
+        retry = self.cfg.hands_retry_every
         if not self.cfg.static_image_mode and st.hands_missed and (st.frames % retry):
             return none
         t0 = time.perf_counter()
