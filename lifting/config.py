@@ -168,7 +168,7 @@ class LiftingConfig:
 
     def check(self) -> None:
         """Raise InputError naming the first setting outside its range."""
-        from openhuman.errors import InputError
+        from openhuman.errors import check_settings
 
         rules = [  # (key, ok, what it must be)
             ("voxel_size", self.voxel_size >= 0, ">= 0 (0 = no downsampling)"),
@@ -209,9 +209,7 @@ class LiftingConfig:
             ("temporal_radius", self.temporal_radius > 0, "> 0"),
             ("temporal_decay", 0 < self.temporal_decay <= 1, "in (0, 1]"),
         ]  # fmt: skip
-        for key, ok, need in rules:
-            if not ok:
-                raise InputError(f"lifting.{key} is {getattr(self, key)!r}; it must be {need}")
+        check_settings("lifting", self, rules)
 
 
 @dataclass

@@ -18,3 +18,11 @@ class InputError(OpenHumanError, ValueError):
 
 class CheckpointError(InputError):
     """A configured checkpoint is missing or does not match the model; names the config key."""
+
+
+def check_settings(section: str, settings: object, rules: list[tuple[str, bool, str]]) -> None:
+    """Raise InputError for the first rule (key, ok, what it must be) that fails, naming the
+    config key (`section.key`) and its value: "tracking.ema_alpha is 2.0; it must be in (0, 1]"."""
+    for key, ok, need in rules:
+        if not ok:
+            raise InputError(f"{section}.{key} is {getattr(settings, key)!r}; it must be {need}")

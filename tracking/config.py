@@ -108,7 +108,7 @@ class TrackingConfig:
     def check(self) -> None:
         """Raise InputError naming the first setting outside its range (`ViewTracker` and
         `Pipeline.run` call it before any work)."""
-        from openhuman.errors import InputError
+        from openhuman.errors import check_settings
 
         rules = [  # (key, ok, what it must be)
             ("keyframe_interval", self.keyframe_interval >= 1, ">= 1 (1 parses every frame)"),
@@ -137,6 +137,4 @@ class TrackingConfig:
             ("max_appearance_distance", self.max_appearance_distance > 0, "> 0"),
             ("appearance_momentum", 0 <= self.appearance_momentum <= 1, "in [0, 1]"),
         ]  # fmt: skip
-        for key, ok, need in rules:
-            if not ok:
-                raise InputError(f"tracking.{key} is {getattr(self, key)!r}; it must be {need}")
+        check_settings("tracking", self, rules)

@@ -61,7 +61,7 @@ class MediapipeConfig:
 
     def check(self) -> None:
         """Raise InputError naming the first setting outside its range (`MediapipeParser` calls it)."""
-        from openhuman.errors import InputError
+        from openhuman.errors import check_settings
 
         rules = [  # (key, ok, what it must be)
             ("min_detection_confidence", 0 <= self.min_detection_confidence <= 1, "in [0, 1]"),
@@ -76,9 +76,7 @@ class MediapipeConfig:
             ("mask_carve_threshold", 0 <= self.mask_carve_threshold < 1, "in [0, 1) (0 = off)"),
             ("mask_carve_min_share", 0 < self.mask_carve_min_share <= 1, "in (0, 1]"),
         ]  # fmt: skip
-        for key, ok, need in rules:
-            if not ok:
-                raise InputError(f"parser.mediapipe.{key} is {getattr(self, key)!r}; it must be {need}")
+        check_settings("parser.mediapipe", self, rules)
 
 
 @dataclass

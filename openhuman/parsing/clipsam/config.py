@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from openhuman.errors import InputError
+from openhuman.errors import check_settings
 
 
 @dataclass
@@ -59,17 +59,15 @@ class ClipSamConfig:
     def validate(self) -> None:
         """Raise InputError naming the `parser.clipsam.*` key of the first unusable value."""
         checks = [
-            ("trase_temperature", self.trase_temperature > 0, "must be > 0"),
-            ("clip_short_side", self.clip_short_side >= 16, "must be >= 16 pixels"),
-            ("window_overlap", 0.0 <= self.window_overlap < 1.0, "must be in [0, 1)"),
-            ("logit_scale", self.logit_scale > 0, "must be > 0"),
-            ("prior_weight", self.prior_weight >= 0, "must be >= 0 (0 = CLIP only)"),
-            ("prior_confidence", 1.0 / 15 <= self.prior_confidence <= 1.0, "must be in [1/15, 1]"),
-            ("min_visibility", 0.0 <= self.min_visibility <= 1.0, "must be in [0, 1]"),
-            ("person_threshold", 0.0 <= self.person_threshold < 1.0, "must be in [0, 1)"),
-            ("auto_points_per_side", self.auto_points_per_side >= 1, "must be >= 1"),
-            ("auto_min_uncovered", 0.0 <= self.auto_min_uncovered <= 1.0, "must be in [0, 1]"),
+            ("trase_temperature", self.trase_temperature > 0, "> 0"),
+            ("clip_short_side", self.clip_short_side >= 16, ">= 16 pixels"),
+            ("window_overlap", 0.0 <= self.window_overlap < 1.0, "in [0, 1)"),
+            ("logit_scale", self.logit_scale > 0, "> 0"),
+            ("prior_weight", self.prior_weight >= 0, ">= 0 (0 = CLIP only)"),
+            ("prior_confidence", 1.0 / 15 <= self.prior_confidence <= 1.0, "in [1/15, 1]"),
+            ("min_visibility", 0.0 <= self.min_visibility <= 1.0, "in [0, 1]"),
+            ("person_threshold", 0.0 <= self.person_threshold < 1.0, "in [0, 1)"),
+            ("auto_points_per_side", self.auto_points_per_side >= 1, ">= 1"),
+            ("auto_min_uncovered", 0.0 <= self.auto_min_uncovered <= 1.0, "in [0, 1]"),
         ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise InputError(f"parser.clipsam.{key} is {getattr(self, key)!r}; it {rule}")
+        check_settings("parser.clipsam", self, checks)
