@@ -302,6 +302,25 @@ class Pipeline:
 
     # --- running into a directory -----------------------------------------------------------
 
+    def _check_settings(self) -> None:
+        """InputError for settings out of range and checkpoint paths that are unset or not torch
+        files (their contents are checked as they load)."""
+        v, p = self.cfg.video, self.cfg.parser
+        check_range(v.start, v.stride, v.max_frames, "config video")
+        self.cfg.tracking.check()
+        self.cfg.lifting.check()
+        if p.backend == "mediapipe":
+            p.mediapipe.check()
+        elif p.backend == "clipsam":
+            from openhuman.parsing.clipsam.models import check_checkpoint_paths
+
+            p.clipsam.validate()
+            check_checkpoint_paths(p.clipsam)
+        else:
+            from openhuman.parsing.schnet.checkpoint import check_checkpoint_path
+
+            check_checkpoint_path(p.schnet.checkpoint)
+
     def run(
         self,
         source: str | Path,
@@ -313,13 +332,7 @@ class Pipeline:
         from openhuman.outputs import RunWriter, count_parts, preload_exporters
 
         v = self.cfg.video
-        check_range(v.start, v.stride, v.max_frames, "config video")  # before anything is written
-        self.cfg.tracking.check()
-        self.cfg.lifting.check()
-        if self.cfg.parser.backend == "mediapipe":  # the model backends' settings are checked as they load
-            self.cfg.parser.mediapipe.check()
-        elif self.cfg.parser.backend == "clipsam":
-            self.cfg.parser.clipsam.validate()
+        self._check_settings()  # before anything is written
         src = open_source(source, v.max_side)
         out = Path(out_dir)
         writer = RunWriter(out, src, self.cfg, self.part_ids, self.query)

@@ -260,10 +260,19 @@ def test_a_query_spelled_with_other_case_or_spaces_resumes_the_same_run(synth_ca
 
 
 def test_run_that_fails_before_its_first_frame_does_not_block_a_corrected_one(synth_capture, tmp_path):
+    import dataclasses
+
+    import torch
+
     out = tmp_path / "out"
     bad = PipelineConfig(query="left hand")
-    bad.parser.backend = "schnet"  # no checkpoint set: fails when the parsers are built
-    with pytest.raises(InputError, match="checkpoint"):
+    bad.parser.backend = "schnet"
+    with pytest.raises(InputError, match="parser.schnet.checkpoint: not set"):  # refused before any output
+        Pipeline(bad).run(synth_capture, out, progress=False)
+    assert not out.exists()
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")  # a torch file, not a SCHNet checkpoint:
+    bad.parser.schnet = dataclasses.replace(bad.parser.schnet, checkpoint=str(tmp_path / "other.pt"))
+    with pytest.raises(InputError, match="not a SCHNet checkpoint"):  # found out when the parsers are built
         Pipeline(bad).run(synth_capture, out, progress=False)
     assert json.loads((out / "state.json").read_text())["done"] == []
     (out / "labels").mkdir()

@@ -140,7 +140,7 @@ def torch_device(name: str, key: str, auto: bool = False) -> Any:
     return device
 
 
-def _check_file(path: str | os.PathLike[str], key: str, hint: str) -> Path:
+def check_file(path: str | os.PathLike[str], key: str, hint: str) -> Path:
     """The path, or CheckpointError when it is missing, a folder, empty or not a torch file
     (torch's own messages for the last three are cryptic, such as "(101)")."""
     p = Path(path).expanduser()
@@ -171,7 +171,7 @@ def load_checkpoint_file(path: str | os.PathLike[str], key: str, hint: str = "ch
     """`torch.load` a local file onto CPU with `weights_only=True`; errors name `key`."""
     import torch
 
-    p = _check_file(path, key, hint)
+    p = check_file(path, key, hint)
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with code objects, not a torch file
@@ -297,7 +297,7 @@ def build_clip(arch: str, checkpoint: str | None = None, key: str = "clip_checkp
         raise ValueError(f"unknown open_clip architecture {arch!r}; e.g. ViT-B-16, {', '.join(SMALL_CLIP_CONFIGS)}")
     pretrained: str | None = None
     if checkpoint is not None:
-        pretrained = str(_check_file(checkpoint, key, f"point it at an open_clip checkpoint file for {arch}"))
+        pretrained = str(check_file(checkpoint, key, f"point it at an open_clip checkpoint file for {arch}"))
     quiet = _DropRandomInitWarning()
     logging.getLogger().addFilter(quiet)  # random init is intended here (weights come later or not at all)
     try:

@@ -70,6 +70,16 @@ def _require(path: str | None, key: str, allow_random: bool, what: str) -> None:
         )
 
 
+def check_checkpoint_paths(cfg: ClipSamConfig) -> None:
+    """The cheap part of the builders' checks (each checkpoint set unless random weights are
+    allowed; those set are non-empty torch files), for callers that refuse bad paths before
+    writing anything; the contents are checked when they load."""
+    for path, key, what in ((cfg.sam_checkpoint, SAM_KEY, "SAM (.pth)"), (cfg.clip_checkpoint, CLIP_KEY, "open_clip")):
+        _require(path, key, cfg.allow_random_init, what)
+        if path is not None:
+            backbones.check_file(path, key, f"give the path of a local {what} checkpoint file")
+
+
 def build_sam(cfg: ClipSamConfig, device: str = "cpu") -> nn.Module:
     """The full segment_anything `Sam` model (eval mode) for `cfg.sam_model`."""
     _require(cfg.sam_checkpoint, SAM_KEY, cfg.allow_random_init, "SAM (.pth)")

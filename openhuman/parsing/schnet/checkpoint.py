@@ -62,12 +62,27 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
-def read_checkpoint(path: str | os.PathLike[str], key: str = "parser.schnet.checkpoint") -> dict[str, Any]:
-    """Load and validate the checkpoint dict (CPU, weights_only)."""
+def _hint(path: str | os.PathLike[str]) -> str:
     hint = "point it at a .pt written by `openhuman train`"
     if Path(path).expanduser().is_dir():
         hint += f" (such as {Path(path).expanduser() / 'best.pt'})"
-    data = backbones.load_checkpoint_file(path, key, hint)
+    return hint
+
+
+def check_checkpoint_path(path: str | os.PathLike[str] | None, key: str = "parser.schnet.checkpoint") -> None:
+    """The cheap part of `load_schnet`'s checks (set; a non-empty torch file), for callers that
+    refuse a bad path before writing anything; the contents are checked when it loads."""
+    if not path:
+        raise CheckpointError(
+            f"{key}: not set — point it at a .pt written by `openhuman train` "
+            "(e.g. configs/schnet_synth.yaml -> runs/schnet_synth/best.pt)"
+        )
+    backbones.check_file(path, key, _hint(path))
+
+
+def read_checkpoint(path: str | os.PathLike[str], key: str = "parser.schnet.checkpoint") -> dict[str, Any]:
+    """Load and validate the checkpoint dict (CPU, weights_only)."""
+    data = backbones.load_checkpoint_file(path, key, _hint(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{key}: {path} is not a SCHNet checkpoint (format {FORMAT!r}); train one with `openhuman train`"
@@ -116,11 +131,8 @@ def load_schnet(
     `cfg` (optional) overrides the vocabulary (new class names at inference) and, for checkpoints
     with frozen backbones, the SAM/CLIP files to rebuild them from.
     """
-    if not path:
-        raise CheckpointError(
-            f"{key}: not set — point it at a .pt written by `openhuman train` "
-            "(e.g. configs/schnet_synth.yaml -> runs/schnet_synth/best.pt)"
-        )
+    check_checkpoint_path(path, key)
+    assert path  # for the type checker: check_checkpoint_path refuses an unset one
     data = read_checkpoint(path, key)
     saved = saved_config(data, key, path)
     frozen = bool(data.get("frozen", False))
