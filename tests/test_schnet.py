@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from openhuman.errors import CheckpointError
+from openhuman.errors import CheckpointError, InputError
 from openhuman.ontology import BODY14
 from openhuman.parsing import backbones
 from openhuman.parsing.config import ParserConfig
@@ -358,6 +358,59 @@ def test_backend_gives_body14_parse(tmp_path, scratch_model):
     # "hat" is outside body14: its probability is folded into background
     raw = parser.predict(rgb).numpy()
     assert np.allclose(parse.probs[0], raw[0] + raw[2], atol=1e-2)
+
+
+def test_sides_from_pose_takes_each_limbs_side_from_the_nearer_pose_limb():
+    from openhuman.ontology import PART_ID
+    from openhuman.parsing.schnet.backend import sides_from_pose
+
+    lt, rt, lh = PART_ID["left thigh"], PART_ID["right thigh"], PART_ID["left hand"]
+    labels = np.zeros((20, 30), np.int16)
+    labels[5:15, 2:8] = lt  # both thighs called left; the right one (x 20-26) partly right
+    labels[5:15, 20:26] = lt
+    labels[5:10, 20:26] = rt
+    labels[0:3, 0:3] = lh  # a hand the pose parse does not show keeps its label
+    pose = np.zeros_like(labels)
+    pose[6:14, 20:25] = lt  # the pose parse: the thigh on the image's right is the left one
+    pose[6:14, 3:7] = rt
+    probs = np.random.default_rng(0).random((15, 20, 30)).astype(np.float16)
+    out, new_probs = sides_from_pose(labels, probs, pose)
+    assert (out[5:15, 2:8] == rt).all() and (out[5:15, 20:26] == lt).all()
+    assert (out[0:3, 0:3] == lh).all() and (out[labels == 0] == 0).all()
+    assert new_probs is not None
+    flipped = (labels == lt) & (out == rt)
+    assert np.array_equal(new_probs[rt][flipped], probs[lt][flipped])  # the two sides' probabilities swap
+    assert np.array_equal(new_probs[lt][flipped], probs[rt][flipped])
+    kept = out == labels
+    assert np.array_equal(new_probs[:, kept], probs[:, kept])
+    assert np.array_equal(sides_from_pose(labels, None, pose)[0], out)
+
+
+def test_backend_with_pose_sides_takes_the_sides_of_a_mediapipe_parse(tmp_path, scratch_model, synth_capture):
+    from openhuman.capture import Capture
+    from openhuman.parsing.base import Parser
+    from openhuman.parsing.schnet.backend import sides_from_pose
+
+    path = tmp_path / "b.pt"
+    save_checkpoint(path, scratch_model, TINY)
+    cap = Capture.open(synth_capture)
+    frames = [next(iter(cap.frames(v))) for v in cap.view_ids[:2]]
+    plain = ParserConfig(backend="schnet", schnet=dataclasses.replace(TINY, checkpoint=str(path)))
+    posed = ParserConfig(backend="schnet", schnet=dataclasses.replace(TINY, checkpoint=str(path), pose_sides=True))
+    schnet, with_pose, mediapipe = (
+        Parser.from_config(plain),
+        Parser.from_config(posed),
+        Parser.from_config(ParserConfig()),
+    )
+    for frame in frames:
+        raw, got, pose = schnet(frame), with_pose(frame), mediapipe(frame)
+        want, want_probs = sides_from_pose(raw.labels, raw.probs, pose.labels)
+        assert np.array_equal(got.labels, want) and np.array_equal(got.probs, want_probs)
+    assert sorted(with_pose._pose) == sorted(f.view_id for f in frames)  # one mediapipe parser per view
+    bad = ParserConfig(backend="schnet", schnet=posed.schnet)
+    bad.mediapipe.max_people = 0
+    with pytest.raises(InputError, match="parser.mediapipe.max_people"):
+        Parser.from_config(bad)
 
 
 def test_backend_in_bfloat16_gives_float32_probabilities_close_to_float32(tmp_path, scratch_model, monkeypatch):

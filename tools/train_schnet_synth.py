@@ -56,7 +56,12 @@ def generate(
 
 
 def evaluate_heldout(
-    checkpoint: Path, captures: list[Path], stride: int, flip_test: bool = False, cpu_bf16: bool = False
+    checkpoint: Path,
+    captures: list[Path],
+    stride: int,
+    flip_test: bool = False,
+    cpu_bf16: bool = False,
+    pose_sides: bool = False,
 ) -> dict:
     """Body14 confusion of the checkpoint on `captures`, parsed by the `schnet` backend through
     `openhuman.evaluate.evaluate_capture` (what `openhuman eval` runs)."""
@@ -66,7 +71,9 @@ def evaluate_heldout(
     from openhuman.parsing.schnet.config import SchnetConfig
 
     cfg = ParserConfig(
-        backend="schnet", schnet=SchnetConfig(checkpoint=str(checkpoint), flip_test=flip_test), cpu_bf16=cpu_bf16
+        backend="schnet",
+        schnet=SchnetConfig(checkpoint=str(checkpoint), flip_test=flip_test, pose_sides=pose_sides),
+        cpu_bf16=cpu_bf16,
     )
     total = np.zeros((15, 15), dtype=np.int64)
     per_clip = {}
@@ -113,6 +120,9 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="result JSON (default <out_dir>/heldout.json)")
     ap.add_argument("--skip-train", action="store_true", help="only evaluate an existing best.pt")
     ap.add_argument("--flip-test", action="store_true", help="evaluate with test-time flip (schnet.flip_test)")
+    ap.add_argument(
+        "--pose-sides", action="store_true", help="evaluate with the limbs' sides from mediapipe (schnet.pose_sides)"
+    )
     ap.add_argument("--cpu-bf16", action="store_true", help="evaluate in bfloat16 (parser.cpu_bf16)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -155,9 +165,12 @@ def main() -> None:
         t0 = time.perf_counter()
         record = {"train": train(cfg)}
         record["train_seconds"] = round(time.perf_counter() - t0, 1)
-    result = evaluate_heldout(Path(cfg.out_dir) / "best.pt", held, args.eval_stride, args.flip_test, args.cpu_bf16)
-    result.update({"flip_test": args.flip_test, "cpu_bf16": args.cpu_bf16, **record, "config": args.config,
-                   "train_clips": list(train_clips), "limb_mix": args.limb_mix, "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
+    result = evaluate_heldout(
+        Path(cfg.out_dir) / "best.pt", held, args.eval_stride, args.flip_test, args.cpu_bf16, args.pose_sides
+    )
+    result.update({"flip_test": args.flip_test, "cpu_bf16": args.cpu_bf16, "pose_sides": args.pose_sides,
+                   **record, "config": args.config, "train_clips": list(train_clips), "limb_mix": args.limb_mix,
+                   "heldout_clips": list(HELDOUT_CLIPS)})  # fmt: skip
     out = Path(args.json or Path(cfg.out_dir) / "heldout.json")
     if args.skip_train and out.is_file():  # keep the training record of the run being re-evaluated
         previous = json.loads(out.read_text())

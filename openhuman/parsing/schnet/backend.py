@@ -9,16 +9,20 @@
   `PartParse.probs/labels`; their own per-class probabilities are available from
   `SchnetParser.predict(rgb)` and their names from `.vocabulary`.
 - One person per image is assumed: `person_ids` is 0 on every parsed (non-background) pixel.
+- `parser.schnet.pose_sides`: each limb's side comes from a mediapipe parse of the frame
+  (`sides_from_pose`), one mediapipe parser per view (it keeps video-mode state).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
+import cv2
 import numpy as np
 import torch
 
-from openhuman.ontology import NUM_CLASSES, PART_ID
+from openhuman.ontology import LEFT_IDS, NUM_CLASSES, PART_ID, RIGHT_IDS
 from openhuman.parsing.backbones import compute_autocast, torch_device
 from openhuman.parsing.base import Parser
 from openhuman.parsing.config import ParserConfig
@@ -36,12 +40,45 @@ def body14_channel_map(vocabulary: list[str]) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+def sides_from_pose(
+    labels: np.ndarray, probs: np.ndarray | None, pose: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Give each limb pixel of `labels` the side of the nearer of `pose`'s two limbs of its type.
+
+    labels, pose: body14 ids [H, W]; probs [C, H, W] or None. Per limb type (upper arm, forearm,
+    hand, thigh, shin, foot), the pixels `labels` gives either side are relabelled by which of
+    `pose`'s left and right pixels of that type is nearer (Euclidean distance transform); a type
+    `pose` does not show keeps its labels. Where a pixel's side changes, its two probabilities
+    swap. Inputs are not modified."""
+    out, new_probs = labels.copy(), None if probs is None else probs.copy()
+    far = np.float32(1e9)
+    for left, right in zip(LEFT_IDS, RIGHT_IDS, strict=True):
+        limb = (labels == left) | (labels == right)
+        has_left, has_right = pose == left, pose == right
+        if not limb.any() or not (has_left.any() or has_right.any()):
+            continue
+        d_left = cv2.distanceTransform((~has_left).view(np.uint8), cv2.DIST_L2, 3) if has_left.any() else far
+        d_right = cv2.distanceTransform((~has_right).view(np.uint8), cv2.DIST_L2, 3) if has_right.any() else far
+        side = np.where(np.asarray(d_left <= d_right), left, right)
+        out[limb] = np.broadcast_to(side, labels.shape)[limb]
+        if probs is not None and new_probs is not None:
+            flip = limb & (out != labels)
+            new_probs[left, flip], new_probs[right, flip] = probs[right, flip], probs[left, flip]
+    return out, new_probs
+
+
 class SchnetParser(Parser):
     """Per-frame SCHNet parsing into body14 (see the module docstring for the class mapping)."""
 
     num_classes = NUM_CLASSES
 
-    def __init__(self, model: SchnetModel, device: str = "cpu", cpu_bf16: bool = False) -> None:
+    def __init__(
+        self, model: SchnetModel, device: str = "cpu", cpu_bf16: bool = False, pose: ParserConfig | None = None
+    ) -> None:
+        """`pose`: with a parser config, limb sides come from its (mediapipe) parse (`sides_from_pose`)."""
+        self.pose_cfg = pose
+        self._pose: dict[str, Parser] = {}  # one mediapipe parser per view: it keeps video-mode state
+        self._pose_lock = threading.Lock()
         self.device = torch.device(device)
         self.cpu_bf16 = cpu_bf16
         self.model = model.to(self.device).eval()
@@ -57,7 +94,23 @@ class SchnetParser(Parser):
         sc = cfg.schnet
         torch_device(cfg.device, "parser.device")
         model = load_schnet(sc.checkpoint, sc, key="parser.schnet.checkpoint")
-        return cls(model, cfg.device, cfg.cpu_bf16)
+        pose = ParserConfig(backend="mediapipe", mediapipe=cfg.mediapipe) if sc.pose_sides else None
+        if pose is not None:
+            pose.mediapipe.check()
+        return cls(model, cfg.device, cfg.cpu_bf16, pose)
+
+    def reset(self) -> None:
+        with self._pose_lock:
+            for parser in self._pose.values():
+                parser.reset()
+
+    def _pose_labels(self, frame: Frame) -> np.ndarray:
+        with self._pose_lock:
+            if frame.view_id not in self._pose:
+                assert self.pose_cfg is not None
+                self._pose[frame.view_id] = Parser.from_config(self.pose_cfg)
+            parser = self._pose[frame.view_id]
+        return np.asarray(parser(frame).labels)
 
     def predict(self, rgb: np.ndarray) -> torch.Tensor:
         """rgb uint8 [H, W, 3] -> float32 [K + 1, H, W] probabilities over [background] + vocabulary."""
@@ -69,7 +122,10 @@ class SchnetParser(Parser):
         body = torch.zeros((NUM_CLASSES, *probs.shape[1:]), dtype=torch.float32)
         body.index_add_(0, self.channel_map, probs)
         scores, labels = body.max(dim=0)
-        labels_np = labels.numpy().astype(np.int16)
+        labels_np: np.ndarray = labels.numpy().astype(np.int16)
+        probs_np: np.ndarray | None = body.numpy().astype(np.float16)
+        if self.pose_cfg is not None:
+            labels_np, probs_np = sides_from_pose(labels_np, probs_np, self._pose_labels(frame))
         person = np.where(labels_np > 0, 0, -1).astype(np.int16)
         return PartParse(
             view_id=frame.view_id,
@@ -77,8 +133,8 @@ class SchnetParser(Parser):
             labels=labels_np,
             scores=scores.numpy().astype(np.float32),
             person_ids=person,
-            probs=body.numpy().astype(np.float16),
+            probs=probs_np,
         )
 
 
-__all__ = ["SchnetParser", "body14_channel_map"]
+__all__ = ["SchnetParser", "body14_channel_map", "sides_from_pose"]
