@@ -55,7 +55,9 @@ class SchnetConfig:
     two limbs of its type, and SCHNet keeps the part segmentation. The small SCHNet trained from
     scratch mirrors 23-32 % of held-out limb pixels, mediapipe 4-11 %: held-out 0.520 -> 0.612
     (README "SCHNet"). About 33 ms more a 640x480 frame on the 2-core CPU (10 % of SCHNet-small's
-    time); an inference setting (the parser config's value is used)."""
+    time). Off by default: on a multi-view capture with depth the fusion already settles the sides
+    in 3D, and there it lowered the demo's 2D / 3D mIoU (0.938 / 0.939 -> 0.902 / 0.908). An
+    inference setting (the parser config's value is used)."""
 
 
 @dataclass
