@@ -69,6 +69,7 @@ def _args() -> argparse.Namespace:
     )
     p.add_argument("--backend", choices=["mediapipe", "schnet"], default="mediapipe", help="parser backend")
     p.add_argument("--checkpoint", default=None, help="SCHNet checkpoint (with --backend schnet)")
+    p.add_argument("--pose-sides", action="store_true", help="schnet.pose_sides: limb sides from mediapipe")
     p.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest is reported")
     p.add_argument("--out", type=Path, default=Path("bench_out/tracking.json"))
     return p.parse_args()
@@ -161,7 +162,7 @@ def main() -> None:
             ParserConfig(
                 backend=args.backend,
                 mediapipe=mp_cfg,
-                schnet=SchnetConfig(checkpoint=args.checkpoint),
+                schnet=SchnetConfig(checkpoint=args.checkpoint, pose_sides=args.pose_sides),
             )
         )
         base = TrackingConfig(
@@ -214,6 +215,7 @@ def _report(rows: list[dict], args: argparse.Namespace, seqs: list[tuple[str, li
         "drift_max_inconsistent": args.drift_max_inconsistent,
         "snap_radius": args.snap_radius,
         "checkpoint": args.checkpoint,
+        "pose_sides": args.pose_sides,
         "bidirectional": not args.forward_only,
         "rows": rows,
     }
