@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from openhuman.ontology import LEFT_IDS, RIGHT_IDS
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ARMS = ((3, 4), (5, 6), (7, 8))  # body14 (left, right) ids: upper arm, forearm, hand
-LEGS = ((9, 10), (11, 12), (13, 14))  # thigh, shin, foot
+PAIRS = tuple(zip(LEFT_IDS, RIGHT_IDS, strict=True))  # body14 (left, right) ids of each limb type
+ARMS, LEGS = PAIRS[:3], PAIRS[3:]  # upper arm, forearm, hand; thigh, shin, foot
 BINS = (0.0, 0.3, 0.6, 0.85, 1.01)
 
 
@@ -62,7 +64,7 @@ def facing_component(xyz: np.ndarray, labels: np.ndarray, camera_centre: np.ndar
 def sides_given(conf: np.ndarray) -> np.ndarray:
     """The confusion matrix with every limb pixel given the other side moved to the diagonal."""
     out = conf.copy()
-    for a, b in ARMS + LEGS:
+    for a, b in PAIRS:
         for own, other in ((a, b), (b, a)):
             out[own, own] += out[own, other]
             out[own, other] = 0

@@ -59,8 +59,7 @@ def sides_from_pose(
             continue
         d_left = cv2.distanceTransform((~has_left).view(np.uint8), cv2.DIST_L2, 3) if has_left.any() else far
         d_right = cv2.distanceTransform((~has_right).view(np.uint8), cv2.DIST_L2, 3) if has_right.any() else far
-        side = np.where(np.asarray(d_left <= d_right), left, right)
-        out[limb] = np.broadcast_to(side, labels.shape)[limb]
+        out[limb] = np.where(d_left <= d_right, left, right)[limb]  # one of the two is a full map
         if probs is not None and new_probs is not None:
             flip = limb & (out != labels)
             new_probs[left, flip], new_probs[right, flip] = probs[right, flip], probs[left, flip]
